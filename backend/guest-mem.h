@@ -22,7 +22,7 @@ struct kg_gmem_region {
 	uint64_t guest_phys_addr;
 	uint64_t memory_size;
 	uint64_t userspace_addr; /* QEMU's virtual address: rings are given in these */
-	uint64_t mmap_offset;    /* where the region starts inside its fd */
+	uint64_t mmap_offset;	 /* where the region starts inside its fd */
 };
 
 struct kg_gmem *kg_gmem_create(void);

@@ -25,9 +25,9 @@ struct kg_rect {
 
 /* One contiguous piece of a resource's backing in guest RAM. */
 struct kg_backing_chunk {
-	void *va;           /* host mapping (inside guest memory) */
+	void *va; /* host mapping (inside guest memory) */
 	uint64_t len;
-	int memfd;          /* borrowed: the region's memfd, for udmabuf */
+	int memfd;	    /* borrowed: the region's memfd, for udmabuf */
 	uint64_t fd_offset; /* where va starts inside memfd */
 };
 
@@ -37,29 +37,29 @@ struct kg_fb_source {
 	uint64_t generation; /* changes whenever the backing changes: cache key */
 	uint32_t drm_format; /* DRM fourcc */
 	uint32_t width, height;
-	uint32_t stride;     /* bytes per row in the backing */
-	uint64_t offset;     /* byte offset of pixel (0,0) in the backing */
+	uint32_t stride; /* bytes per row in the backing */
+	uint64_t offset; /* byte offset of pixel (0,0) in the backing */
 	const struct kg_backing_chunk *chunks;
 	unsigned n_chunks;
 };
 
 struct kg_scanout_info {
 	bool connected;
-	uint32_t width, height;       /* the mode the guest should use */
+	uint32_t width, height; /* the mode the guest should use */
 	uint32_t refresh_mhz;
 	uint32_t width_mm, height_mm;
-	const uint8_t *edid;          /* NULL when the display gave none */
+	const uint8_t *edid; /* NULL when the display gave none */
 	size_t edid_len;
 };
 
 /* What happened to a presented frame. */
 struct kg_present_result {
-	bool shown;             /* false: replaced by a newer frame or dropped */
-	bool zero_copy;         /* scanned out from the guest pages themselves */
-	uint64_t bytes_copied;  /* 0 on the zero-copy path */
-	uint64_t commit_ns;     /* CLOCK_MONOTONIC when the commit was issued */
-	uint64_t flip_ns;       /* kernel timestamp of the flip event */
-	uint32_t sequence;      /* vblank sequence, 0 when the driver has none */
+	bool shown;	       /* false: replaced by a newer frame or dropped */
+	bool zero_copy;	       /* scanned out from the guest pages themselves */
+	uint64_t bytes_copied; /* 0 on the zero-copy path */
+	uint64_t commit_ns;    /* CLOCK_MONOTONIC when the commit was issued */
+	uint64_t flip_ns;      /* kernel timestamp of the flip event */
+	uint32_t sequence;     /* vblank sequence, 0 when the driver has none */
 };
 
 /* Called once per present(), from the event loop, when the frame is on

@@ -11,7 +11,7 @@ static enum kg_log_level log_level = KG_LOG_INFO;
 
 static const char *const level_names[] = {
 	[KG_LOG_SILENT] = "silent", [KG_LOG_ERROR] = "error", [KG_LOG_WARN] = "warn",
-	[KG_LOG_INFO] = "info",     [KG_LOG_DEBUG] = "debug",
+	[KG_LOG_INFO] = "info",	    [KG_LOG_DEBUG] = "debug",
 };
 
 void kg_log_init(const char *prog, enum kg_log_level level)

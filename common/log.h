@@ -29,16 +29,16 @@ int kg_log_level_parse(const char *name);
 void _kg_log(enum kg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define kg_log(level, fmt, ...) _kg_log(level, fmt, ##__VA_ARGS__)
-#define kg_err(fmt, ...) _kg_log(KG_LOG_ERROR, fmt, ##__VA_ARGS__)
-#define kg_warn(fmt, ...) _kg_log(KG_LOG_WARN, fmt, ##__VA_ARGS__)
-#define kg_info(fmt, ...) _kg_log(KG_LOG_INFO, fmt, ##__VA_ARGS__)
-#define kg_dbg(fmt, ...) _kg_log(KG_LOG_DEBUG, fmt, ##__VA_ARGS__)
+#define kg_err(fmt, ...)	_kg_log(KG_LOG_ERROR, fmt, ##__VA_ARGS__)
+#define kg_warn(fmt, ...)	_kg_log(KG_LOG_WARN, fmt, ##__VA_ARGS__)
+#define kg_info(fmt, ...)	_kg_log(KG_LOG_INFO, fmt, ##__VA_ARGS__)
+#define kg_dbg(fmt, ...)	_kg_log(KG_LOG_DEBUG, fmt, ##__VA_ARGS__)
 /* Appends ": <strerror(errno)>"; errno is read before anything else runs. */
-#define kg_log_errno(level, fmt, ...)                                                              \
-	do {                                                                                       \
-		int kg_log_errno_saved_ = errno;                                                   \
-		_kg_log(level, fmt ": %s", ##__VA_ARGS__, strerror(kg_log_errno_saved_));          \
-		errno = kg_log_errno_saved_;                                                       \
+#define kg_log_errno(level, fmt, ...)                                                     \
+	do {                                                                              \
+		int kg_log_errno_saved_ = errno;                                          \
+		_kg_log(level, fmt ": %s", ##__VA_ARGS__, strerror(kg_log_errno_saved_)); \
+		errno = kg_log_errno_saved_;                                              \
 	} while (0)
 
 #endif

@@ -23,7 +23,7 @@ struct kg_source {
 struct kg_loop {
 	int epfd;
 	bool quit;
-	int dispatching;	   /* nesting depth of kg_loop_dispatch() */
+	int dispatching;	/* nesting depth of kg_loop_dispatch() */
 	struct kg_source *dead; /* removed while dispatching: freed afterwards */
 };
 
