@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kg_copy: the copy fallback's one job: copy the rows of a damaged rectangle
+ * of a guest framebuffer (scattered over backing chunks) into a linear
+ * destination, placed at (dst_x, dst_y) and clipped to the destination.
+ * Pure memory work, no KMS: unit-tested on hand-made chunk lists.
+ */
+#ifndef KG_KMS_COPY_H
+#define KG_KMS_COPY_H
+
+#include <stdint.h>
+
+#include "output.h"
+
+struct kg_copy_dst {
+	uint8_t *map;
+	uint32_t width, height, stride; /* pixels, pixels, bytes */
+	int32_t x, y; /* where the source's pixel (0,0) lands: may be negative (cropped) */
+};
+
+/*
+ * Copies damage (in source pixels, NULL = whole) of src into dst, cpp bytes
+ * per pixel on both sides. The damage is clipped to the source and to what
+ * lands inside dst. Returns the bytes copied (0 when nothing is visible), or
+ * -EFAULT when the chunks end before a needed row does (nothing beyond
+ * the chunks is read), -EINVAL on impossible geometry.
+ */
+int64_t kg_copy_damage(const struct kg_copy_dst *dst, const struct kg_fb_source *src, uint32_t cpp,
+		       const struct kg_rect *damage);
+
+/* Bounding box of a and b (an empty rect, width or height 0, is ignored). */
+struct kg_rect kg_rect_union(const struct kg_rect *a, const struct kg_rect *b);
+
+#endif

@@ -1,0 +1,876 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The KMS output. One scanout per pipeline; per scanout the frame pipeline
+ * is pending (waiting for the flip in flight) → queued (committed, flip event
+ * not yet seen) → current (on screen). The flip event moves queued to
+ * current, releases the old current and then commits what is pending.
+ */
+#include "output-kms.h"
+
+#include <drm_fourcc.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <xf86drm.h>
+
+#include "kms-atomic.h"
+#include "kms-copy.h"
+#include "kms-dumb.h"
+#include "kms-fbcache.h"
+#include "kms-props.h"
+#include "log.h"
+#include "loop.h"
+
+#define CURSOR_SIZE 64
+/* How long destroy waits for flips in flight (a vblank is 16.7 ms at 60 Hz). */
+#define DRAIN_MS 200
+
+enum layout {
+	LAYOUT_UNKNOWN = 0,
+	LAYOUT_SCALE,  /* the plane scales the guest image to fit, aspect kept */
+	LAYOUT_CENTRE, /* 1:1, centred, cropped when larger */
+	LAYOUT_NONE,   /* the plane takes neither: copy into a mode-sized buffer */
+};
+
+struct plane_setup {
+	uint32_t fb_id;
+	uint32_t src_x, src_y, src_w, src_h; /* pixels */
+	int32_t crtc_x, crtc_y;
+	uint32_t crtc_w, crtc_h;
+};
+
+struct frame {
+	bool used;
+	struct kg_fb_source fb; /* chunks borrowed until cb runs */
+	struct kg_rect damage;
+	kg_present_cb cb;
+	void *data;
+	struct kg_zcfb *zc; /* zero copy: the fb (a reference) */
+	int dumb;	    /* copy path: index into copybuf, else -1 */
+	uint64_t bytes_copied;
+	uint64_t commit_ns;
+};
+
+/* What a copy buffer mirrors, so that only damage needs copying. */
+struct copy_key {
+	uint32_t resource_id, format, width, height, stride;
+	uint64_t generation, offset;
+};
+
+struct scanout {
+	struct kg_output_kms *out;
+	unsigned index;
+	struct kg_kms_pipe pipe;
+	struct kg_kms_conn_props conn_props;
+	struct kg_kms_crtc_props crtc_props;
+	struct kg_kms_plane_props primary_props, cursor_props;
+	uint32_t mode_blob;
+	bool active;	/* the modeset was committed */
+	bool in_flight; /* a commit's flip event is still to come */
+	struct frame pending, queued;
+	struct kg_zcfb *current_zc; /* on screen (zero copy) */
+	int current_dumb;	    /* on screen (copy), else -1 */
+	struct kg_dumb copybuf[2];
+	struct copy_key copykey[2];
+	struct kg_rect stale[2]; /* where copybuf[i] lags the guest */
+	uint32_t layout_w, layout_h;
+	enum layout layout;
+	struct kg_dumb cursor;
+	bool cursor_visible, cursor_dirty;
+	int32_t cursor_x, cursor_y, hot_x, hot_y;
+	bool zero_copy_last;
+	bool copy_format_warned;
+	uint8_t *edid;
+	size_t edid_len;
+	struct kg_output_kms_stats stats;
+};
+
+struct kg_output_kms {
+	struct kg_output base; /* first: kg_output * casts to this */
+	struct kg_loop *loop;
+	int fd;
+	struct kg_source *src;
+	struct kg_fbcache *cache;
+	unsigned n;
+	struct scanout scanouts[KG_MAX_SCANOUTS];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct kg_output_kms *to_kms(struct kg_output *out)
+{
+	return (struct kg_output_kms *)out;
+}
+
+static struct scanout *get_scanout(struct kg_output *out, unsigned idx)
+{
+	struct kg_output_kms *k = to_kms(out);
+
+	return idx < k->n ? &k->scanouts[idx] : NULL;
+}
+
+/* Completes a frame that will never be shown. */
+static void frame_drop(struct frame *f)
+{
+	struct kg_present_result res = { .shown = false,
+					 .zero_copy = f->zc != NULL,
+					 .bytes_copied = f->bytes_copied,
+					 .commit_ns = f->commit_ns };
+	kg_present_cb cb = f->cb;
+	void *data = f->data;
+
+	kg_zcfb_unref(f->zc);
+	memset(f, 0, sizeof(*f));
+	f->dumb = -1;
+	if (cb)
+		cb(data, &res);
+}
+
+/* ---- building commits ---------------------------------------------------- */
+
+static void add_plane(struct kg_atomic *a, uint32_t plane, const struct kg_kms_plane_props *p,
+		      uint32_t crtc, const struct plane_setup *ps)
+{
+	kg_atomic_add(a, plane, p->fb_id, ps->fb_id);
+	kg_atomic_add(a, plane, p->crtc_id, crtc);
+	kg_atomic_add(a, plane, p->src_x, (uint64_t)ps->src_x << 16);
+	kg_atomic_add(a, plane, p->src_y, (uint64_t)ps->src_y << 16);
+	kg_atomic_add(a, plane, p->src_w, (uint64_t)ps->src_w << 16);
+	kg_atomic_add(a, plane, p->src_h, (uint64_t)ps->src_h << 16);
+	kg_atomic_add(a, plane, p->crtc_x, (uint64_t)(int64_t)ps->crtc_x);
+	kg_atomic_add(a, plane, p->crtc_y, (uint64_t)(int64_t)ps->crtc_y);
+	kg_atomic_add(a, plane, p->crtc_w, ps->crtc_w);
+	kg_atomic_add(a, plane, p->crtc_h, ps->crtc_h);
+}
+
+static void add_plane_off(struct kg_atomic *a, uint32_t plane, const struct kg_kms_plane_props *p)
+{
+	kg_atomic_add(a, plane, p->fb_id, 0);
+	kg_atomic_add(a, plane, p->crtc_id, 0);
+}
+
+static void add_cursor(struct scanout *so, struct kg_atomic *a)
+{
+	struct plane_setup ps = {
+		.fb_id = so->cursor.fb_id,
+		.src_w = CURSOR_SIZE,
+		.src_h = CURSOR_SIZE,
+		.crtc_x = so->cursor_x - so->hot_x,
+		.crtc_y = so->cursor_y - so->hot_y,
+		.crtc_w = CURSOR_SIZE,
+		.crtc_h = CURSOR_SIZE,
+	};
+
+	if (so->cursor_visible && so->cursor.fb_id)
+		add_plane(a, so->pipe.cursor_plane_id, &so->cursor_props, so->pipe.crtc_id, &ps);
+	else
+		add_plane_off(a, so->pipe.cursor_plane_id, &so->cursor_props);
+}
+
+/*
+ * The one commit path: the modeset when the CRTC is not on yet, the primary
+ * plane when ps is given, the cursor when it changed. test_only asks the
+ * kernel without changing anything. Returns 0 or -errno.
+ */
+static int commit(struct scanout *so, const struct plane_setup *ps, bool test_only)
+{
+	struct kg_atomic a;
+	uint32_t flags = DRM_MODE_PAGE_FLIP_EVENT | DRM_MODE_ATOMIC_NONBLOCK;
+	int ret;
+
+	kg_atomic_begin(&a, so->out->fd);
+	if (!so->active) {
+		kg_atomic_add(&a, so->pipe.connector_id, so->conn_props.crtc_id, so->pipe.crtc_id);
+		kg_atomic_add(&a, so->pipe.crtc_id, so->crtc_props.mode_id, so->mode_blob);
+		kg_atomic_add(&a, so->pipe.crtc_id, so->crtc_props.active, 1);
+		flags |= DRM_MODE_ATOMIC_ALLOW_MODESET;
+	}
+	if (ps)
+		add_plane(&a, so->pipe.primary_plane_id, &so->primary_props, so->pipe.crtc_id, ps);
+	if (so->cursor_dirty && so->pipe.cursor_plane_id)
+		add_cursor(so, &a);
+	ret = kg_atomic_commit(&a, flags, test_only, so->out);
+	kg_atomic_finish(&a);
+	return ret;
+}
+
+/* ---- zero copy ------------------------------------------------------------ */
+
+static void setup_full(struct scanout *so, uint32_t fb_id, uint32_t w, uint32_t h,
+		       struct plane_setup *ps)
+{
+	*ps = (struct plane_setup){ .fb_id = fb_id,
+				    .src_w = w,
+				    .src_h = h,
+				    .crtc_w = so->pipe.mode.hdisplay,
+				    .crtc_h = so->pipe.mode.vdisplay };
+}
+
+static void setup_scale(struct scanout *so, uint32_t fb_id, uint32_t w, uint32_t h,
+			struct plane_setup *ps)
+{
+	uint64_t mw = so->pipe.mode.hdisplay, mh = so->pipe.mode.vdisplay;
+	uint64_t cw = mw, ch = mh;
+
+	/* Fit inside the mode, aspect ratio kept. */
+	if (mw * h > mh * w)
+		cw = mh * w / h;
+	else
+		ch = mw * h / w;
+	*ps = (struct plane_setup){ .fb_id = fb_id,
+				    .src_w = w,
+				    .src_h = h,
+				    .crtc_x = (int32_t)((mw - cw) / 2),
+				    .crtc_y = (int32_t)((mh - ch) / 2),
+				    .crtc_w = (uint32_t)cw,
+				    .crtc_h = (uint32_t)ch };
+}
+
+static void centre_axis(uint32_t src, uint32_t mode, uint32_t *src_off, uint32_t *len, int32_t *pos)
+{
+	if (src <= mode) {
+		*src_off = 0;
+		*len = src;
+		*pos = (int32_t)((mode - src) / 2);
+	} else {
+		*src_off = (src - mode) / 2;
+		*len = mode;
+		*pos = 0;
+	}
+}
+
+static void setup_centre(struct scanout *so, uint32_t fb_id, uint32_t w, uint32_t h,
+			 struct plane_setup *ps)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->fb_id = fb_id;
+	centre_axis(w, so->pipe.mode.hdisplay, &ps->src_x, &ps->src_w, &ps->crtc_x);
+	centre_axis(h, so->pipe.mode.vdisplay, &ps->src_y, &ps->src_h, &ps->crtc_y);
+	ps->crtc_w = ps->src_w;
+	ps->crtc_h = ps->src_h;
+}
+
+/* Where a w×h guest image goes on this mode, decided once per size by
+ * TEST_ONLY commits. Returns 0 with ps filled or -ENOTSUP (copy instead). */
+static int zero_copy_layout(struct scanout *so, uint32_t fb_id, uint32_t w, uint32_t h,
+			    struct plane_setup *ps)
+{
+	if (w == so->pipe.mode.hdisplay && h == so->pipe.mode.vdisplay) {
+		setup_full(so, fb_id, w, h, ps);
+		return 0;
+	}
+	if (so->layout_w != w || so->layout_h != h) {
+		so->layout_w = w;
+		so->layout_h = h;
+		so->layout = LAYOUT_UNKNOWN;
+		setup_scale(so, fb_id, w, h, ps);
+		if (commit(so, ps, true) == 0) {
+			so->layout = LAYOUT_SCALE;
+		} else {
+			setup_centre(so, fb_id, w, h, ps);
+			so->layout = commit(so, ps, true) == 0 ? LAYOUT_CENTRE : LAYOUT_NONE;
+		}
+		kg_info("kms: scanout %u: guest %ux%u on a %ux%u mode: %s", so->index, w, h,
+			so->pipe.mode.hdisplay, so->pipe.mode.vdisplay,
+			so->layout == LAYOUT_SCALE    ? "scaled by the plane"
+			: so->layout == LAYOUT_CENTRE ? "centred"
+						      : "the plane takes neither: copied, centred");
+	}
+	if (so->layout == LAYOUT_SCALE)
+		setup_scale(so, fb_id, w, h, ps);
+	else if (so->layout == LAYOUT_CENTRE)
+		setup_centre(so, fb_id, w, h, ps);
+	else
+		return -ENOTSUP;
+	return 0;
+}
+
+/* ---- copy fallback ------------------------------------------------------- */
+
+static int copybuf_ensure(struct scanout *so)
+{
+	int ret;
+
+	if (so->copybuf[0].fb_id)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		ret = kg_dumb_init(&so->copybuf[i], so->out->fd, so->pipe.mode.hdisplay,
+				   so->pipe.mode.vdisplay, DRM_FORMAT_XRGB8888);
+		if (ret < 0) {
+			kg_dumb_finish(&so->copybuf[0]);
+			kg_dumb_finish(&so->copybuf[1]);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static struct copy_key key_of(const struct kg_fb_source *fb)
+{
+	return (struct copy_key){ fb->resource_id, fb->drm_format, fb->width, fb->height,
+				  fb->stride,	   fb->generation, fb->offset };
+}
+
+static bool copy_format_ok(struct scanout *so, uint32_t format)
+{
+	/* The copy buffers are XRGB8888: these need no conversion. */
+	if (format == DRM_FORMAT_XRGB8888 || format == DRM_FORMAT_ARGB8888)
+		return true;
+	if (!so->copy_format_warned)
+		kg_warn("kms: scanout %u: the copy path takes XRGB8888/ARGB8888 only, not "
+			"%.4s; frames in that format are refused",
+			so->index, (const char *)&format);
+	so->copy_format_warned = true;
+	return false;
+}
+
+/* Copies what the back buffer lacks: this frame's damage plus whatever
+ * changed while it was not the back buffer. */
+static int copy_into_back(struct scanout *so, struct frame *f, struct plane_setup *ps)
+{
+	int back = so->current_dumb == 0 ? 1 : 0;
+	struct kg_dumb *d = &so->copybuf[back];
+	struct copy_key key = key_of(&f->fb);
+	struct kg_rect dmg = f->damage;
+	struct kg_copy_dst dst;
+	int64_t n;
+	int ret;
+
+	if (!copy_format_ok(so, f->fb.drm_format))
+		return -ENOTSUP;
+	ret = copybuf_ensure(so);
+	if (ret < 0)
+		return ret;
+	if (so->copykey[back].width != key.width || so->copykey[back].height != key.height)
+		memset(d->map, 0, d->size); /* the old image may show around the new one */
+	if (memcmp(&so->copykey[back], &key, sizeof(key)))
+		dmg = (struct kg_rect){ 0, 0, f->fb.width, f->fb.height };
+	else
+		dmg = kg_rect_union(&so->stale[back], &dmg);
+	dst = (struct kg_copy_dst){ d->map,
+				    d->width,
+				    d->height,
+				    d->stride,
+				    ((int32_t)d->width - (int32_t)f->fb.width) / 2,
+				    ((int32_t)d->height - (int32_t)f->fb.height) / 2 };
+	n = kg_copy_damage(&dst, &f->fb, 4, &dmg);
+	if (n < 0)
+		return (int)n;
+	so->copykey[back] = key;
+	so->stale[back] = (struct kg_rect){ 0 };
+	so->stale[!back] = kg_rect_union(&so->stale[!back], &f->damage);
+	f->bytes_copied = (uint64_t)n;
+	f->dumb = back;
+	setup_full(so, d->fb_id, d->width, d->height, ps);
+	return 0;
+}
+
+/* ---- presenting --------------------------------------------------------- */
+
+static void log_commit_failure(struct scanout *so, int err)
+{
+	kg_err("kms: scanout %u: atomic commit on CRTC %u failed: %s (is the pipeline still "
+	       "leased to us?)",
+	       so->index, so->pipe.crtc_id, strerror(-err));
+}
+
+/* Tries zero copy for the pending frame; falls back to copying. */
+static int commit_frame(struct scanout *so)
+{
+	struct frame *f = &so->pending;
+	struct plane_setup ps;
+	unsigned ranges = 0;
+	int ret = -ENOTSUP;
+
+	f->zc = kg_fbcache_get(so->out->cache, &f->fb, &ranges);
+	if (ranges)
+		so->stats.last_ranges = ranges;
+	if (f->zc) {
+		ret = zero_copy_layout(so, kg_zcfb_id(f->zc), f->fb.width, f->fb.height, &ps);
+		if (ret == 0) {
+			ret = commit(so, &ps, false);
+			if (ret < 0 && ret != -EBUSY)
+				kg_fbcache_refuse(so->out->cache, f->zc, ret);
+		}
+		if (ret < 0) {
+			kg_zcfb_unref(f->zc);
+			f->zc = NULL;
+		}
+	}
+	if (ret == -EBUSY)
+		return ret;
+	if (!f->zc) {
+		ret = copy_into_back(so, f, &ps);
+		if (ret == 0)
+			ret = commit(so, &ps, false);
+		if (ret < 0) {
+			f->dumb = -1;
+			return ret;
+		}
+	}
+	f->commit_ns = now_ns();
+	so->queued = *f;
+	memset(f, 0, sizeof(*f));
+	f->dumb = -1;
+	so->in_flight = true;
+	so->active = true;
+	so->cursor_dirty = false;
+	so->zero_copy_last = so->queued.zc != NULL;
+	if (so->queued.zc)
+		so->stats.zero_copy++;
+	else
+		so->stats.copied++;
+	so->stats.bytes_copied += so->queued.bytes_copied;
+	return 0;
+}
+
+/* After a flip (or when nothing is in flight): commit what waits. */
+static void commit_next(struct scanout *so)
+{
+	int ret;
+
+	if (so->in_flight)
+		return;
+	if (so->pending.used) {
+		ret = commit_frame(so);
+		if (ret < 0) {
+			log_commit_failure(so, ret);
+			frame_drop(&so->pending);
+		}
+		return;
+	}
+	if (so->cursor_dirty && so->active) {
+		ret = commit(so, NULL, false);
+		if (ret == 0) {
+			so->cursor_dirty = false;
+			so->in_flight = true;
+		} else if (ret != -EBUSY) {
+			log_commit_failure(so, ret);
+			so->cursor_dirty = false;
+		}
+	}
+}
+
+static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_source *fb,
+		       const struct kg_rect *damage, kg_present_cb cb, void *data)
+{
+	struct scanout *so = get_scanout(out, idx);
+	struct kg_rect full, dmg;
+	int ret;
+
+	if (!so || !fb || !fb->width || !fb->height || !kg_format_cpp(fb->drm_format))
+		return -EINVAL;
+	full = (struct kg_rect){ 0, 0, fb->width, fb->height };
+	dmg = damage ? *damage : full;
+	if (so->pending.used) {
+		/* The newest frame wins; the one it replaces is never shown. */
+		struct copy_key a = key_of(&so->pending.fb), b = key_of(fb);
+		if (!memcmp(&a, &b, sizeof(a)))
+			dmg = kg_rect_union(&so->pending.damage, &dmg);
+		so->stats.coalesced++;
+		frame_drop(&so->pending);
+	}
+	so->pending = (struct frame){
+		.used = true, .fb = *fb, .damage = dmg, .cb = cb, .data = data, .dumb = -1
+	};
+	so->stats.presented++;
+	if (so->in_flight)
+		return 0;
+	ret = commit_frame(so);
+	if (ret < 0) {
+		log_commit_failure(so, ret);
+		memset(&so->pending, 0, sizeof(so->pending));
+		so->pending.dumb = -1;
+		so->stats.presented--;
+	}
+	return ret;
+}
+
+static void flip_done(struct scanout *so, unsigned seq, unsigned sec, unsigned usec)
+{
+	struct frame done = so->queued;
+	struct kg_present_result res = {
+		.shown = true,
+		.zero_copy = done.zc != NULL,
+		.bytes_copied = done.bytes_copied,
+		.commit_ns = done.commit_ns,
+		.flip_ns = (uint64_t)sec * 1000000000u + (uint64_t)usec * 1000u,
+		.sequence = seq,
+	};
+
+	so->in_flight = false;
+	memset(&so->queued, 0, sizeof(so->queued));
+	so->queued.dumb = -1;
+	if (done.used) {
+		kg_zcfb_unref(so->current_zc);
+		so->current_zc = done.zc; /* the reference moves */
+		so->current_dumb = done.dumb;
+		so->stats.shown++;
+	}
+	/* Commit what waits before telling the device, so that a present()
+	 * from inside the callback finds the flip in flight and queues. */
+	commit_next(so);
+	if (done.used && done.cb)
+		done.cb(done.data, &res);
+}
+
+static void on_page_flip(int fd, unsigned seq, unsigned sec, unsigned usec, unsigned crtc_id,
+			 void *data)
+{
+	struct kg_output_kms *k = data;
+
+	for (unsigned i = 0; i < k->n; i++) {
+		if (k->scanouts[i].pipe.crtc_id == crtc_id && k->scanouts[i].in_flight) {
+			flip_done(&k->scanouts[i], seq, sec, usec);
+			return;
+		}
+	}
+}
+
+static void on_drm_readable(void *data, int fd, uint32_t events)
+{
+	drmEventContext ctx = { .version = 3, .page_flip_handler2 = on_page_flip };
+
+	if (drmHandleEvent(fd, &ctx) < 0)
+		kg_log_errno(KG_LOG_WARN, "kms: reading DRM events failed");
+}
+
+/* ---- the other ops ------------------------------------------------------- */
+
+static unsigned kms_num_scanouts(struct kg_output *out)
+{
+	return to_kms(out)->n;
+}
+
+static void read_edid(struct scanout *so)
+{
+	uint64_t blob_id = 0;
+	drmModePropertyBlobRes *blob;
+
+	free(so->edid);
+	so->edid = NULL;
+	so->edid_len = 0;
+	if (!so->conn_props.edid ||
+	    kg_kms_prop_value(so->out->fd, so->pipe.connector_id, DRM_MODE_OBJECT_CONNECTOR,
+			      so->conn_props.edid, &blob_id) < 0 ||
+	    !blob_id)
+		return;
+	blob = drmModeGetPropertyBlob(so->out->fd, (uint32_t)blob_id);
+	if (!blob)
+		return;
+	so->edid = malloc(blob->length);
+	if (so->edid) {
+		memcpy(so->edid, blob->data, blob->length);
+		so->edid_len = blob->length;
+	}
+	drmModeFreePropertyBlob(blob);
+}
+
+static int kms_get_info(struct kg_output *out, unsigned idx, struct kg_scanout_info *info)
+{
+	struct scanout *so = get_scanout(out, idx);
+	drmModeConnector *conn;
+	const drmModeModeInfo *m;
+
+	if (!so)
+		return -EINVAL;
+	m = &so->pipe.mode;
+	memset(info, 0, sizeof(*info));
+	conn = drmModeGetConnectorCurrent(so->out->fd, so->pipe.connector_id);
+	if (!conn)
+		return -errno;
+	info->connected = conn->connection == DRM_MODE_CONNECTED;
+	info->width_mm = conn->mmWidth;
+	info->height_mm = conn->mmHeight;
+	drmModeFreeConnector(conn);
+	info->width = m->hdisplay;
+	info->height = m->vdisplay;
+	if (m->htotal && m->vtotal)
+		info->refresh_mhz = (uint32_t)((uint64_t)m->clock * 1000000u /
+					       ((uint64_t)m->htotal * m->vtotal));
+	read_edid(so);
+	info->edid = so->edid;
+	info->edid_len = so->edid_len;
+	return 0;
+}
+
+static int kms_disable(struct kg_output *out, unsigned idx)
+{
+	struct scanout *so = get_scanout(out, idx);
+	struct kg_atomic a;
+	int ret;
+
+	if (!so)
+		return -EINVAL;
+	if (so->pending.used)
+		frame_drop(&so->pending);
+	if (!so->active)
+		return 0;
+	kg_atomic_begin(&a, so->out->fd);
+	add_plane_off(&a, so->pipe.primary_plane_id, &so->primary_props);
+	if (so->pipe.cursor_plane_id)
+		add_plane_off(&a, so->pipe.cursor_plane_id, &so->cursor_props);
+	kg_atomic_add(&a, so->pipe.crtc_id, so->crtc_props.active, 0);
+	kg_atomic_add(&a, so->pipe.crtc_id, so->crtc_props.mode_id, 0);
+	kg_atomic_add(&a, so->pipe.connector_id, so->conn_props.crtc_id, 0);
+	/* Blocking: it waits for a flip in flight, whose event still comes. */
+	ret = kg_atomic_commit(&a, DRM_MODE_ATOMIC_ALLOW_MODESET, false, NULL);
+	kg_atomic_finish(&a);
+	if (ret < 0) {
+		log_commit_failure(so, ret);
+		return ret;
+	}
+	so->active = false;
+	so->cursor_dirty = so->cursor_visible;
+	return 0;
+}
+
+static int cursor_ensure(struct scanout *so)
+{
+	if (so->cursor.fb_id)
+		return 0;
+	return kg_dumb_init(&so->cursor, so->out->fd, CURSOR_SIZE, CURSOR_SIZE,
+			    DRM_FORMAT_ARGB8888);
+}
+
+static int kms_cursor_set(struct kg_output *out, unsigned idx, const uint32_t *argb, int32_t hot_x,
+			  int32_t hot_y)
+{
+	struct scanout *so = get_scanout(out, idx);
+	int ret;
+
+	if (!so)
+		return -EINVAL;
+	if (!so->pipe.cursor_plane_id)
+		return -ENOTSUP;
+	if (argb) {
+		ret = cursor_ensure(so);
+		if (ret < 0)
+			return ret;
+		/* The kernel may scan this buffer out while we write: a torn
+		 * cursor for one frame is acceptable, a second buffer is not
+		 * worth it for 16 KiB. */
+		for (unsigned y = 0; y < CURSOR_SIZE; y++)
+			memcpy(so->cursor.map + (size_t)y * so->cursor.stride,
+			       argb + (size_t)y * CURSOR_SIZE, CURSOR_SIZE * 4);
+		so->hot_x = hot_x;
+		so->hot_y = hot_y;
+	}
+	so->cursor_visible = argb != NULL;
+	so->cursor_dirty = true;
+	commit_next(so);
+	return 0;
+}
+
+static int kms_cursor_move(struct kg_output *out, unsigned idx, int32_t x, int32_t y)
+{
+	struct scanout *so = get_scanout(out, idx);
+
+	if (!so)
+		return -EINVAL;
+	if (!so->pipe.cursor_plane_id)
+		return -ENOTSUP;
+	so->cursor_x = x;
+	so->cursor_y = y;
+	so->cursor_dirty = true;
+	commit_next(so);
+	return 0;
+}
+
+static void kms_forget(struct kg_output *out, uint32_t resource_id)
+{
+	struct kg_output_kms *k = to_kms(out);
+
+	kg_fbcache_forget(k->cache, resource_id);
+	/* A copy buffer that mirrored it must be copied in full next time. */
+	for (unsigned i = 0; i < k->n; i++)
+		for (int b = 0; b < 2; b++)
+			if (k->scanouts[i].copykey[b].resource_id == resource_id)
+				memset(&k->scanouts[i].copykey[b], 0, sizeof(struct copy_key));
+}
+
+static const char *kms_path(struct kg_output *out, unsigned idx)
+{
+	struct scanout *so = get_scanout(out, idx);
+
+	if (!so)
+		return "none";
+	if (so->stats.zero_copy + so->stats.copied == 0)
+		return kg_fbcache_disabled(so->out->cache) ? "copy" : "zero-copy";
+	return so->zero_copy_last ? "zero-copy" : "copy";
+}
+
+int kg_output_kms_get_stats(struct kg_output *out, unsigned idx, struct kg_output_kms_stats *st)
+{
+	struct scanout *so = get_scanout(out, idx);
+
+	if (!so)
+		return -EINVAL;
+	*st = so->stats;
+	return 0;
+}
+
+/* ---- create / destroy ----------------------------------------------------- */
+
+/* Waits (bounded) for flips in flight, so no event names freed memory. */
+static void drain(struct kg_output_kms *k)
+{
+	drmEventContext ctx = { .version = 3, .page_flip_handler2 = on_page_flip };
+	uint64_t deadline = now_ns() + DRAIN_MS * 1000000ull;
+
+	for (;;) {
+		bool busy = false;
+		struct pollfd pfd = { .fd = k->fd, .events = POLLIN };
+
+		for (unsigned i = 0; i < k->n; i++)
+			busy |= k->scanouts[i].in_flight;
+		if (!busy || now_ns() > deadline)
+			return;
+		if (poll(&pfd, 1, DRAIN_MS) > 0)
+			drmHandleEvent(k->fd, &ctx);
+	}
+}
+
+static void scanout_finish(struct scanout *so)
+{
+	if (so->pending.used)
+		frame_drop(&so->pending);
+	if (so->queued.used)
+		frame_drop(&so->queued);
+	kg_zcfb_unref(so->current_zc);
+	so->current_zc = NULL;
+	kg_dumb_finish(&so->copybuf[0]);
+	kg_dumb_finish(&so->copybuf[1]);
+	kg_dumb_finish(&so->cursor);
+	if (so->mode_blob)
+		drmModeDestroyPropertyBlob(so->out->fd, so->mode_blob);
+	free(so->edid);
+}
+
+static void kms_destroy(struct kg_output *out)
+{
+	struct kg_output_kms *k = to_kms(out);
+
+	if (!k)
+		return;
+	kg_loop_remove(k->src);
+	if (k->fd >= 0)
+		drain(k);
+	/* Pending frames are completed (as not shown) before anything goes. */
+	for (unsigned i = 0; i < k->n; i++)
+		scanout_finish(&k->scanouts[i]);
+	kg_fbcache_destroy(k->cache);
+	free(k);
+}
+
+static const struct kg_output_ops kms_ops = {
+	.name = "kms",
+	.destroy = kms_destroy,
+	.num_scanouts = kms_num_scanouts,
+	.get_info = kms_get_info,
+	.present = kms_present,
+	.disable = kms_disable,
+	.cursor_set = kms_cursor_set,
+	.cursor_move = kms_cursor_move,
+	.forget = kms_forget,
+	.path = kms_path,
+};
+
+static int scanout_init(struct kg_output_kms *k, unsigned i, const struct kg_kms_pipe *pipe)
+{
+	struct scanout *so = &k->scanouts[i];
+	int ret;
+
+	so->out = k;
+	so->index = i;
+	so->pipe = *pipe;
+	so->current_dumb = -1;
+	so->pending.dumb = so->queued.dumb = -1;
+	so->cursor.fd = so->copybuf[0].fd = so->copybuf[1].fd = -1;
+	ret = kg_kms_props_conn(k->fd, pipe->connector_id, &so->conn_props);
+	if (ret == 0)
+		ret = kg_kms_props_crtc(k->fd, pipe->crtc_id, &so->crtc_props);
+	if (ret == 0)
+		ret = kg_kms_props_plane(k->fd, pipe->primary_plane_id, &so->primary_props);
+	if (ret == 0 && pipe->cursor_plane_id &&
+	    kg_kms_props_plane(k->fd, pipe->cursor_plane_id, &so->cursor_props) < 0)
+		so->pipe.cursor_plane_id = 0; /* no usable cursor plane: no cursor */
+	if (ret < 0) {
+		kg_err("kms: scanout %u: reading the properties of connector %u, CRTC %u, plane "
+		       "%u failed: %s (are they in the lease?)",
+		       i, pipe->connector_id, pipe->crtc_id, pipe->primary_plane_id,
+		       strerror(-ret));
+		return ret;
+	}
+	if (drmModeCreatePropertyBlob(k->fd, &pipe->mode, sizeof(pipe->mode), &so->mode_blob)) {
+		ret = -errno;
+		kg_log_errno(KG_LOG_ERROR, "kms: scanout %u: creating the mode blob failed", i);
+		return ret;
+	}
+	return 0;
+}
+
+static int set_caps(int fd)
+{
+	if (drmSetClientCap(fd, DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1) < 0 ||
+	    drmSetClientCap(fd, DRM_CLIENT_CAP_ATOMIC, 1) < 0) {
+		int ret = -errno;
+		kg_log_errno(KG_LOG_ERROR, "kms: the device does not do atomic modesetting");
+		return ret;
+	}
+	return 0;
+}
+
+struct kg_output *kg_output_kms_create(struct kg_loop *loop, int drm_fd,
+				       const struct kg_kms_pipe *pipes, unsigned n)
+{
+	struct kg_output_kms *k;
+	const char *force = getenv("KG_KMS_FORCE_COPY");
+	int ret = -EINVAL;
+
+	if (!loop || drm_fd < 0 || !pipes || n == 0 || n > KG_MAX_SCANOUTS)
+		goto err;
+	ret = set_caps(drm_fd);
+	if (ret < 0)
+		goto err;
+	ret = -ENOMEM;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		goto err;
+	k->base.ops = &kms_ops;
+	k->loop = loop;
+	k->fd = drm_fd;
+	k->cache = kg_fbcache_create(drm_fd);
+	if (!k->cache)
+		goto err_output;
+	if (force && force[0] == '1')
+		kg_fbcache_force_off(k->cache, "KG_KMS_FORCE_COPY=1");
+	for (unsigned i = 0; i < n; i++) {
+		k->n = i + 1; /* destroy finishes what was started */
+		ret = scanout_init(k, i, &pipes[i]);
+		if (ret < 0)
+			goto err_output;
+	}
+	k->src = kg_loop_add_fd(loop, drm_fd, EPOLLIN, on_drm_readable, k);
+	if (!k->src) {
+		ret = -errno;
+		kg_log_errno(KG_LOG_ERROR, "kms: watching the DRM fd failed");
+		goto err_output;
+	}
+	return &k->base;
+
+err_output:
+	kms_destroy(&k->base);
+err:
+	errno = -ret;
+	return NULL;
+}

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+/* kg_copy_damage: damaged rows from scattered chunks into a linear buffer. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kms-copy.h"
+
+#define W 40
+#define H 30
+#define STRIDE (W * 4 + 16)
+
+struct src {
+	uint8_t *mem; /* the backing, linear, then cut into chunks */
+	struct kg_backing_chunk chunks[64];
+	struct kg_fb_source fb;
+};
+
+static uint32_t px(unsigned x, unsigned y)
+{
+	return 0xff000000u | (x << 12) | y;
+}
+
+/* Backing cut into chunks of varying sizes (rows straddle chunks), stored in
+ * shuffled order in memory to catch any assumption of contiguity. */
+static void src_init(struct src *s, uint64_t offset)
+{
+	uint64_t total = offset + (uint64_t)STRIDE * H, pos = 0;
+	unsigned n = 0, sizes[] = { 1000, 333, 4096, 77, 2500 };
+
+	s->mem = calloc(1, total * 2);
+	while (pos < total) {
+		uint64_t len = sizes[n % 5];
+		if (len > total - pos)
+			len = total - pos;
+		/* chunk n lives at mem + (total - pos - len) + total: reversed */
+		s->chunks[n] = (struct kg_backing_chunk){ s->mem + total + (total - pos - len), len,
+							  -1, 0 };
+		pos += len;
+		n++;
+	}
+	s->fb = (struct kg_fb_source){ .resource_id = 1, .width = W, .height = H,
+				       .stride = STRIDE, .offset = offset, .chunks = s->chunks,
+				       .n_chunks = n };
+	for (unsigned y = 0; y < H; y++) {
+		for (unsigned x = 0; x < W; x++) {
+			uint64_t off = offset + (uint64_t)y * STRIDE + x * 4;
+			uint32_t v = px(x, y);
+			for (unsigned b = 0; b < 4; b++, off++) {
+				/* find the chunk holding off */
+				uint64_t p = 0;
+				unsigned i = 0;
+				while (off >= p + s->chunks[i].len)
+					p += s->chunks[i++].len;
+				((uint8_t *)s->chunks[i].va)[off - p] = (uint8_t)(v >> (8 * b));
+			}
+		}
+	}
+}
+
+static uint32_t dst_px(const struct kg_copy_dst *d, unsigned x, unsigned y)
+{
+	uint32_t v;
+
+	memcpy(&v, d->map + (size_t)y * d->stride + x * 4, 4);
+	return v;
+}
+
+static struct kg_copy_dst dst_new(uint32_t w, uint32_t h, int32_t x, int32_t y)
+{
+	struct kg_copy_dst d = { NULL, w, h, w * 4, x, y };
+
+	d.map = calloc(1, (size_t)d.stride * h);
+	return d;
+}
+
+static void test_full_copy_is_exact(void **state)
+{
+	struct src s;
+	struct kg_copy_dst d = dst_new(W, H, 0, 0);
+
+	src_init(&s, 300);
+	assert_int_equal(kg_copy_damage(&d, &s.fb, 4, NULL), W * H * 4);
+	for (unsigned y = 0; y < H; y++)
+		for (unsigned x = 0; x < W; x++)
+			assert_int_equal(dst_px(&d, x, y), px(x, y));
+	free(d.map);
+	free(s.mem);
+}
+
+static void test_damage_copies_only_the_rectangle(void **state)
+{
+	struct src s;
+	struct kg_copy_dst d = dst_new(W, H, 0, 0);
+	struct kg_rect r = { 5, 7, 10, 3 };
+
+	src_init(&s, 0);
+	assert_int_equal(kg_copy_damage(&d, &s.fb, 4, &r), 10 * 3 * 4);
+	for (unsigned y = 0; y < H; y++) {
+		for (unsigned x = 0; x < W; x++) {
+			bool in = x >= 5 && x < 15 && y >= 7 && y < 10;
+			assert_int_equal(dst_px(&d, x, y), in ? px(x, y) : 0);
+		}
+	}
+	free(d.map);
+	free(s.mem);
+}
+
+static void test_centred_in_a_larger_destination(void **state)
+{
+	struct src s;
+	struct kg_copy_dst d = dst_new(W + 20, H + 10, 10, 5);
+
+	src_init(&s, 0);
+	assert_int_equal(kg_copy_damage(&d, &s.fb, 4, NULL), W * H * 4);
+	assert_int_equal(dst_px(&d, 10, 5), px(0, 0));
+	assert_int_equal(dst_px(&d, 10 + W - 1, 5 + H - 1), px(W - 1, H - 1));
+	assert_int_equal(dst_px(&d, 9, 5), 0);
+	assert_int_equal(dst_px(&d, 10, 4), 0);
+	free(d.map);
+	free(s.mem);
+}
+
+static void test_cropped_in_a_smaller_destination(void **state)
+{
+	struct src s;
+	struct kg_copy_dst d = dst_new(W - 10, H - 6, -5, -3);
+
+	src_init(&s, 0);
+	assert_int_equal(kg_copy_damage(&d, &s.fb, 4, NULL), (W - 10) * (H - 6) * 4);
+	assert_int_equal(dst_px(&d, 0, 0), px(5, 3));
+	assert_int_equal(dst_px(&d, W - 11, H - 7), px(W - 6, H - 4));
+	free(d.map);
+	free(s.mem);
+}
+
+static void test_hostile_damage_is_clipped(void **state)
+{
+	struct src s;
+	struct kg_copy_dst d = dst_new(W, H, 0, 0);
+	struct kg_rect wrap = { 30, 20, UINT32_MAX, UINT32_MAX };
+	struct kg_rect outside = { UINT32_MAX, UINT32_MAX, 5, 5 };
+
+	src_init(&s, 0);
+	assert_int_equal(kg_copy_damage(&d, &s.fb, 4, &wrap), (W - 30) * (H - 20) * 4);
+	assert_int_equal(kg_copy_damage(&d, &s.fb, 4, &outside), 0);
+	free(d.map);
+	free(s.mem);
+}
+
+static void test_short_backing_fails_without_reading_past_it(void **state)
+{
+	struct src s;
+	struct kg_copy_dst d = dst_new(W, H, 0, 0);
+
+	src_init(&s, 0);
+	s.fb.n_chunks = 2; /* 1,333 bytes: a few rows only */
+	assert_int_equal(kg_copy_damage(&d, &s.fb, 4, NULL), -EFAULT);
+	s.fb.stride = 4; /* stride < row */
+	assert_int_equal(kg_copy_damage(&d, &s.fb, 4, NULL), -EINVAL);
+	free(d.map);
+	free(s.mem);
+}
+
+static void test_rect_union(void **state)
+{
+	struct kg_rect a = { 10, 10, 5, 5 }, b = { 0, 12, 3, 10 }, e = { 0 };
+	struct kg_rect u = kg_rect_union(&a, &b);
+
+	assert_int_equal(u.x, 0);
+	assert_int_equal(u.y, 10);
+	assert_int_equal(u.width, 15);
+	assert_int_equal(u.height, 12);
+	u = kg_rect_union(&e, &a);
+	assert_memory_equal(&u, &a, sizeof(a));
+	u = kg_rect_union(&a, &e);
+	assert_memory_equal(&u, &a, sizeof(a));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_copy_is_exact),
+		cmocka_unit_test(test_damage_copies_only_the_rectangle),
+		cmocka_unit_test(test_centred_in_a_larger_destination),
+		cmocka_unit_test(test_cropped_in_a_smaller_destination),
+		cmocka_unit_test(test_hostile_damage_is_clipped),
+		cmocka_unit_test(test_short_backing_fails_without_reading_past_it),
+		cmocka_unit_test(test_rect_union),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
