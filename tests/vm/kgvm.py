@@ -42,6 +42,7 @@ A file lock (cache/lock) makes concurrent runs wait for each other's fetch.
 import fcntl
 import glob
 import json
+import math
 import os
 import queue
 import re
@@ -669,25 +670,60 @@ class VM:
 
 # --------------------------------------------------------------- checkers ----
 
-def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0):
-    """Checks flip events [(sequence, time_s), ...] of one CRTC.
+def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0, slack_ms=4.0,
+                max_late_fraction=0.25):
+    """Checks the flip events of one CRTC:
+    [(sequence, vblank_time_s[, commit_time_s[, commit_no]]), ...]
+    (commit_time_s: CLOCK_MONOTONIC when the flip was committed, or None;
+    commit_no: the program's count of its flip commits, or None).
 
-    Sequences must increase by exactly 1 (a jump is a missed flip) and each
-    interval must be within tolerance of period. Returns (ok, problems, stats)
-    with stats = {n, mean_ms, min_ms, max_ms}."""
+    - every commit gets its event: commit numbers go up by exactly 1;
+    - sequences must increase; the vblank times must be sequence-gap * period
+      apart (within tolerance): the display is paced at period;
+    - a flip committed in time for the next vblank (slack_ms before it at the
+      latest) must land on that vblank: a larger sequence gap is a missed flip;
+    - a flip committed late (the program itself was slow, e.g. its vCPU was
+      not scheduled) may land later; those are counted as "late", and fail the
+      check only when they are more than max_late_fraction of all flips.
+    Returns (ok, problems, stats) with stats = {n, mean_ms, min_ms, max_ms
+    (event to event), vblank_ms (interval per vblank, mean), late, missed}."""
     problems = []
     if len(events) < 2:
         return False, [f'only {len(events)} flip events'], {}
-    iv = []
-    for (s0, t0), (s1, t1) in zip(events, events[1:]):
-        if s1 != s0 + 1:
-            problems.append(f'sequence {s0} -> {s1}: {s1 - s0 - 1} flip(s) missed'
-                            if s1 > s0 else f'sequence {s0} -> {s1}: not increasing')
+    iv, per_vblank, late, missed = [], [], 0, 0
+    for prev, cur in zip(events, events[1:]):
+        (s0, t0), (s1, t1), commit = prev[:2], cur[:2], (cur[2] if len(cur) > 2 else None)
+        n0, n1 = (prev[3] if len(prev) > 3 else None), (cur[3] if len(cur) > 3 else None)
+        if n0 is not None and n1 is not None and n1 != n0 + 1:
+            missed += 1
+            problems.append(f'commit {n0} -> {n1}: {n1 - n0 - 1} flip event(s) lost')
+            continue
+        gap = s1 - s0
         d = (t1 - t0) * 1000
         iv.append(d)
-        if abs(d - period_ms) > tolerance_ms:
-            problems.append(f'interval {d:.3f} ms after sequence {s0} (expected '
-                            f'{period_ms:.3f} +- {tolerance_ms} ms)')
+        if gap <= 0:
+            problems.append(f'sequence {s0} -> {s1}: not increasing')
+            continue
+        per_vblank.append(d / gap)
+        if abs(d - gap * period_ms) > tolerance_ms:
+            problems.append(f'interval {d:.3f} ms for {gap} vblank(s) after sequence {s0} '
+                            f'(expected {gap * period_ms:.3f} +- {tolerance_ms} ms)')
+        allowed = 1
+        if commit is not None:
+            since = (commit - t0) * 1000
+            allowed = max(1, math.ceil((since + slack_ms) / period_ms))
+        if gap > allowed:
+            missed += 1
+            problems.append(f'sequence {s0} -> {s1}: {gap - allowed} flip(s) missed '
+                            f'(committed in time for vblank {s0 + allowed})')
+        elif gap > 1:
+            late += 1
+    n = len(events) - 1
+    if late > max_late_fraction * n:
+        problems.append(f'{late} of {n} flips committed late: the run says nothing about pacing')
+    if not iv:
+        return False, problems, {}
     stats = {'n': len(events), 'mean_ms': sum(iv) / len(iv), 'min_ms': min(iv),
-             'max_ms': max(iv)}
+             'max_ms': max(iv), 'late': late, 'missed': missed,
+             'vblank_ms': sum(per_vblank) / len(per_vblank) if per_vblank else 0}
     return not problems, problems, stats

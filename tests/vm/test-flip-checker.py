@@ -13,8 +13,11 @@ import kgvm  # noqa: E402
 P = 1 / 60
 
 
-def run(n=120, seq0=1000, t0=50.0):
-    return [(seq0 + i, t0 + i * P) for i in range(n)]
+def run(n=120, seq0=1000, t0=50.0, commit_after=0.002):
+    """A clean run: each flip committed commit_after s after the previous event."""
+    ev = [(seq0 + i, t0 + i * P, t0 + (i - 1) * P + commit_after, i + 1) for i in range(n)]
+    ev[0] = ev[0][:2] + (None, 1)
+    return ev
 
 
 class CheckFlips(unittest.TestCase):
@@ -26,20 +29,66 @@ class CheckFlips(unittest.TestCase):
 
     def test_dropped_flip_fails(self):
         ev = run()
-        del ev[40]  # one vblank without an event: sequence +2, 33 ms gap
-        ok, problems, _ = kgvm.check_flips(ev)
+        # Committed 2 ms after event 39, but shown a vblank later than due.
+        ev[40] = (ev[40][0] + 1, ev[40][1] + P) + ev[40][2:]
+        ev = ev[:41]
+        ok, problems, st = kgvm.check_flips(ev)
         self.assertFalse(ok)
         self.assertTrue(any('missed' in p for p in problems), problems)
+        self.assertEqual(st['missed'], 1)
+
+    def test_lost_event_fails(self):
+        ev = run()
+        del ev[40]  # the event of a flip never arrived: sequence +2
+        ok, problems, _ = kgvm.check_flips(ev)
+        self.assertFalse(ok)
+        self.assertTrue(any('lost' in p for p in problems), problems)
+
+    def test_lost_event_with_late_looking_commit_fails(self):
+        ev = run()
+        # Event 40 lost, the program flipped on anyway: the commit numbers tell.
+        ev = ev[:40] + [(s + 1, t + P, c + P, n) for s, t, c, n in ev[41:]]
+        ok, problems, _ = kgvm.check_flips(ev)
+        self.assertFalse(ok)
+        self.assertTrue(any('lost' in p for p in problems), problems)
+
+    def test_dropped_flip_without_commit_times_fails(self):
+        ev = [e[:2] for e in run()]
+        del ev[40]
+        self.assertFalse(kgvm.check_flips(ev)[0])
+
+    def test_late_commit_is_counted_not_failed(self):
+        ev = run()
+        # The program slept 30 ms after event 39: its flip lands 2 vblanks on.
+        late = [(s + 1, t + P, c, n) for s, t, c, n in ev[40:]]
+        late[0] = (late[0][0], late[0][1], ev[39][1] + 0.030, late[0][3])
+        ok, problems, st = kgvm.check_flips(ev[:40] + late)
+        self.assertTrue(ok, problems)
+        self.assertEqual((st['late'], st['missed']), (1, 0))
+
+    def test_mostly_late_fails(self):
+        ev = [(1000 + 2 * i, 50 + 2 * i * P, 50 + (2 * i - 1) * P) for i in range(60)]
+        ok, problems, st = kgvm.check_flips(ev)
+        self.assertFalse(ok)
+        self.assertGreater(st['late'], 30)
+
+    def test_commit_just_before_vblank_may_slip(self):
+        ev = run()
+        # Committed 1 ms before vblank 40 was due: landing on 41 is allowed.
+        slip = [(s + 1, t + P, c, n) for s, t, c, n in ev[40:]]
+        slip[0] = (slip[0][0], slip[0][1], ev[39][1] + P - 0.001, slip[0][3])
+        ok, problems, st = kgvm.check_flips(ev[:40] + slip)
+        self.assertTrue(ok, problems)
 
     def test_sequence_not_increasing_fails(self):
         ev = run()
-        ev[10] = (ev[9][0], ev[10][1])
+        ev[10] = (ev[9][0],) + ev[10][1:]
         ok, problems, _ = kgvm.check_flips(ev)
         self.assertFalse(ok)
 
     def test_late_event_fails(self):
         ev = run()
-        ev[30] = (ev[30][0], ev[30][1] + 0.004)
+        ev[30] = (ev[30][0], ev[30][1] + 0.004) + ev[30][2:]
         ok, problems, _ = kgvm.check_flips(ev)
         self.assertFalse(ok)
         self.assertTrue(any('interval' in p for p in problems), problems)
