@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Frame latency statistics. Intervals per frame: flush received → commit
+ * issued ("commit"), commit → flip event ("flip"), flip → fence completed
+ * ("fence"), and flush received → fence completed ("total").
+ */
+#include "stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "output.h"
+
+enum {
+	IV_COMMIT,
+	IV_FLIP,
+	IV_FENCE,
+	IV_TOTAL,
+	IV_COUNT
+};
+
+static const char *const iv_names[IV_COUNT] = { "recv_to_commit", "commit_to_flip", "flip_to_fence",
+						"recv_to_fence" };
+
+struct stats_window {
+	uint64_t v[KG_STATS_WINDOW]; /* ns, a ring of the last samples */
+	unsigned n, next;
+};
+
+struct stats_scanout {
+	bool used;
+	char path[32];
+	uint64_t frames, shown, coalesced, dropped, zero_copy;
+	uint64_t bytes_copied;
+	struct stats_window iv[IV_COUNT];
+};
+
+struct kg_stats {
+	struct stats_scanout s[KG_MAX_SCANOUTS];
+};
+
+struct kg_stats *kg_stats_create(void)
+{
+	return calloc(1, sizeof(struct kg_stats));
+}
+
+void kg_stats_destroy(struct kg_stats *s)
+{
+	free(s);
+}
+
+static void window_add(struct stats_window *w, uint64_t from, uint64_t to)
+{
+	if (!from || !to || to < from)
+		return;
+	w->v[w->next] = to - from;
+	w->next = (w->next + 1) % KG_STATS_WINDOW;
+	if (w->n < KG_STATS_WINDOW)
+		w->n++;
+}
+
+void kg_stats_add(struct kg_stats *st, const struct kg_stats_frame *f)
+{
+	struct stats_scanout *s;
+
+	if (!st || f->scanout >= KG_MAX_SCANOUTS)
+		return;
+	s = &st->s[f->scanout];
+	s->used = true;
+	if (f->path)
+		snprintf(s->path, sizeof(s->path), "%s", f->path);
+	s->frames++;
+	if (f->coalesced)
+		s->coalesced++;
+	else if (!f->shown)
+		s->dropped++;
+	if (!f->shown)
+		return;
+	s->shown++;
+	s->zero_copy += f->zero_copy;
+	s->bytes_copied += f->bytes_copied;
+	window_add(&s->iv[IV_COMMIT], f->recv_ns, f->commit_ns);
+	window_add(&s->iv[IV_FLIP], f->commit_ns, f->flip_ns);
+	window_add(&s->iv[IV_FENCE], f->flip_ns, f->fence_ns);
+	window_add(&s->iv[IV_TOTAL], f->recv_ns, f->fence_ns);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+uint64_t kg_stats_percentile(uint64_t *v, unsigned n, unsigned p)
+{
+	unsigned rank;
+
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_u64);
+	/* Nearest rank: ceil(p/100 * n), 1-based. */
+	rank = (unsigned)(((uint64_t)p * n + 99) / 100);
+	if (rank < 1)
+		rank = 1;
+	return v[rank - 1];
+}
+
+static void write_interval(FILE *f, const char *name, const struct stats_window *w, bool last)
+{
+	uint64_t *v = malloc(KG_STATS_WINDOW * sizeof(*v));
+	unsigned n = w->n;
+
+	fprintf(f, "        \"%s\": {\"samples\": %u", name, n);
+	if (v && n) {
+		memcpy(v, w->v, n * sizeof(*v));
+		fprintf(f,
+			", \"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f",
+			kg_stats_percentile(v, n, 50) / 1e3, kg_stats_percentile(v, n, 90) / 1e3,
+			kg_stats_percentile(v, n, 99) / 1e3, v[n - 1] / 1e3);
+	}
+	fprintf(f, "}%s\n", last ? "" : ",");
+	free(v);
+}
+
+static void write_scanout(FILE *f, unsigned i, const struct stats_scanout *s, bool last)
+{
+	fprintf(f, "    {\n      \"scanout\": %u,\n      \"path\": \"%s\",\n", i,
+		s->path[0] ? s->path : "none");
+	fprintf(f,
+		"      \"frames\": %llu, \"shown\": %llu, \"coalesced\": %llu, \"dropped\": %llu,\n",
+		(unsigned long long)s->frames, (unsigned long long)s->shown,
+		(unsigned long long)s->coalesced, (unsigned long long)s->dropped);
+	fprintf(f,
+		"      \"bytes_copied\": %llu, \"bytes_copied_per_frame\": %.1f, "
+		"\"zero_copy_ratio\": %.3f,\n",
+		(unsigned long long)s->bytes_copied,
+		s->shown ? (double)s->bytes_copied / (double)s->shown : 0.0,
+		s->shown ? (double)s->zero_copy / (double)s->shown : 0.0);
+	fprintf(f, "      \"intervals\": {\n");
+	for (int k = 0; k < IV_COUNT; k++)
+		write_interval(f, iv_names[k], &s->iv[k], k == IV_COUNT - 1);
+	fprintf(f, "      }\n    }%s\n", last ? "" : ",");
+}
+
+int kg_stats_write(const struct kg_stats *st, FILE *f)
+{
+	unsigned last = 0;
+	bool any = false;
+
+	for (unsigned i = 0; i < KG_MAX_SCANOUTS; i++) {
+		if (st->s[i].used) {
+			last = i;
+			any = true;
+		}
+	}
+	fprintf(f, "{\n  \"version\": 1,\n  \"window\": %u,\n  \"scanouts\": [\n", KG_STATS_WINDOW);
+	for (unsigned i = 0; any && i <= last; i++) {
+		if (st->s[i].used)
+			write_scanout(f, i, &st->s[i], i == last);
+	}
+	fprintf(f, "  ]\n}\n");
+	return ferror(f) ? -EIO : 0;
+}
+
+int kg_stats_write_file(const struct kg_stats *st, const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+	int fd, ret;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		ret = -errno;
+		close(fd);
+		unlink(tmp);
+		return ret;
+	}
+	ret = kg_stats_write(st, f);
+	if (fclose(f) != 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret < 0)
+		unlink(tmp);
+	return ret;
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the virtio-gpu device, shared by its files:
+ * vgpu.c (dispatch, responses, fences), vgpu-resource.c (resources and
+ * backing), vgpu-scanout.c (scanouts, flush, presents), vgpu-cursor.c.
+ */
+#ifndef KG_VGPU_PRIVATE_H
+#define KG_VGPU_PRIVATE_H
+
+#include <linux/virtio_gpu.h>
+#include <stdbool.h>
+
+#include "format.h"
+#include "output.h"
+#include "vgpu.h"
+
+#define VGPU_RES_BUCKETS 256
+/* Largest 2D resource side: beyond any display (R-Car Gen3: 8190). */
+#define VGPU_MAX_DIM 16384
+/* Backing chunks kept over all resources: each costs host memory, so a
+ * guest attaching millions of scattered pages cannot exhaust the host. */
+#define VGPU_MAX_TOTAL_CHUNKS (1u << 20)
+
+/* A resource's backing pages, merged into contiguous chunks. Shared by the
+ * resource and every present that shows it, so a DETACH_BACKING or UNREF
+ * during a flip never frees what the output still scans out. */
+struct vgpu_backing {
+	unsigned refs;
+	uint64_t generation; /* unique per backing: the output's cache key */
+	uint64_t size;	     /* sum of the chunk lengths */
+	unsigned n_chunks;
+	struct kg_backing_chunk chunks[];
+};
+
+struct vgpu_resource {
+	uint32_t id;
+	bool blob;
+	const struct kg_format *fmt;  /* NULL for a blob until scanned out */
+	uint32_t width, height;	      /* 2D: the image; blob: 0 */
+	uint64_t size;		      /* what it counts against the cap */
+	struct vgpu_backing *backing; /* NULL: none attached */
+	struct vgpu_resource *next;   /* link in kg_vgpu.res_table bucket */
+};
+
+/* One fenced command waiting for its response to be sent (kg_vgpu.fenceq). */
+struct vgpu_fence {
+	struct vgpu_fence *next;
+	void *token;		/* NULL once dropped by a reset */
+	unsigned presents_left; /* frames of this command not yet shown */
+	bool handled;		/* the handler ran: resp is final */
+	size_t resp_len;
+	void *resp; /* the response, owned */
+};
+
+/* One frame for one scanout, from the flush to the output's callback. */
+struct vgpu_present {
+	struct kg_vgpu *g;
+	unsigned scanout;
+	struct vgpu_fence *fence;     /* NULL: the flush had no fence */
+	struct vgpu_backing *backing; /* a reference */
+	struct kg_fb_source fb;
+	struct kg_rect damage;
+	uint64_t recv_ns;
+	struct vgpu_present *next; /* link in vgpu_scanout.queue */
+};
+
+struct vgpu_scanout {
+	uint32_t resource_id; /* 0: disabled */
+	struct kg_rect r;     /* the part of the resource shown */
+	const struct kg_format *fmt;
+	uint32_t stride;
+	uint64_t offset;	       /* byte offset of (r.x, r.y) in the backing */
+	struct vgpu_present *inflight; /* handed to the output */
+	struct vgpu_present *queue;    /* waiting behind it (1 unless FIFO) */
+	unsigned queued;
+};
+
+struct kg_vgpu {
+	struct kg_output *out;
+	const struct kg_gmem *gmem;
+	struct kg_stats *stats;
+	const struct kg_vgpu_transport *tp;
+	void *tp_data;
+	uint64_t max_resource_bytes;
+	uint32_t max_resources, max_backing_entries;
+	bool fifo;
+
+	uint64_t features;
+	uint32_t events_read;
+	unsigned num_scanouts;
+
+	struct vgpu_resource *res_table[VGPU_RES_BUCKETS];
+	uint64_t next_generation;
+	uint64_t total_chunks; /* over all backings: host memory the guest costs */
+	struct vgpu_scanout scanouts[KG_MAX_SCANOUTS];
+	struct vgpu_fence *fenceq, **fenceq_tail;
+
+	struct kg_vgpu_counters cnt;
+};
+
+/* The decoded command being handled: handlers read it and set resp. */
+struct vgpu_cmd {
+	const uint8_t *buf;
+	size_t len;
+	struct virtio_gpu_ctrl_hdr hdr;
+	uint64_t recv_ns;
+	uint32_t error; /* VIRTIO_GPU_RESP_ERR_* or 0 */
+	/* A response with a payload (display info, EDID): the handler fills
+	 * resp_buf and sets resp_len; 0 means OK_NODATA. */
+	union {
+		struct virtio_gpu_ctrl_hdr hdr;
+		struct virtio_gpu_resp_display_info info;
+		struct virtio_gpu_resp_edid edid;
+	} resp_buf;
+	size_t resp_len;
+	struct vgpu_fence *fence; /* set when the command carries a fence */
+};
+
+uint64_t vgpu_now_ns(void);
+/* Copies exactly sizeof(*dst) bytes of the command; a short one is an error. */
+bool vgpu_cmd_get(struct vgpu_cmd *c, void *dst, size_t size);
+/* x/y/width/height inside (w, h), overflow-safe; empty rects are refused. */
+bool vgpu_rect_inside(const struct virtio_gpu_rect *r, uint32_t w, uint32_t h);
+
+/* vgpu-resource.c */
+struct vgpu_resource *vgpu_res_find(struct kg_vgpu *g, uint32_t id);
+void vgpu_res_destroy_all(struct kg_vgpu *g);
+void vgpu_backing_unref(struct vgpu_backing *b);
+struct vgpu_backing *vgpu_backing_ref(struct vgpu_backing *b);
+/* Reads len bytes at off of the backing; false if it is not all there. */
+bool vgpu_backing_read(const struct vgpu_backing *b, uint64_t off, void *dst, size_t len);
+void vgpu_cmd_create_2d(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_unref(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_attach_backing(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_detach_backing(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_transfer_2d(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_create_blob(struct kg_vgpu *g, struct vgpu_cmd *c);
+
+/* vgpu-scanout.c */
+void vgpu_cmd_display_info(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_get_edid(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_set_scanout(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_set_scanout_blob(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_flush(struct kg_vgpu *g, struct vgpu_cmd *c);
+/* The resource goes away: scanouts showing it are disabled. */
+void vgpu_scanouts_drop_resource(struct kg_vgpu *g, uint32_t id);
+void vgpu_scanouts_reset(struct kg_vgpu *g);
+/* Frees every frame, including those with the output, without calling the
+ * output (it is gone): only for kg_vgpu_destroy. */
+void vgpu_scanouts_release(struct kg_vgpu *g);
+
+/* vgpu-cursor.c */
+void vgpu_cursor_process(struct kg_vgpu *g, const void *cmd, size_t len);
+
+/* vgpu.c: a fenced command's frames are all done; sends what is ready. */
+void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f);
+
+#endif

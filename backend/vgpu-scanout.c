@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Scanouts: display info and EDID from the output, SET_SCANOUT(_BLOB),
+ * RESOURCE_FLUSH and the frames in flight per scanout.
+ *
+ * At most one frame per scanout is with the output. A newer flush waits
+ * behind it; when yet another arrives, the waiting one is superseded
+ * (newest wins: its fence completes, counted as coalesced) unless FIFO
+ * mode keeps up to KG_VGPU_FIFO_DEPTH frames in order.
+ */
+#include "vgpu-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "stats.h"
+#ifdef HAVE_DISPLAY_INFO
+#include <libdisplay-info/info.h>
+#endif
+
+static bool scanout_id_ok(struct kg_vgpu *g, struct vgpu_cmd *c, uint32_t id)
+{
+	if (id < g->num_scanouts)
+		return true;
+	c->error = VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID;
+	return false;
+}
+
+void vgpu_cmd_display_info(struct kg_vgpu *g, struct vgpu_cmd *c)
+{
+	struct virtio_gpu_resp_display_info *resp = &c->resp_buf.info;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->hdr.type = VIRTIO_GPU_RESP_OK_DISPLAY_INFO;
+	for (unsigned i = 0; i < g->num_scanouts; i++) {
+		struct kg_scanout_info info = { 0 };
+
+		if (g->out->ops->get_info(g->out, i, &info) < 0 || !info.connected)
+			continue;
+		resp->pmodes[i].r.width = info.width;
+		resp->pmodes[i].r.height = info.height;
+		resp->pmodes[i].enabled = 1;
+	}
+	c->resp_len = sizeof(*resp);
+}
+
+static void log_edid(unsigned scanout, const uint8_t *edid, size_t len)
+{
+#ifdef HAVE_DISPLAY_INFO
+	struct di_info *info = di_info_parse_edid(edid, len);
+	const char *fail;
+	char *make, *model;
+
+	if (!info) {
+		kg_warn("vgpu: scanout %u: the display's EDID does not parse (%zu bytes)", scanout,
+			len);
+		return;
+	}
+	fail = di_info_get_failure_msg(info);
+	make = di_info_get_make(info);
+	model = di_info_get_model(info);
+	kg_dbg("vgpu: scanout %u: EDID %s %s, %zu bytes%s%s", scanout, make ? make : "?",
+	       model ? model : "?", len, fail ? "; not conformant: " : "", fail ? fail : "");
+	free(make);
+	free(model);
+	di_info_destroy(info);
+#else
+	kg_dbg("vgpu: scanout %u: EDID of %zu bytes (built without libdisplay-info)", scanout, len);
+#endif
+}
+
+void vgpu_cmd_get_edid(struct kg_vgpu *g, struct vgpu_cmd *c)
+{
+	struct virtio_gpu_cmd_get_edid cmd;
+	struct virtio_gpu_resp_edid *resp = &c->resp_buf.edid;
+	struct kg_scanout_info info = { 0 };
+
+	if (!vgpu_cmd_get(c, &cmd, sizeof(cmd)))
+		return;
+	if (!(g->features & 1ull << VIRTIO_GPU_F_EDID)) {
+		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	if (!scanout_id_ok(g, c, cmd.scanout))
+		return;
+	memset(resp, 0, sizeof(*resp));
+	resp->hdr.type = VIRTIO_GPU_RESP_OK_EDID;
+	c->resp_len = sizeof(*resp);
+	/* Without an EDID from the display the guest gets none (size 0)
+	 * rather than an invented one. */
+	if (g->out->ops->get_info(g->out, cmd.scanout, &info) < 0 || !info.edid || !info.edid_len ||
+	    info.edid_len > sizeof(resp->edid))
+		return;
+	memcpy(resp->edid, info.edid, info.edid_len);
+	resp->size = (uint32_t)info.edid_len;
+	log_edid(cmd.scanout, info.edid, info.edid_len);
+}
+
+static void present_free(struct kg_vgpu *g, struct vgpu_present *p)
+{
+	vgpu_backing_unref(p->backing);
+	free(p);
+}
+
+/* The frame is done with: on screen, superseded or failed. */
+static void present_finish(struct kg_vgpu *g, struct vgpu_present *p,
+			   const struct kg_present_result *res, bool coalesced)
+{
+	struct kg_stats_frame f = {
+		.scanout = p->scanout,
+		.shown = res && res->shown,
+		.coalesced = coalesced,
+		.zero_copy = res && res->zero_copy,
+		.recv_ns = p->recv_ns,
+		.commit_ns = res ? res->commit_ns : 0,
+		.flip_ns = res && res->shown ? res->flip_ns : 0,
+		.bytes_copied = res ? res->bytes_copied : 0,
+	};
+
+	if (f.shown)
+		g->cnt.frames_shown++;
+	if (coalesced)
+		g->cnt.frames_coalesced++;
+	if (p->fence) {
+		vgpu_fence_present_done(g, p->fence);
+		f.fence_ns = vgpu_now_ns();
+	}
+	if (g->stats) {
+		f.path = g->out->ops->path ? g->out->ops->path(g->out, p->scanout) : NULL;
+		kg_stats_add(g->stats, &f);
+	}
+	present_free(g, p);
+}
+
+static void present_start(struct kg_vgpu *g, struct vgpu_present *p);
+
+static void present_cb(void *data, const struct kg_present_result *res)
+{
+	struct vgpu_present *p = data;
+	struct kg_vgpu *g = p->g;
+	struct vgpu_scanout *s = &g->scanouts[p->scanout];
+
+	if (s->inflight == p)
+		s->inflight = NULL;
+	present_finish(g, p, res, false);
+	if (!s->inflight && s->queue) {
+		struct vgpu_present *next = s->queue;
+
+		s->queue = next->next;
+		s->queued--;
+		present_start(g, next);
+	}
+}
+
+static void present_start(struct kg_vgpu *g, struct vgpu_present *p)
+{
+	struct vgpu_scanout *s = &g->scanouts[p->scanout];
+	int ret;
+
+	s->inflight = p;
+	ret = g->out->ops->present(g->out, p->scanout, &p->fb, &p->damage, present_cb, p);
+	if (ret < 0) {
+		kg_dbg("vgpu: scanout %u: the output refused a frame: %s", p->scanout,
+		       strerror(-ret));
+		if (s->inflight == p)
+			s->inflight = NULL;
+		present_finish(g, p, NULL, false);
+	}
+}
+
+static void rect_union(struct kg_rect *a, const struct kg_rect *b)
+{
+	uint32_t x1 = a->x < b->x ? a->x : b->x;
+	uint32_t y1 = a->y < b->y ? a->y : b->y;
+	uint64_t ax2 = (uint64_t)a->x + a->width, bx2 = (uint64_t)b->x + b->width;
+	uint64_t ay2 = (uint64_t)a->y + a->height, by2 = (uint64_t)b->y + b->height;
+
+	a->x = x1;
+	a->y = y1;
+	a->width = (uint32_t)((ax2 > bx2 ? ax2 : bx2) - x1);
+	a->height = (uint32_t)((ay2 > by2 ? ay2 : by2) - y1);
+}
+
+/* Hands the frame to the output now, or queues it behind the one there. */
+static void present_submit(struct kg_vgpu *g, struct vgpu_present *p)
+{
+	struct vgpu_scanout *s = &g->scanouts[p->scanout];
+	struct vgpu_present **tail;
+
+	g->cnt.frames_presented++;
+	if (!s->inflight) {
+		present_start(g, p);
+		return;
+	}
+	if (s->queue && (!g->fifo || s->queued >= KG_VGPU_FIFO_DEPTH)) {
+		/* The oldest waiting frame is superseded; what it damaged
+		 * must still reach the screen with the next one. */
+		struct vgpu_present *old = s->queue;
+
+		s->queue = old->next;
+		s->queued--;
+		rect_union(s->queue ? &s->queue->damage : &p->damage, &old->damage);
+		present_finish(g, old, NULL, true);
+	}
+	for (tail = &s->queue; *tail; tail = &(*tail)->next)
+		;
+	*tail = p;
+	s->queued++;
+}
+
+/* Frames waiting behind the output's are dropped (their fences complete). */
+static void scanout_drop_queue(struct kg_vgpu *g, struct vgpu_scanout *s)
+{
+	while (s->queue) {
+		struct vgpu_present *p = s->queue;
+
+		s->queue = p->next;
+		s->queued--;
+		present_finish(g, p, NULL, false);
+	}
+}
+
+static void scanout_disable(struct kg_vgpu *g, unsigned i)
+{
+	struct vgpu_scanout *s = &g->scanouts[i];
+
+	scanout_drop_queue(g, s);
+	if (s->resource_id && g->out->ops->disable)
+		g->out->ops->disable(g->out, i);
+	s->resource_id = 0;
+}
+
+void vgpu_scanouts_drop_resource(struct kg_vgpu *g, uint32_t id)
+{
+	for (unsigned i = 0; i < g->num_scanouts; i++) {
+		if (g->scanouts[i].resource_id == id)
+			scanout_disable(g, i);
+	}
+}
+
+void vgpu_scanouts_reset(struct kg_vgpu *g)
+{
+	/* Frames with the output stay until it calls back. */
+	for (unsigned i = 0; i < g->num_scanouts; i++)
+		scanout_disable(g, i);
+}
+
+void vgpu_scanouts_release(struct kg_vgpu *g)
+{
+	for (unsigned i = 0; i < g->num_scanouts; i++) {
+		struct vgpu_scanout *s = &g->scanouts[i];
+
+		while (s->queue) {
+			struct vgpu_present *p = s->queue;
+			s->queue = p->next;
+			present_free(g, p);
+		}
+		if (s->inflight)
+			present_free(g, s->inflight);
+		s->inflight = NULL;
+		s->queued = 0;
+		s->resource_id = 0;
+	}
+}
+
+void vgpu_cmd_set_scanout(struct kg_vgpu *g, struct vgpu_cmd *c)
+{
+	struct virtio_gpu_set_scanout cmd;
+	struct vgpu_resource *r;
+	struct vgpu_scanout *s;
+
+	if (!vgpu_cmd_get(c, &cmd, sizeof(cmd)) || !scanout_id_ok(g, c, cmd.scanout_id))
+		return;
+	if (cmd.resource_id == 0) {
+		scanout_disable(g, cmd.scanout_id);
+		return;
+	}
+	r = vgpu_res_find(g, cmd.resource_id);
+	if (!r || r->blob) {
+		c->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+		return;
+	}
+	if (!vgpu_rect_inside(&cmd.r, r->width, r->height)) {
+		c->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	s = &g->scanouts[cmd.scanout_id];
+	s->resource_id = r->id;
+	s->r = (struct kg_rect){ cmd.r.x, cmd.r.y, cmd.r.width, cmd.r.height };
+	s->fmt = r->fmt;
+	s->stride = r->width * r->fmt->cpp;
+	s->offset = (uint64_t)cmd.r.y * s->stride + (uint64_t)cmd.r.x * r->fmt->cpp;
+}
+
+void vgpu_cmd_set_scanout_blob(struct kg_vgpu *g, struct vgpu_cmd *c)
+{
+	struct virtio_gpu_set_scanout_blob cmd;
+	const struct kg_format *fmt;
+	struct vgpu_resource *r;
+	struct vgpu_scanout *s;
+	uint64_t need;
+
+	if (!vgpu_cmd_get(c, &cmd, sizeof(cmd)))
+		return;
+	if (!(g->features & 1ull << VIRTIO_GPU_F_RESOURCE_BLOB)) {
+		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	if (!scanout_id_ok(g, c, cmd.scanout_id))
+		return;
+	if (cmd.resource_id == 0) {
+		scanout_disable(g, cmd.scanout_id);
+		return;
+	}
+	r = vgpu_res_find(g, cmd.resource_id);
+	if (!r || !r->blob) {
+		c->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+		return;
+	}
+	fmt = kg_format_from_virtio(cmd.format);
+	c->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+	if (!fmt || !cmd.width || !cmd.height || cmd.width > VGPU_MAX_DIM ||
+	    cmd.height > VGPU_MAX_DIM || !vgpu_rect_inside(&cmd.r, cmd.width, cmd.height) ||
+	    cmd.strides[0] < cmd.width * fmt->cpp)
+		return;
+	/* The whole framebuffer the guest describes must be in the blob. */
+	need = (uint64_t)cmd.offsets[0] + (uint64_t)(cmd.height - 1) * cmd.strides[0] +
+	       (uint64_t)cmd.width * fmt->cpp;
+	if (need > r->backing->size)
+		return;
+	c->error = 0;
+	r->fmt = fmt;
+	r->width = cmd.width;
+	r->height = cmd.height;
+	s = &g->scanouts[cmd.scanout_id];
+	s->resource_id = r->id;
+	s->r = (struct kg_rect){ cmd.r.x, cmd.r.y, cmd.r.width, cmd.r.height };
+	s->fmt = fmt;
+	s->stride = cmd.strides[0];
+	s->offset = cmd.offsets[0] + (uint64_t)cmd.r.y * s->stride + (uint64_t)cmd.r.x * fmt->cpp;
+}
+
+/* flush ∩ scanout rect, relative to the scanout; false when empty. */
+static bool scanout_damage(const struct vgpu_scanout *s, const struct virtio_gpu_rect *f,
+			   struct kg_rect *d)
+{
+	uint64_t x1 = f->x > s->r.x ? f->x : s->r.x;
+	uint64_t y1 = f->y > s->r.y ? f->y : s->r.y;
+	uint64_t fx2 = (uint64_t)f->x + f->width, sx2 = (uint64_t)s->r.x + s->r.width;
+	uint64_t fy2 = (uint64_t)f->y + f->height, sy2 = (uint64_t)s->r.y + s->r.height;
+	uint64_t x2 = fx2 < sx2 ? fx2 : sx2, y2 = fy2 < sy2 ? fy2 : sy2;
+
+	if (x2 <= x1 || y2 <= y1)
+		return false;
+	*d = (struct kg_rect){ (uint32_t)(x1 - s->r.x), (uint32_t)(y1 - s->r.y),
+			       (uint32_t)(x2 - x1), (uint32_t)(y2 - y1) };
+	return true;
+}
+
+/* A frame of scanout i showing r, or NULL if its backing cannot hold it. */
+static struct vgpu_present *present_new(struct kg_vgpu *g, struct vgpu_cmd *c, unsigned i,
+					struct vgpu_resource *r, const struct kg_rect *damage)
+{
+	struct vgpu_scanout *s = &g->scanouts[i];
+	struct vgpu_present *p;
+	uint64_t need;
+
+	if (!r->backing)
+		return NULL;
+	need = s->offset + (uint64_t)(s->r.height - 1) * s->stride +
+	       (uint64_t)s->r.width * s->fmt->cpp;
+	if (need > r->backing->size)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->g = g;
+	p->scanout = i;
+	p->fence = c->fence;
+	p->backing = vgpu_backing_ref(r->backing);
+	p->damage = *damage;
+	p->recv_ns = c->recv_ns;
+	p->fb = (struct kg_fb_source){
+		.resource_id = r->id,
+		.generation = r->backing->generation,
+		.drm_format = s->fmt->drm,
+		.width = s->r.width,
+		.height = s->r.height,
+		.stride = s->stride,
+		.offset = s->offset,
+		.chunks = r->backing->chunks,
+		.n_chunks = r->backing->n_chunks,
+	};
+	return p;
+}
+
+void vgpu_cmd_flush(struct kg_vgpu *g, struct vgpu_cmd *c)
+{
+	struct virtio_gpu_resource_flush cmd;
+	struct vgpu_resource *r;
+
+	if (!vgpu_cmd_get(c, &cmd, sizeof(cmd)))
+		return;
+	r = vgpu_res_find(g, cmd.resource_id);
+	if (!r) {
+		c->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+		return;
+	}
+	if (!vgpu_rect_inside(&cmd.r, r->width, r->height)) {
+		c->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	for (unsigned i = 0; i < g->num_scanouts; i++) {
+		struct kg_rect damage;
+		struct vgpu_present *p;
+
+		if (g->scanouts[i].resource_id != r->id ||
+		    !scanout_damage(&g->scanouts[i], &cmd.r, &damage))
+			continue;
+		p = present_new(g, c, i, r, &damage);
+		if (!p) {
+			c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+			continue;
+		}
+		if (p->fence)
+			p->fence->presents_left++;
+		present_submit(g, p);
+	}
+}

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The virtio-gpu device: command dispatch, the one place responses are
+ * sent, and the fence queue.
+ */
+#include "vgpu-private.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "output.h"
+
+typedef void (*vgpu_handler)(struct kg_vgpu *g, struct vgpu_cmd *c);
+
+struct vgpu_cmd_desc {
+	uint32_t type;
+	const char *name;
+	vgpu_handler fn; /* NULL: not supported (3D, capsets) */
+};
+
+static const struct vgpu_cmd_desc cmd_table[] = {
+	{ VIRTIO_GPU_CMD_GET_DISPLAY_INFO, "GET_DISPLAY_INFO", vgpu_cmd_display_info },
+	{ VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, "RESOURCE_CREATE_2D", vgpu_cmd_create_2d },
+	{ VIRTIO_GPU_CMD_RESOURCE_UNREF, "RESOURCE_UNREF", vgpu_cmd_unref },
+	{ VIRTIO_GPU_CMD_SET_SCANOUT, "SET_SCANOUT", vgpu_cmd_set_scanout },
+	{ VIRTIO_GPU_CMD_RESOURCE_FLUSH, "RESOURCE_FLUSH", vgpu_cmd_flush },
+	{ VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D, "TRANSFER_TO_HOST_2D", vgpu_cmd_transfer_2d },
+	{ VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING, "RESOURCE_ATTACH_BACKING",
+	  vgpu_cmd_attach_backing },
+	{ VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING, "RESOURCE_DETACH_BACKING",
+	  vgpu_cmd_detach_backing },
+	{ VIRTIO_GPU_CMD_GET_CAPSET_INFO, "GET_CAPSET_INFO", NULL },
+	{ VIRTIO_GPU_CMD_GET_CAPSET, "GET_CAPSET", NULL },
+	{ VIRTIO_GPU_CMD_GET_EDID, "GET_EDID", vgpu_cmd_get_edid },
+	{ VIRTIO_GPU_CMD_RESOURCE_ASSIGN_UUID, "RESOURCE_ASSIGN_UUID", NULL },
+	{ VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, "RESOURCE_CREATE_BLOB", vgpu_cmd_create_blob },
+	{ VIRTIO_GPU_CMD_SET_SCANOUT_BLOB, "SET_SCANOUT_BLOB", vgpu_cmd_set_scanout_blob },
+};
+
+static const struct vgpu_cmd_desc *cmd_lookup(uint32_t type)
+{
+	for (size_t i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++) {
+		if (cmd_table[i].type == type)
+			return &cmd_table[i];
+	}
+	return NULL;
+}
+
+uint64_t vgpu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+bool vgpu_cmd_get(struct vgpu_cmd *c, void *dst, size_t size)
+{
+	if (c->len < size) {
+		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return false;
+	}
+	memcpy(dst, c->buf, size);
+	return true;
+}
+
+bool vgpu_rect_inside(const struct virtio_gpu_rect *r, uint32_t w, uint32_t h)
+{
+	/* 64-bit sums: x + width cannot wrap around. */
+	return r->width && r->height && (uint64_t)r->x + r->width <= w &&
+	       (uint64_t)r->y + r->height <= h;
+}
+
+struct kg_vgpu *kg_vgpu_create(const struct kg_vgpu_config *cfg)
+{
+	struct kg_vgpu *g;
+
+	if (!cfg || !cfg->output || !cfg->transport || !cfg->transport->reply) {
+		errno = EINVAL;
+		return NULL;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->out = cfg->output;
+	g->gmem = cfg->gmem;
+	g->stats = cfg->stats;
+	g->tp = cfg->transport;
+	g->tp_data = cfg->transport_data;
+	g->max_resource_bytes = cfg->max_resource_bytes ? cfg->max_resource_bytes
+							: KG_VGPU_DEFAULT_MAX_RESOURCE_BYTES;
+	g->max_resources = cfg->max_resources ? cfg->max_resources : KG_VGPU_DEFAULT_MAX_RESOURCES;
+	g->max_backing_entries = cfg->max_backing_entries ? cfg->max_backing_entries
+							  : KG_VGPU_DEFAULT_MAX_BACKING_ENTRIES;
+	g->fifo = cfg->fifo;
+	g->num_scanouts = g->out->ops->num_scanouts(g->out);
+	if (g->num_scanouts > KG_MAX_SCANOUTS)
+		g->num_scanouts = KG_MAX_SCANOUTS;
+	g->fenceq_tail = &g->fenceq;
+	g->next_generation = 1;
+	return g;
+}
+
+static void fence_free(struct kg_vgpu *g, struct vgpu_fence *f)
+{
+	if (f->token && g->tp->drop)
+		g->tp->drop(g->tp_data, f->token);
+	free(f->resp);
+	free(f);
+}
+
+/* Sends every response at the head of the fence queue that is complete. */
+static void fenceq_run(struct kg_vgpu *g)
+{
+	while (g->fenceq && g->fenceq->handled && g->fenceq->presents_left == 0) {
+		struct vgpu_fence *f = g->fenceq;
+
+		g->fenceq = f->next;
+		if (!g->fenceq)
+			g->fenceq_tail = &g->fenceq;
+		if (f->token) {
+			g->tp->reply(g->tp_data, f->token, f->resp, f->resp_len);
+			f->token = NULL;
+		}
+		fence_free(g, f);
+	}
+}
+
+void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f)
+{
+	if (f->presents_left)
+		f->presents_left--;
+	fenceq_run(g);
+}
+
+static void drop_fences(struct kg_vgpu *g)
+{
+	for (struct vgpu_fence *f = g->fenceq; f; f = f->next) {
+		if (f->token && g->tp->drop)
+			g->tp->drop(g->tp_data, f->token);
+		f->token = NULL;
+	}
+}
+
+void kg_vgpu_destroy(struct kg_vgpu *g)
+{
+	if (!g)
+		return;
+	drop_fences(g);
+	vgpu_scanouts_release(g);
+	vgpu_res_destroy_all(g);
+	/* No frame is left to wait for: free what remains of the queue. */
+	while (g->fenceq) {
+		struct vgpu_fence *f = g->fenceq;
+		g->fenceq = f->next;
+		fence_free(g, f);
+	}
+	free(g);
+}
+
+uint64_t kg_vgpu_offered_features(const struct kg_vgpu *g)
+{
+	return 1ull << VIRTIO_GPU_F_EDID | 1ull << VIRTIO_GPU_F_RESOURCE_BLOB;
+}
+
+void kg_vgpu_set_features(struct kg_vgpu *g, uint64_t features)
+{
+	g->features = features & kg_vgpu_offered_features(g);
+	kg_dbg("vgpu: features edid=%d blob=%d", !!(g->features & 1ull << VIRTIO_GPU_F_EDID),
+	       !!(g->features & 1ull << VIRTIO_GPU_F_RESOURCE_BLOB));
+}
+
+int kg_vgpu_get_config(struct kg_vgpu *g, uint32_t offset, void *buf, uint32_t len)
+{
+	struct virtio_gpu_config cfg = {
+		.events_read = g->events_read,
+		.num_scanouts = g->num_scanouts,
+		.num_capsets = 0,
+	};
+
+	if (offset > sizeof(cfg) || len > sizeof(cfg) - offset)
+		return -EINVAL;
+	memcpy(buf, (const uint8_t *)&cfg + offset, len);
+	return (int)len;
+}
+
+void kg_vgpu_display_changed(struct kg_vgpu *g)
+{
+	g->events_read |= VIRTIO_GPU_EVENT_DISPLAY;
+}
+
+void kg_vgpu_reset(struct kg_vgpu *g)
+{
+	drop_fences(g);
+	vgpu_scanouts_reset(g);
+	vgpu_res_destroy_all(g);
+	fenceq_run(g);
+	g->features = 0;
+	g->events_read = 0;
+}
+
+void kg_vgpu_get_counters(const struct kg_vgpu *g, struct kg_vgpu_counters *c)
+{
+	*c = g->cnt;
+}
+
+/* Fills the response header and returns the response's bytes. */
+static const void *build_response(struct vgpu_cmd *c, size_t *len)
+{
+	struct virtio_gpu_ctrl_hdr *h = &c->resp_buf.hdr;
+
+	if (c->error || !c->resp_len) {
+		memset(h, 0, sizeof(*h));
+		h->type = c->error ? c->error : VIRTIO_GPU_RESP_OK_NODATA;
+		c->resp_len = sizeof(*h);
+	}
+	h->flags = c->hdr.flags & (VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX);
+	h->fence_id = c->hdr.fence_id;
+	h->ctx_id = c->hdr.ctx_id;
+	h->ring_idx = c->hdr.flags & VIRTIO_GPU_FLAG_INFO_RING_IDX ? c->hdr.ring_idx : 0;
+	*len = c->resp_len;
+	return &c->resp_buf;
+}
+
+static void run_handler(struct kg_vgpu *g, struct vgpu_cmd *c)
+{
+	const struct vgpu_cmd_desc *d = cmd_lookup(c->hdr.type);
+
+	if (!d || !d->fn) {
+		kg_dbg("vgpu: command %#x (%s) not supported", c->hdr.type,
+		       d ? d->name : "unknown");
+		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	d->fn(g, c);
+	if (c->error)
+		kg_dbg("vgpu: %s failed: %#x", d->name, c->error);
+}
+
+/* The fenced command's response waits in the queue until its frames are
+ * shown and every older fence went out. */
+static void respond_fenced(struct kg_vgpu *g, struct vgpu_cmd *c, const void *resp, size_t len)
+{
+	struct vgpu_fence *f = c->fence;
+
+	f->resp = malloc(len);
+	if (f->resp) {
+		memcpy(f->resp, resp, len);
+		f->resp_len = len;
+	} else {
+		/* Out of memory: answer at once rather than never. */
+		g->tp->reply(g->tp_data, f->token, resp, len);
+		f->token = NULL;
+	}
+	f->handled = true;
+	fenceq_run(g);
+}
+
+static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void *token)
+{
+	struct vgpu_cmd c = { .buf = cmd, .len = len, .recv_ns = vgpu_now_ns() };
+	const void *resp;
+	size_t resp_len;
+
+	g->cnt.commands++;
+	if (vgpu_cmd_get(&c, &c.hdr, sizeof(c.hdr))) {
+		if (c.hdr.flags & VIRTIO_GPU_FLAG_FENCE) {
+			c.fence = calloc(1, sizeof(*c.fence));
+			if (c.fence) {
+				c.fence->token = token;
+				*g->fenceq_tail = c.fence;
+				g->fenceq_tail = &c.fence->next;
+			}
+		}
+		run_handler(g, &c);
+	} else {
+		memset(&c.hdr, 0, sizeof(c.hdr));
+	}
+	if (c.error)
+		g->cnt.errors++;
+	resp = build_response(&c, &resp_len);
+	if (c.fence)
+		respond_fenced(g, &c, resp, resp_len);
+	else
+		g->tp->reply(g->tp_data, token, resp, resp_len);
+}
+
+void kg_vgpu_submit(struct kg_vgpu *g, enum kg_vgpu_queue q, const void *cmd, size_t len,
+		    void *token)
+{
+	if (q == KG_VGPU_QUEUE_CURSOR) {
+		/* Cursor commands have no response: the buffer goes back empty. */
+		g->cnt.commands++;
+		vgpu_cursor_process(g, cmd, len);
+		g->tp->reply(g->tp_data, token, NULL, 0);
+		return;
+	}
+	submit_control(g, cmd, len, token);
+}
