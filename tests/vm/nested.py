@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: MIT
+"""nested: QEMU guests inside the board VM (TCG inside TCG).
+
+The e2e suite and tools/demo run kmsgate the way a user does: QEMU 10 with a
+vhost-user-gpu-pci device, a Linux guest, and kmsgate-vgpu as the device's
+back-end, all inside the board VM (tests/vm/kgvm.py). This module puts what
+that needs into the board VM's initramfs:
+
+    import kgvm, nested
+    adds = nested.qemu_adds()                       # QEMU, its modules, firmware
+    kernel, initrd = nested.guest_initrd(cache_dir, out_dir,
+                                         add=['build/tests/guest/kg-frames'],
+                                         script=GUEST_SH)
+    adds += [f'{kernel}:{nested.GUEST_KERNEL}', f'{initrd}:{nested.GUEST_INITRD}']
+    with kgvm.VM(kgvm.Options(add=adds, mem=nested.BOARD_MEM, ...), ['sh /e2e/scene']):
+
+The nested guest is the same Debian 6.12 kernel as the board (from the rig's
+cache) with a busybox initramfs built by kgvm.build_initramfs: the guest
+loads virtio_gpu, runs GUEST_SH and powers off. Its console carries the rig's
+markers, so whoever relays it to the board console must rewrite them
+(qemu_guest_cmd's relay does: '@@kgvm-' becomes '@@guest-').
+
+stdlib only.
+"""
+
+import os
+
+import kgvm
+
+QEMU = '/usr/bin/qemu-system-x86_64'
+# The only QEMU modules a vhost-user-gpu-pci guest with -display none opens
+# (strace of QEMU 10.0.2); the other UI and audio modules are only probed.
+QEMU_MODULES = ['hw-display-virtio-gpu', 'hw-display-virtio-gpu-pci']
+# Firmware a -kernel boot of the pc machine reads (same strace).
+FIRMWARE = ['bios-256k.bin', 'kvmvapic.bin', 'linuxboot_dma.bin']
+REFERENCE_BACKEND = '/usr/lib/qemu/vhost-user-gpu'
+
+# Where things live inside the board VM.
+GUEST_KERNEL = '/nested/vmlinuz'
+GUEST_INITRD = '/nested/initrd.gz'
+# The board holds the initramfs (~150 MB unpacked) plus each guest's RAM.
+BOARD_MEM = 2048
+GUEST_MEM = 256
+
+
+def _qemu_data_dirs():
+    """QEMU's firmware search path, as the installed QEMU reports it."""
+    out = kgvm.run([QEMU, '-L', 'help'], capture_output=True, text=True).stdout
+    return [d for d in out.split() if os.path.isdir(d)]
+
+
+def _qemu_module_dir():
+    for d in ['/usr/lib/x86_64-linux-gnu/qemu', '/usr/lib64/qemu', '/usr/lib/qemu']:
+        if os.path.exists(os.path.join(d, QEMU_MODULES[0] + '.so')):
+            return d
+    raise kgvm.VMError(f'QEMU module {QEMU_MODULES[0]}.so not found: install qemu-system-x86 '
+                       'from bookworm-backports (tools/install-deps)')
+
+
+def qemu_adds(reference_backend=True):
+    """--add specs (kgvm.Options.add) that make QEMU 10 run inside the board
+    VM: the binary and its modules (the rig copies what ldd lists for each),
+    and the firmware files at the paths QEMU looks for them."""
+    if not os.path.exists(QEMU):
+        raise kgvm.VMError(f'{QEMU} not found: run tools/install-deps')
+    adds = [f'{QEMU}:{QEMU}']
+    mdir = _qemu_module_dir()
+    for m in QEMU_MODULES:
+        p = os.path.join(mdir, m + '.so')
+        adds.append(f'{p}:{p}')
+    dirs = _qemu_data_dirs()
+    for fw in FIRMWARE:
+        hits = [os.path.join(d, fw) for d in dirs if os.path.exists(os.path.join(d, fw))]
+        if not hits:
+            raise kgvm.VMError(f'QEMU firmware {fw} not found in {dirs}: install seabios '
+                               'and qemu-system-data')
+        adds.append(f'{os.path.realpath(hits[0])}:{hits[0]}')
+    if reference_backend and os.path.exists(REFERENCE_BACKEND):
+        adds.append(f'{REFERENCE_BACKEND}:{REFERENCE_BACKEND}')
+    return adds
+
+
+def guest_initrd(cache_dir, out_dir, add=(), script='true'):
+    """Builds the nested guest's initramfs; returns (kernel, initrd) paths.
+
+    script is the guest command (run by sh); add are kgvm --add specs."""
+    timings = {}
+    cache = kgvm.Cache(cache_dir or kgvm.default_cache())
+    with cache:
+        abi, root = cache.kernel(timings)
+        mods = cache.modules(abi, root, None)
+    os.makedirs(out_dir, exist_ok=True)
+    initrd = os.path.join(out_dir, 'guest-initrd.gz')
+    kgvm.build_initramfs(initrd, mods, list(add), [script], 1)
+    return os.path.join(root, 'boot', f'vmlinuz-{abi}'), initrd
+
+
+def qemu_guest_cmd(name, sock, mem=GUEST_MEM, append='', reconnect_ms=1000):
+    """The board-side shell command line that starts nested guest `name`
+    with a vhost-user-gpu-pci device on the vhost-user socket `sock`, its
+    console relayed to the board console with the prefix '[name] ' and the
+    rig's markers rewritten (they would end the board VM's run)."""
+    args = [QEMU, '-accel', 'tcg', '-cpu', 'max', '-m', str(mem), '-smp', '1',
+            '-nographic', '-no-reboot', '-monitor', 'none', '-serial', 'stdio',
+            '-vga', 'none', '-nic', 'none', '-display', 'none',
+            '-object', f'memory-backend-memfd,id=mem,size={mem}M,share=on',
+            '-machine', 'memory-backend=mem',
+            '-chardev', f'socket,id=vgpu,path={sock}'
+            + (f',reconnect-ms={reconnect_ms}' if reconnect_ms else ''),
+            '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0',
+            '-kernel', GUEST_KERNEL, '-initrd', GUEST_INITRD,
+            '-append', ('console=ttyS0 quiet panic=-1 drm_kms_helper.fbdev_emulation=0 '
+                        + append).strip()]
+    q = ' '.join(_sh_quote(a) for a in args)
+    relay = ("awk '{ gsub(/@@kgvm-/, \"@@guest-\"); print \"[" + name + "] \" $0; fflush() }'")
+    return f'{q} </dev/null 2>&1 | {relay}'
+
+
+def _sh_quote(s):
+    if s and all(c.isalnum() or c in '-_./=,:@' for c in s):
+        return s
+    return "'" + s.replace("'", "'\\''") + "'"
