@@ -1,0 +1,183 @@
+# SPDX-License-Identifier: MIT
+"""The display paths the benchmark compares. Each path starts its host
+processes, gives the QEMU arguments of its GPU device and display, and says
+which copies of a frame it makes (counted where the code is ours, from the
+known copies where the code is QEMU's).
+
+A path is used as:  with path.host(tmp) as procs: ...  (procs: role -> Popen)
+"""
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+
+VHOST_USER_GPU = '/usr/lib/qemu/vhost-user-gpu'
+XVFB_SCREEN = '1280x1024x24'
+
+
+class PathError(Exception):
+    """A path's host side could not start (missing program, socket never came)."""
+
+
+def stop_proc(p, name, timeout=5):
+    """Stops a process we started: SIGTERM, then SIGKILL after timeout."""
+    if p is None or p.poll() is not None:
+        return
+    p.terminate()
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+@contextlib.contextmanager
+def xvfb(tmp):
+    """Starts Xvfb on a free display (-displayfd); yields (Popen, ':N')."""
+    exe = shutil.which('Xvfb')
+    if not exe:
+        raise PathError('Xvfb not found: run tools/install-deps (package xvfb)')
+    r, w = os.pipe()
+    log = open(os.path.join(tmp, 'xvfb.log'), 'w')
+    p = subprocess.Popen([exe, '-displayfd', str(w), '-screen', '0', XVFB_SCREEN,
+                          '-nolisten', 'tcp', '-noreset'],
+                         pass_fds=[w], stdout=log, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL)
+    os.close(w)
+    try:
+        with os.fdopen(r) as f:
+            num = f.readline().strip()
+        if not num.isdigit():
+            raise PathError(f'Xvfb did not report a display number (see {log.name})')
+        yield p, ':' + num
+    finally:
+        stop_proc(p, 'Xvfb')
+        log.close()
+
+
+def wait_socket(path, proc, what, timeout=10):
+    end = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            raise PathError(f'{what} exited with status {proc.returncode} before listening')
+        if time.monotonic() > end:
+            raise PathError(f'{what}: no socket at {path} after {timeout} s')
+        time.sleep(0.05)
+
+
+class Path:
+    key = ''
+    title = ''
+    level = ''  # where the guest and the host processes run
+
+    def qemu_args(self, tmp, mem_mb):
+        return []
+
+    @contextlib.contextmanager
+    def host(self, tmp):
+        """Yields (procs, env): host processes (role -> Popen) besides QEMU,
+        and the environment QEMU runs with."""
+        yield {}, dict(os.environ)
+
+    def copies(self, w, h, stats=None):
+        """[(what, bytes per frame, source)] of one full-frame flip."""
+        return []
+
+
+def memfd_args(mem_mb):
+    # vhost-user back-ends map guest RAM: it must be a shared memfd.
+    return ['-object', f'memory-backend-memfd,id=mem,size={mem_mb}M,share=on',
+            '-machine', 'memory-backend=mem']
+
+
+class SdlVirtioGpu(Path):
+    """(b) the stack kmsgate replaces: QEMU's built-in virtio-gpu shown in an
+    SDL window on an X server (Xvfb here: no display on this machine)."""
+    key = 'sdl'
+    title = 'QEMU virtio-gpu-pci, -display sdl on Xvfb'
+
+    def qemu_args(self, tmp, mem_mb):
+        return ['-device', 'virtio-gpu-pci,id=video0', '-display', 'sdl']
+
+    @contextlib.contextmanager
+    def host(self, tmp):
+        with xvfb(tmp) as (xp, disp):
+            env = dict(os.environ, DISPLAY=disp, SDL_AUDIODRIVER='dummy')
+            yield {'Xvfb': xp}, env
+
+    def copies(self, w, h, stats=None):
+        f = w * h * 4
+        return [
+            ('guest pages -> host resource (TRANSFER_TO_HOST_2D)', f,
+             'QEMU hw/display/virtio-gpu.c virtio_gpu_transfer_to_host_2d: iov_to_buf per row'),
+            ('console surface -> SDL texture', f,
+             'QEMU ui/sdl2-2d.c sdl2_2d_update: SDL_UpdateTexture of the whole surface'),
+            ('SDL texture -> X server (present)', f,
+             'SDL2 render + X11 (XPutImage/XShmPutImage or GL) into Xvfb: at least one; not QEMU code'),
+        ]
+
+
+class VhostUserGpuRef(Path):
+    """(c) QEMU's reference vhost-user-gpu back-end. Its frames reach QEMU's
+    console surface (VHOST_USER_GPU_UPDATE) but no window: QEMU 10 refuses to
+    attach a display without DMABUF support to a vhost-user-gpu console
+    ("The console requires display DMABUF support", ui/console.c), and the
+    displays with DMABUF support (gtk/sdl with EGL dma-buf import,
+    egl-headless, dbus with GL) need a GPU render node this host lacks."""
+    key = 'vhost-ref'
+    title = 'QEMU vhost-user-gpu (reference back-end), -display none'
+
+    def qemu_args(self, tmp, mem_mb):
+        sock = os.path.join(tmp, 'vgpu.sock')
+        return memfd_args(mem_mb) + [
+            '-chardev', f'socket,id=vgpu,path={sock}',
+            '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0', '-display', 'none']
+
+    @contextlib.contextmanager
+    def host(self, tmp):
+        if not os.access(VHOST_USER_GPU, os.X_OK):
+            raise PathError(f'{VHOST_USER_GPU} not found: install qemu-system-gui '
+                            '(tools/install-deps)')
+        sock = os.path.join(tmp, 'vgpu.sock')
+        log = open(os.path.join(tmp, 'vhost-user-gpu.log'), 'w')
+        vp = subprocess.Popen([VHOST_USER_GPU, f'--socket-path={sock}'],
+                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            wait_socket(sock, vp, 'vhost-user-gpu')
+            yield {'vhost-user-gpu': vp}, dict(os.environ)
+        finally:
+            stop_proc(vp, 'vhost-user-gpu')
+            log.close()
+
+    def copies(self, w, h, stats=None):
+        f = w * h * 4
+        return [
+            ('guest pages -> back-end resource (TRANSFER_TO_HOST_2D)', f,
+             'QEMU contrib/vhost-user-gpu/vhost-user-gpu.c vg_transfer_to_host_2d: iov_to_buf'),
+            ('resource -> VHOST_USER_GPU_UPDATE message', f,
+             'vhost-user-gpu.c vg_resource_flush: pixman_image_composite into the message '
+             '(no udmabuf/GBM on this host, so no DMABUF_UPDATE)'),
+            ('message through the UNIX socket (send + receive)', 2 * f,
+             'kernel socket buffer: the back-end\'s sendmsg copies in, QEMU\'s read copies out'),
+            ('message -> console surface', f,
+             'QEMU hw/display/vhost-user-gpu.c, VHOST_USER_GPU_UPDATE: pixman_image_composite'),
+        ]
+
+
+class VirtioGpuNone(Path):
+    """Control: (b)'s device without a window. (b) minus this is what the
+    SDL/X11 part costs."""
+    key = 'virtio-none'
+    title = 'control: QEMU virtio-gpu-pci, -display none'
+
+    def qemu_args(self, tmp, mem_mb):
+        return ['-device', 'virtio-gpu-pci,id=video0', '-display', 'none']
+
+    def copies(self, w, h, stats=None):
+        return [('guest pages -> host resource (TRANSFER_TO_HOST_2D)', w * h * 4,
+                 'QEMU hw/display/virtio-gpu.c virtio_gpu_transfer_to_host_2d: iov_to_buf per row')]
+
+
+PATHS = {p.key: p for p in (SdlVirtioGpu(), VhostUserGpuRef(), VirtioGpuNone())}
