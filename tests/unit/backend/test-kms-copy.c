@@ -11,8 +11,8 @@
 
 #include "kms-copy.h"
 
-#define W 40
-#define H 30
+#define W      40
+#define H      30
 #define STRIDE (W * 4 + 16)
 
 struct src {
@@ -44,8 +44,12 @@ static void src_init(struct src *s, uint64_t offset)
 		pos += len;
 		n++;
 	}
-	s->fb = (struct kg_fb_source){ .resource_id = 1, .width = W, .height = H,
-				       .stride = STRIDE, .offset = offset, .chunks = s->chunks,
+	s->fb = (struct kg_fb_source){ .resource_id = 1,
+				       .width = W,
+				       .height = H,
+				       .stride = STRIDE,
+				       .offset = offset,
+				       .chunks = s->chunks,
 				       .n_chunks = n };
 	for (unsigned y = 0; y < H; y++) {
 		for (unsigned x = 0; x < W; x++) {

@@ -24,11 +24,15 @@ static struct kg_backing_chunk *pages(const unsigned *pgno, unsigned n)
 	return c;
 }
 
-static struct kg_fb_source fb_of(struct kg_backing_chunk *c, unsigned n, uint32_t w,
-				 uint32_t h, uint32_t stride, uint64_t offset)
+static struct kg_fb_source fb_of(struct kg_backing_chunk *c, unsigned n, uint32_t w, uint32_t h,
+				 uint32_t stride, uint64_t offset)
 {
-	return (struct kg_fb_source){ .resource_id = 1, .width = w, .height = h,
-				      .stride = stride, .offset = offset, .chunks = c,
+	return (struct kg_fb_source){ .resource_id = 1,
+				      .width = w,
+				      .height = h,
+				      .stride = stride,
+				      .offset = offset,
+				      .chunks = c,
 				      .n_chunks = n };
 }
 
