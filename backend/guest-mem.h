@@ -51,5 +51,12 @@ void *kg_gmem_uva_to_va(const struct kg_gmem *gm, uint64_t uva, uint64_t len);
  * whole range is inside one region.
  */
 int kg_gmem_gpa_to_fd(const struct kg_gmem *gm, uint64_t gpa, uint64_t len, uint64_t *fd_offset);
+/*
+ * Host pointer for guest physical gpa and, in *contig, how many of the len
+ * bytes from there on lie in the same region (1..len). NULL when gpa is in
+ * no region or len is 0. For buffers that may span adjacent regions.
+ */
+void *kg_gmem_gpa_map(const struct kg_gmem *gm, uint64_t gpa, uint64_t len, uint64_t *contig);
+unsigned kg_gmem_num_regions(const struct kg_gmem *gm);
 
 #endif

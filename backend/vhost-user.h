@@ -11,19 +11,23 @@
 #ifndef KG_VHOST_USER_H
 #define KG_VHOST_USER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "guest-mem.h"
 #include "virtqueue.h"
 
 struct kg_loop;
+struct kg_gpuchan;
 struct kg_vu_dev;
+
+#define KG_VU_MAX_QUEUES 8
 
 struct kg_vu_device_ops {
 	/* Virtio device feature bits offered beyond the transport's own
 	 * (VERSION_1, RING_INDIRECT_DESC, ... are added by kg_vu). */
 	uint64_t features;
-	unsigned num_queues;
+	unsigned num_queues; /* 1..KG_VU_MAX_QUEUES */
 	/* Fills the device config space; returns bytes written or -errno. */
 	int (*get_config)(void *opaque, uint32_t offset, void *buf, uint32_t len);
 	/* The guest accepted these features (VHOST_USER_SET_FEATURES). */
@@ -34,7 +38,11 @@ struct kg_vu_device_ops {
 	void (*queue_kick)(void *opaque, struct kg_vq *vq);
 	/* A queue stopped (GET_VRING_BASE): forget every element of it. */
 	void (*queue_stopped)(void *opaque, struct kg_vq *vq);
-	/* VHOST_USER_GPU_SET_SOCKET: the device takes ownership of fd. */
+	/* VHOST_USER_GPU_SET_SOCKET: the device takes ownership of fd.
+	 * QEMU sends a new socket each time the guest driver becomes ready
+	 * (DRIVER_OK), after closing the previous one. NULL: kg_vu runs the
+	 * channel itself with kg_gpuchan (gpu-channel.h), which is all
+	 * kmsgate needs since it sends QEMU no pixels. */
 	void (*gpu_socket)(void *opaque, int fd);
 	/* The front-end went away or reset the device: drop all guest state
 	 * (resources, scanouts, pending fences); memory is unmapped after. */
@@ -45,15 +53,31 @@ struct kg_vu_device_ops {
  * front-end at a time, again after each disconnect. NULL with errno set. */
 struct kg_vu_dev *kg_vu_create(struct kg_loop *loop, const char *socket_path,
 			       const struct kg_vu_device_ops *ops, void *opaque);
-/* Same, on an already listening socket (socket activation, tests). */
+/* Same, on an already listening socket (socket activation, tests); takes
+ * ownership of listen_fd. listen_fd -1: no listener, front-ends come only
+ * through kg_vu_serve_fd(). */
 struct kg_vu_dev *kg_vu_create_from_fd(struct kg_loop *loop, int listen_fd,
 				       const struct kg_vu_device_ops *ops, void *opaque);
+/* Drops the front-end (ops->reset runs if one is connected), closes and
+ * unlinks the socket. Accepts NULL. */
 void kg_vu_destroy(struct kg_vu_dev *dev);
+/* Serves an already connected front-end socket (socketpair in tests and
+ * fuzzing, inetd-style activation). Takes ownership of fd on every path.
+ * Returns 0, or -EBUSY while another front-end is connected. */
+int kg_vu_serve_fd(struct kg_vu_dev *dev, int fd);
+/* True while a front-end is connected. */
+bool kg_vu_connected(const struct kg_vu_dev *dev);
+/* The GPU channel kg_vu runs when ops->gpu_socket is NULL, or NULL. */
+struct kg_gpuchan *kg_vu_gpu_channel(const struct kg_vu_dev *dev);
 
 const struct kg_gmem *kg_vu_gmem(const struct kg_vu_dev *dev);
 /* Tells QEMU the config space changed (VHOST_USER_BACKEND_CONFIG_CHANGE_MSG),
  * for display hotplug events. Returns 0 or -errno (-ENOTSUP if the front-end
- * did not negotiate the backend request channel). */
+ * did not negotiate the backend request channel).
+ * Beware: QEMU 10's vhost-user-gpu answers this message with "unhandled
+ * backend config change" and keeps events_read/num_scanouts to itself
+ * (hw/display/vhost-user-gpu.c), so with stock QEMU the guest sees no
+ * display event from it; it works only with a front-end that handles it. */
 int kg_vu_config_changed(struct kg_vu_dev *dev);
 
 #endif

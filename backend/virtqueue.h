@@ -40,9 +40,51 @@ struct kg_vq_elem {
 int kg_vq_pop(struct kg_vq *vq, struct kg_vq_elem *elem);
 /* Returns a chain to the guest with `written` bytes in its in buffers. */
 void kg_vq_push(struct kg_vq *vq, const struct kg_vq_elem *elem, uint32_t written);
-/* Interrupts the guest through the call eventfd if it asked for it. */
+/* Interrupts the guest through the call eventfd if chains were pushed since
+ * the last call and the guest asked for it (NO_INTERRUPT, or used_event
+ * with EVENT_IDX). */
 void kg_vq_notify(struct kg_vq *vq);
 unsigned kg_vq_index(const struct kg_vq *vq);
+
+/*
+ * Set-up, used by kg_vu as the front-end configures the ring (and by tests).
+ * A queue starts once its size and addresses are set and kg_vq_start()
+ * finds all three ring parts inside guest memory.
+ */
+#define KG_VQ_MAX_SIZE 32768
+
+/* NULL with errno set. */
+struct kg_vq *kg_vq_create(unsigned index);
+/* Closes the call fd. Accepts NULL. */
+void kg_vq_destroy(struct kg_vq *vq);
+/* Power of two, 1..KG_VQ_MAX_SIZE; -EINVAL otherwise, -EBUSY while started. */
+int kg_vq_set_num(struct kg_vq *vq, unsigned num);
+/* Ring addresses in QEMU's user address space (SET_VRING_ADDR). -EBUSY
+ * while started. */
+int kg_vq_set_addr(struct kg_vq *vq, uint64_t desc_uva, uint64_t avail_uva, uint64_t used_uva);
+/* Next avail index to read (SET_VRING_BASE); -EBUSY while started. */
+int kg_vq_set_base(struct kg_vq *vq, uint16_t last_avail_idx);
+uint16_t kg_vq_get_base(const struct kg_vq *vq);
+/* Negotiated VIRTIO_RING_F_EVENT_IDX / VIRTIO_RING_F_INDIRECT_DESC. A
+ * started queue is remapped (the event fields change the ring sizes). */
+int kg_vq_set_features(struct kg_vq *vq, bool event_idx, bool indirect);
+/* Takes ownership of fd (-1: none); the previous one is closed. */
+void kg_vq_set_call_fd(struct kg_vq *vq, int fd);
+/* Translates the ring through gm (kept by reference) and reads the used
+ * index. Returns 0, -EINVAL if size or addresses are unset, -EFAULT if a
+ * part is outside guest memory or misaligned. */
+int kg_vq_start(struct kg_vq *vq, const struct kg_gmem *gm);
+/* Translates again after the memory table changed; stops the queue and
+ * returns -EFAULT if the ring is no longer inside guest memory. */
+int kg_vq_remap(struct kg_vq *vq);
+void kg_vq_stop(struct kg_vq *vq);
+/* Back to the state after kg_vq_create() (front-end gone): stopped, call
+ * fd closed, size, addresses, base and features forgotten. */
+void kg_vq_reset(struct kg_vq *vq);
+bool kg_vq_started(const struct kg_vq *vq);
+/* True once kg_vq_pop() found the ring malformed (until the next start). */
+bool kg_vq_broken(const struct kg_vq *vq);
+unsigned kg_vq_num(const struct kg_vq *vq);
 
 /* Copies up to len bytes out of / into an iovec array starting at offset.
  * Return the number of bytes copied. */
