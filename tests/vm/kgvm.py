@@ -60,6 +60,7 @@ STATUS_NO_MARKER = 125
 EXIT_MARKER = '@@kgvm-exit='
 RUN_MARKER = '@@kgvm-run@@'
 HEADS = 4
+ANSI_RE = re.compile(r'\x1b(\[[0-9;?]*[A-Za-z]|[A-Za-z])')
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Modules the init loads, in modprobe --show-depends order per root module.
@@ -172,6 +173,13 @@ class Cache:
     def __exit__(self, *exc):
         self._lockf.close()
 
+    def cached_kernels(self):
+        found = []
+        for d in glob.glob(os.path.join(self.path, 'kernel-6.12.*+deb12-amd64/.done')):
+            abi = os.path.basename(os.path.dirname(d))[len('kernel-'):]
+            found.append((int(abi.split('.')[2].split('+')[0]), abi))
+        return [abi for _, abi in sorted(found)]
+
     def kernel(self, timings):
         """Returns (abi, kernel tree); downloads only when not cached."""
         t0 = time.monotonic()
@@ -183,7 +191,17 @@ class Cache:
             return abi, root
         shutil.rmtree(root, ignore_errors=True)
         dl = os.path.join(self.path, 'download')
-        deb, = apt_download([pkg], dl)
+        try:
+            deb, = apt_download([pkg], dl)
+        except VMError as e:
+            # Offline, or the archive moved on since apt-get update: an
+            # older kernel that is already here beats no test at all.
+            old = self.cached_kernels()
+            if not old:
+                raise
+            log(f'warning: {e}; using the cached kernel {old[-1]} instead')
+            timings['kernel (cached)'] = time.monotonic() - t0
+            return old[-1], os.path.join(self.path, f'kernel-{old[-1]}')
         run(['dpkg', '-x', deb, root])
         run(['depmod', '-b', root, abi])
         os.unlink(deb)
@@ -377,8 +395,11 @@ def build_initramfs(out, modules, add, argv, cards, extra_params=None):
         for spec in add:
             src, dest = parse_add(spec)
             put(src, dest)
-            if os.path.isfile(src) and is_dynamic_elf(src):
-                libs.update(shared_libs(src))
+            files = [src] if os.path.isfile(src) else [
+                os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs]
+            for f in files:
+                if os.path.isfile(f) and not os.path.islink(f) and is_dynamic_elf(f):
+                    libs.update(shared_libs(f))
         for lib in sorted(libs):
             put(os.path.realpath(lib), lib)
         with open(out, 'wb') as f:
@@ -477,7 +498,9 @@ class VM:
         with cache:
             abi, root = cache.kernel(self.timings)
             vkms = cache.vkms(abi, root, self.timings) if self.opts.vkms else None
+            tm = time.monotonic()
             mods = cache.modules(abi, root, vkms)
+            self.timings['modules'] = time.monotonic() - tm
         kernel = os.path.join(root, 'boot', f'vmlinuz-{abi}')
         t1 = time.monotonic()
         initrd = os.path.join(self.tmp, 'initrd.gz')
@@ -517,7 +540,8 @@ class VM:
     def _reader(self):
         for raw in iter(self.proc.stdout.readline, b''):
             line = raw.decode(errors='replace').rstrip('\r\n').replace('\r', '')
-            self._lines.put(line)
+            # SeaBIOS clears the terminal: drop escape sequences.
+            self._lines.put(ANSI_RE.sub('', line))
         self._lines.put(None)
 
     def _err_reader(self):
@@ -622,9 +646,11 @@ class VM:
             log(f'timeout: stopping QEMU after {time.monotonic() - self._t_boot:.1f} s')
         elif status == STATUS_NO_MARKER:
             log('QEMU exited without the exit marker (guest crashed or panicked?)')
-        self.stop()
+        self.stop(grace=0 if status == STATUS_TIMEOUT else 5)
 
-    def stop(self):
+    def stop(self, grace=5):
+        """Ends QEMU: the guest powers off by itself after the command; after
+        grace seconds (0: at once) QEMU is terminated, then killed."""
         if self._qmp:
             self._qmp.close()
             self._qmp = None
@@ -634,7 +660,7 @@ class VM:
             except OSError:
                 pass
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self.proc.terminate()
                 try:
@@ -645,7 +671,7 @@ class VM:
         self.timings['total'] = time.monotonic() - self._t_start
 
     def print_timings(self):
-        order = ['kernel fetch', 'kernel (cached)', 'vkms build', 'vkms (cached)',
+        order = ['kernel fetch', 'kernel (cached)', 'vkms build', 'vkms (cached)', 'modules',
                  'initramfs build', 'boot to command', 'command', 'total']
         parts = [f'{k} {self.timings[k]:.1f} s' for k in order if k in self.timings]
         log('timings: ' + ', '.join(parts))
@@ -670,7 +696,7 @@ class VM:
 
 # --------------------------------------------------------------- checkers ----
 
-def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0, slack_ms=4.0,
+def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0, slack_ms=8.0,
                 max_late_fraction=0.25):
     """Checks the flip events of one CRTC:
     [(sequence, vblank_time_s[, commit_time_s[, commit_no]]), ...]
@@ -681,7 +707,10 @@ def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0, slack_ms=4.0,
     - sequences must increase; the vblank times must be sequence-gap * period
       apart (within tolerance): the display is paced at period;
     - a flip committed in time for the next vblank (slack_ms before it at the
-      latest) must land on that vblank: a larger sequence gap is a missed flip;
+      latest; the default, half a frame, leaves room for TCG's stalls of the
+      guest kernel) must land on that vblank: a larger gap is a missed flip.
+      commit_time_s must be taken right before the atomic commit ioctl, not
+      before work the program does first (a copy), or slack_ms must cover it;
     - a flip committed late (the program itself was slow, e.g. its vCPU was
       not scheduled) may land later; those are counted as "late", and fail the
       check only when they are more than max_late_fraction of all flips.
