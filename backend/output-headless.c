@@ -438,6 +438,15 @@ int kg_output_headless_write_png(struct kg_output *out, const char *dir)
 		}
 		written++;
 	}
+	for (unsigned i = 0; i < h->cfg.num_scanouts; i++) {
+		const struct hl_scanout *s = &h->s[i];
+
+		if (s->cursor.updates)
+			kg_info("headless: cursor scanout %u: visible %d at %d,%d hot %d,%d image "
+				"%08x %08x",
+				i, s->cursor.visible, s->cursor.x, s->cursor.y, s->cursor.hot_x,
+				s->cursor.hot_y, s->cursor_img[0], s->cursor_img[64 * 64 - 1]);
+	}
 	return written;
 }
 

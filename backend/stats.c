@@ -116,11 +116,15 @@ static void write_interval(FILE *f, const char *name, const struct stats_window 
 
 	fprintf(f, "        \"%s\": {\"samples\": %u", name, n);
 	if (v && n) {
+		uint64_t p50, p90, p99;
+
 		memcpy(v, w->v, n * sizeof(*v));
+		p50 = kg_stats_percentile(v, n, 50); /* sorts v: v[n - 1] is the max */
+		p90 = kg_stats_percentile(v, n, 90);
+		p99 = kg_stats_percentile(v, n, 99);
 		fprintf(f,
 			", \"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f",
-			kg_stats_percentile(v, n, 50) / 1e3, kg_stats_percentile(v, n, 90) / 1e3,
-			kg_stats_percentile(v, n, 99) / 1e3, v[n - 1] / 1e3);
+			p50 / 1e3, p90 / 1e3, p99 / 1e3, v[n - 1] / 1e3);
 	}
 	fprintf(f, "}%s\n", last ? "" : ",");
 	free(v);

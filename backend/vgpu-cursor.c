@@ -13,16 +13,22 @@
 #define CURSOR_SIZE 64
 
 /* The cursor image as ARGB8888 words, or false if the resource cannot be
- * one (wrong size, no backing, too small a backing). */
+ * one (wrong size, no backing, too small a backing). A Linux guest makes
+ * every dumb buffer an X (no alpha) resource, cursors included, yet fills
+ * the fourth byte with alpha: like QEMU, take that byte as alpha. */
 static bool cursor_image(struct kg_vgpu *g, uint32_t id, uint32_t *argb)
 {
 	struct vgpu_resource *r = vgpu_res_find(g, id);
+	struct kg_format fmt;
 
 	if (!r || !r->fmt || r->width != CURSOR_SIZE || r->height != CURSOR_SIZE ||
 	    !vgpu_backing_read(r->backing, 0, argb, CURSOR_SIZE * CURSOR_SIZE * 4))
 		return false;
+	fmt = *r->fmt;
+	if (fmt.a_shift < 0)
+		fmt.a_shift = (int8_t)(48 - fmt.r_shift - fmt.g_shift - fmt.b_shift);
 	for (unsigned i = 0; i < CURSOR_SIZE * CURSOR_SIZE; i++)
-		argb[i] = kg_format_to_argb(r->fmt, argb[i]);
+		argb[i] = kg_format_to_argb(&fmt, argb[i]);
 	return true;
 }
 

@@ -235,6 +235,9 @@ static void run_handler(struct kg_vgpu *g, struct vgpu_cmd *c)
 		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		return;
 	}
+	if (kg_log_get_level() >= KG_LOG_DEBUG && c->hdr.type != VIRTIO_GPU_CMD_RESOURCE_FLUSH &&
+	    c->hdr.type != VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D)
+		kg_dbg("vgpu: %s", d->name); /* per-frame commands stay quiet */
 	d->fn(g, c);
 	if (c->error)
 		kg_dbg("vgpu: %s failed: %#x", d->name, c->error);

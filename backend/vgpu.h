@@ -61,12 +61,14 @@ struct kg_vgpu_config {
 
 /* Returns NULL with errno set. */
 struct kg_vgpu *kg_vgpu_create(const struct kg_vgpu_config *cfg);
-/* Drops every pending command (transport drop) and resource. Accepts NULL.
- * The output must not call back into the device afterwards: destroy the
- * output's pending presents first or destroy the device after them. */
+/* Drops every pending command (transport drop) and resource, and frees the
+ * frames the output still holds without calling the output: destroy the
+ * output first (it may complete its frames into the device while it goes).
+ * Accepts NULL. */
 void kg_vgpu_destroy(struct kg_vgpu *g);
 
-/* Feature bits the device offers (VIRTIO_GPU_F_EDID, _RESOURCE_BLOB). */
+/* Feature bits the device offers (VIRTIO_GPU_F_EDID, _RESOURCE_BLOB); g may
+ * be NULL (the set does not depend on the instance). */
 uint64_t kg_vgpu_offered_features(const struct kg_vgpu *g);
 /* What the driver accepted. */
 void kg_vgpu_set_features(struct kg_vgpu *g, uint64_t features);

@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kmsgate-vgpu: a vhost-user-gpu device for QEMU's stock vhost-user-gpu-pci
+ * (or vhost-user-gpu on virtio-mmio) that shows the guest's scanouts on
+ * KMS pipelines, zero copy, or keeps them headless as PNG.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <xf86drm.h>
+#include <xf86drmMode.h>
+
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "output-headless.h"
+#include "output-kms.h"
+#include "stats.h"
+#include "vgpu-vu.h"
+
+#define STATS_PERIOD_MS 1000
+
+struct opts {
+	const char *socket, *output, *broker, *pipelines, *device, *connectors;
+	const char *png_dir, *stats;
+	uint32_t width, height;
+	unsigned scanouts;
+	uint64_t max_resource_mb;
+	bool fifo;
+	int log_level;
+};
+
+struct app {
+	struct opts o;
+	struct kg_loop *loop;
+	struct kg_output *out; /* until handed to vu */
+	bool headless;
+	int drm_fd;
+	int sig_fd;
+	struct kg_source *sig_src, *stats_timer;
+	struct kg_stats *stats;
+	struct kg_vgpu_vu *vu;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kmsgate-vgpu --socket PATH [options]\n"
+		"A vhost-user-gpu device for QEMU's -device vhost-user-gpu-pci: shows the guest's\n"
+		"scanouts on KMS pipelines with zero copy, or keeps them in memory (headless).\n\n"
+		"  --socket PATH            where QEMU connects (-chardev socket,path=PATH)\n"
+		"  --output kms|headless    where frames go (default: kms)\n"
+		"  --device /dev/dri/cardN  KMS device to drive directly (needs DRM master)\n"
+		"  --connector NAME[,...]   connectors to use, one per guest scanout (default: all\n"
+		"                           connected ones)\n"
+		"  --broker SOCK --pipeline NAME[,...]\n"
+		"                           lease the pipelines from kmsgate-broker instead\n"
+		"  --headless-size WxH      mode offered by the headless output (default 1024x768)\n"
+		"  --headless-scanouts N    scanouts of the headless output (default 1)\n"
+		"  --png-dir DIR            headless: write DIR/scanout-N.png on SIGUSR1 and at exit\n"
+		"  --stats FILE             write frame latency statistics (JSON) every second\n"
+		"                           and at exit\n"
+		"  --max-resource-mb N      cap on the guest's resources in total (default 1024)\n"
+		"  --fifo                   show every frame in order instead of newest-wins\n"
+		"  --log-level L            error, warn, info (default) or debug\n"
+		"  --help                   this text\n\n"
+		"Signals: SIGUSR1 writes PNGs (headless); SIGTERM/SIGINT exit cleanly.\n");
+}
+
+static int parse_size(const char *s, uint32_t *w, uint32_t *h)
+{
+	char *end;
+	unsigned long a = strtoul(s, &end, 10), b;
+
+	if (end == s || *end != 'x')
+		return -1;
+	s = end + 1;
+	b = strtoul(s, &end, 10);
+	if (end == s || *end || !a || !b || a > 8192 || b > 8192)
+		return -1;
+	*w = (uint32_t)a;
+	*h = (uint32_t)b;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	return end == s || *end || errno || *v == 0 || *v > max ? -1 : 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	enum {
+		O_SOCKET = 256,
+		O_OUTPUT,
+		O_BROKER,
+		O_PIPELINE,
+		O_DEVICE,
+		O_CONNECTOR,
+		O_SIZE,
+		O_SCANOUTS,
+		O_PNG,
+		O_STATS,
+		O_MAXMB,
+		O_FIFO,
+		O_LOG,
+		O_HELP
+	};
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "output", required_argument, NULL, O_OUTPUT },
+		{ "broker", required_argument, NULL, O_BROKER },
+		{ "pipeline", required_argument, NULL, O_PIPELINE },
+		{ "device", required_argument, NULL, O_DEVICE },
+		{ "connector", required_argument, NULL, O_CONNECTOR },
+		{ "headless-size", required_argument, NULL, O_SIZE },
+		{ "headless-scanouts", required_argument, NULL, O_SCANOUTS },
+		{ "png-dir", required_argument, NULL, O_PNG },
+		{ "stats", required_argument, NULL, O_STATS },
+		{ "max-resource-mb", required_argument, NULL, O_MAXMB },
+		{ "fifo", no_argument, NULL, O_FIFO },
+		{ "log-level", required_argument, NULL, O_LOG },
+		{ "help", no_argument, NULL, O_HELP },
+		{ 0 },
+	};
+	unsigned long v;
+	int c;
+
+	*o = (struct opts){ .output = "kms",
+			    .width = 1024,
+			    .height = 768,
+			    .scanouts = 1,
+			    .max_resource_mb = 1024,
+			    .log_level = KG_LOG_INFO };
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case O_SOCKET:
+			o->socket = optarg;
+			break;
+		case O_OUTPUT:
+			o->output = optarg;
+			break;
+		case O_BROKER:
+			o->broker = optarg;
+			break;
+		case O_PIPELINE:
+			o->pipelines = optarg;
+			break;
+		case O_DEVICE:
+			o->device = optarg;
+			break;
+		case O_CONNECTOR:
+			o->connectors = optarg;
+			break;
+		case O_PNG:
+			o->png_dir = optarg;
+			break;
+		case O_STATS:
+			o->stats = optarg;
+			break;
+		case O_FIFO:
+			o->fifo = true;
+			break;
+		case O_SIZE:
+			if (parse_size(optarg, &o->width, &o->height) < 0) {
+				fprintf(stderr,
+					"kmsgate-vgpu: --headless-size wants WxH (1..8192), "
+					"e.g. 1024x768, not '%s'\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case O_SCANOUTS:
+			if (parse_uint(optarg, KG_MAX_SCANOUTS, &v) < 0) {
+				fprintf(stderr, "kmsgate-vgpu: --headless-scanouts wants 1..%d\n",
+					KG_MAX_SCANOUTS);
+				return -1;
+			}
+			o->scanouts = (unsigned)v;
+			break;
+		case O_MAXMB:
+			if (parse_uint(optarg, 1u << 20, &v) < 0) {
+				fprintf(stderr, "kmsgate-vgpu: --max-resource-mb wants a positive "
+						"number of MiB\n");
+				return -1;
+			}
+			o->max_resource_mb = v;
+			break;
+		case O_LOG:
+			o->log_level = kg_log_level_parse(optarg);
+			if (o->log_level < 0) {
+				fprintf(stderr, "kmsgate-vgpu: --log-level is error, warn, info or "
+						"debug\n");
+				return -1;
+			}
+			break;
+		case O_HELP:
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc || !o->socket) {
+		fprintf(stderr, "kmsgate-vgpu: %s\n",
+			optind < argc ? "unexpected argument" : "--socket PATH is required");
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* "HDMI-A-1": the kernel's name of a connector. */
+static void connector_name(int fd, uint32_t id, char *buf, size_t len)
+{
+	drmModeConnector *c = drmModeGetConnector(fd, id);
+	const char *type = c ? drmModeGetConnectorTypeName(c->connector_type) : NULL;
+
+	snprintf(buf, len, "%s-%u", type ? type : "Unknown", c ? c->connector_type_id : 0);
+	drmModeFreeConnector(c);
+}
+
+static bool name_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p && *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
+static struct kg_output *open_kms(struct app *a)
+{
+	struct kg_kms_pipe all[KG_MAX_SCANOUTS], use[KG_MAX_SCANOUTS];
+	unsigned n_use = 0;
+	int n;
+
+	if (a->o.broker || a->o.pipelines) {
+		kg_err("--broker/--pipeline: this build has no broker client yet; use --device "
+		       "and --connector");
+		return NULL;
+	}
+	if (!a->o.device) {
+		kg_err("--output kms needs --device /dev/dri/cardN (or --output headless)");
+		return NULL;
+	}
+	a->drm_fd = open(a->o.device, O_RDWR | O_CLOEXEC);
+	if (a->drm_fd < 0) {
+		kg_log_errno(KG_LOG_ERROR,
+			     "cannot open %s (is it a DRM card and are you in the "
+			     "video group?)",
+			     a->o.device);
+		return NULL;
+	}
+	n = kg_kms_find_pipes(a->drm_fd, all, KG_MAX_SCANOUTS);
+	if (n < 0) {
+		kg_err("%s: no usable pipeline: %s", a->o.device, strerror(-n));
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		char name[64];
+
+		connector_name(a->drm_fd, all[i].connector_id, name, sizeof(name));
+		if (a->o.connectors && !name_listed(a->o.connectors, name))
+			continue;
+		kg_info("scanout %u: connector %s, CRTC %u, %ux%u", n_use, name, all[i].crtc_id,
+			all[i].mode.hdisplay, all[i].mode.vdisplay);
+		use[n_use++] = all[i];
+	}
+	if (!n_use) {
+		kg_err("%s: none of the connected connectors matches --connector %s", a->o.device,
+		       a->o.connectors ? a->o.connectors : "(any)");
+		return NULL;
+	}
+	return kg_output_kms_create(a->loop, a->drm_fd, use, n_use);
+}
+
+static struct kg_output *open_output(struct app *a)
+{
+	if (strcmp(a->o.output, "headless") == 0) {
+		struct kg_headless_config hc = { a->o.scanouts, a->o.width, a->o.height, 60000 };
+		struct kg_output *out = kg_output_headless_create(a->loop, &hc);
+
+		if (!out)
+			kg_log_errno(KG_LOG_ERROR, "cannot create the headless output");
+		a->headless = out != NULL;
+		return out;
+	}
+	if (strcmp(a->o.output, "kms") == 0)
+		return open_kms(a);
+	kg_err("--output is kms or headless, not '%s'", a->o.output);
+	return NULL;
+}
+
+static void write_pngs(struct app *a, struct kg_output *out)
+{
+	int n;
+
+	if (!a->headless || !a->o.png_dir)
+		return;
+	n = kg_output_headless_write_png(out, a->o.png_dir);
+	if (n >= 0)
+		kg_info("wrote %d PNG file(s) to %s", n, a->o.png_dir);
+}
+
+static void write_stats(struct app *a)
+{
+	int ret;
+
+	if (!a->stats)
+		return;
+	ret = kg_stats_write_file(a->stats, a->o.stats);
+	if (ret < 0)
+		kg_warn("cannot write the statistics to %s: %s", a->o.stats, strerror(-ret));
+}
+
+static void on_stats_timer(void *data)
+{
+	write_stats(data);
+}
+
+static void on_signal(void *data, int fd, uint32_t events)
+{
+	struct app *a = data;
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			write_pngs(a, a->out);
+		} else {
+			kg_info("signal %u: exiting", si.ssi_signo);
+			kg_loop_quit(a->loop);
+		}
+	}
+}
+
+static int setup_signals(struct app *a)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	a->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (a->sig_fd < 0)
+		return -errno;
+	a->sig_src = kg_loop_add_fd(a->loop, a->sig_fd, EPOLLIN, on_signal, a);
+	return a->sig_src ? 0 : -errno;
+}
+
+static int start(struct app *a)
+{
+	struct kg_vgpu_vu_config vc = { .socket_path = a->o.socket };
+
+	if (setup_signals(a) < 0) {
+		kg_log_errno(KG_LOG_ERROR, "cannot set up signal handling");
+		return -1;
+	}
+	if (a->o.stats) {
+		a->stats = kg_stats_create();
+		a->stats_timer = a->stats ? kg_loop_add_timer(a->loop, STATS_PERIOD_MS,
+							      STATS_PERIOD_MS, on_stats_timer, a)
+					  : NULL;
+		if (!a->stats_timer) {
+			kg_log_errno(KG_LOG_ERROR, "cannot set up the statistics");
+			return -1;
+		}
+	}
+	a->out = open_output(a);
+	if (!a->out)
+		return -1;
+	vc.vgpu.output = a->out;
+	vc.vgpu.stats = a->stats;
+	vc.vgpu.max_resource_bytes = a->o.max_resource_mb << 20;
+	vc.vgpu.fifo = a->o.fifo;
+	a->vu = kg_vgpu_vu_create(a->loop, &vc);
+	if (!a->vu)
+		return -1;
+	kg_info("serving vhost-user-gpu on %s (%s output, %u scanout(s))", a->o.socket,
+		a->out->ops->name, a->out->ops->num_scanouts(a->out));
+	return 0;
+}
+
+static void stop(struct app *a)
+{
+	if (a->out)
+		write_pngs(a, a->out);
+	write_stats(a);
+	if (a->vu)
+		kg_vgpu_vu_destroy(a->vu); /* also the output */
+	else if (a->out)
+		a->out->ops->destroy(a->out);
+	kg_loop_remove(a->stats_timer);
+	kg_loop_remove(a->sig_src);
+	if (a->sig_fd >= 0)
+		close(a->sig_fd);
+	if (a->drm_fd >= 0)
+		close(a->drm_fd);
+	kg_stats_destroy(a->stats);
+	kg_loop_destroy(a->loop);
+}
+
+int main(int argc, char **argv)
+{
+	struct app a = { .drm_fd = -1, .sig_fd = -1 };
+	int ret = 1;
+
+	if (parse_opts(argc, argv, &a.o) < 0)
+		return 2;
+	kg_log_init("kmsgate-vgpu", (enum kg_log_level)a.o.log_level);
+	a.loop = kg_loop_create();
+	if (!a.loop) {
+		kg_log_errno(KG_LOG_ERROR, "cannot create the event loop");
+		return 1;
+	}
+	if (start(&a) == 0 && kg_loop_run(a.loop) == 0)
+		ret = 0;
+	stop(&a);
+	return ret;
+}

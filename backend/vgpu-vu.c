@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: MIT
+#include "vgpu-vu.h"
+
+#include <errno.h>
+#include <linux/virtio_gpu.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "output.h"
+#include "vhost-user.h"
+
+/* Largest command accepted: the header plus KG_VGPU_DEFAULT_MAX_BACKING_ENTRIES
+ * entries. Anything bigger is refused as a short (malformed) command. */
+#define VU_MAX_CMD (sizeof(struct virtio_gpu_resource_create_blob) + (65536u * 16u))
+
+/* One popped chain, waiting for its response (the transport token). */
+struct vu_req {
+	struct kg_vq *vq;
+	struct kg_vq_elem elem;
+};
+
+struct kg_vgpu_vu {
+	struct kg_vu_dev *dev;
+	struct kg_vgpu *g;
+	struct kg_output *out; /* owned once create succeeded */
+	struct kg_vu_device_ops ops;
+	uint8_t *cmd_buf;     /* VU_MAX_CMD bytes: the command, out of guest reach */
+	struct vu_req *spare; /* a popped-into element not yet used */
+};
+
+static void t_reply(void *data, void *token, const void *resp, size_t len)
+{
+	struct vu_req *req = token;
+	size_t written = 0;
+
+	if (len)
+		written = kg_iov_from_buf(req->elem.in, req->elem.in_num, 0, resp, len);
+	kg_vq_push(req->vq, &req->elem, (uint32_t)written);
+	kg_vq_notify(req->vq);
+	free(req);
+}
+
+static void t_drop(void *data, void *token)
+{
+	free(token);
+}
+
+static const struct kg_vgpu_transport vu_transport = { t_reply, t_drop };
+
+static int d_get_config(void *opaque, uint32_t offset, void *buf, uint32_t len)
+{
+	struct kg_vgpu_vu *v = opaque;
+
+	return kg_vgpu_get_config(v->g, offset, buf, len);
+}
+
+static void d_set_features(void *opaque, uint64_t features)
+{
+	struct kg_vgpu_vu *v = opaque;
+
+	kg_vgpu_set_features(v->g, features);
+}
+
+/* Takes one chain off the queue and hands its command to the device.
+ * Returns false when the queue is empty or broken. */
+static bool process_one(struct kg_vgpu_vu *v, struct kg_vq *vq)
+{
+	struct vu_req *req = v->spare ? v->spare : malloc(sizeof(*req));
+	size_t len;
+	int ret;
+
+	v->spare = NULL;
+	if (!req) {
+		kg_err("vgpu: out of memory for a command; the queue waits for the next kick");
+		return false;
+	}
+	ret = kg_vq_pop(vq, &req->elem);
+	if (ret <= 0) {
+		v->spare = req;
+		if (ret < 0)
+			kg_warn("vgpu: queue %u is malformed (%s); it stays stopped until the "
+				"guest resets the device",
+				kg_vq_index(vq), strerror(-ret));
+		return false;
+	}
+	req->vq = vq;
+	len = kg_iov_size(req->elem.out, req->elem.out_num);
+	if (len > VU_MAX_CMD)
+		len = 0; /* answered as malformed */
+	len = kg_iov_to_buf(req->elem.out, req->elem.out_num, 0, v->cmd_buf, len);
+	kg_vgpu_submit(v->g, kg_vq_index(vq) == 1 ? KG_VGPU_QUEUE_CURSOR : KG_VGPU_QUEUE_CONTROL,
+		       v->cmd_buf, len, req);
+	return true;
+}
+
+static void d_queue_kick(void *opaque, struct kg_vq *vq)
+{
+	struct kg_vgpu_vu *v = opaque;
+
+	while (process_one(v, vq))
+		;
+}
+
+static void d_queue_stopped(void *opaque, struct kg_vq *vq)
+{
+	struct kg_vgpu_vu *v = opaque;
+
+	/* Elements of a stopped control queue can no longer be answered;
+	 * the guest driver starts over after a device stop. */
+	if (kg_vq_index(vq) == 0)
+		kg_vgpu_reset(v->g);
+}
+
+static void d_reset(void *opaque)
+{
+	struct kg_vgpu_vu *v = opaque;
+
+	kg_vgpu_reset(v->g);
+}
+
+static void on_output_changed(void *data)
+{
+	struct kg_vgpu_vu *v = data;
+	int ret;
+
+	kg_vgpu_display_changed(v->g);
+	ret = kg_vu_config_changed(v->dev);
+	if (ret < 0)
+		kg_info("vgpu: display changed, but the front-end cannot be told (%s); the guest "
+			"sees it at its next GET_DISPLAY_INFO",
+			strerror(-ret));
+}
+
+struct kg_vgpu_vu *kg_vgpu_vu_create(struct kg_loop *loop, const struct kg_vgpu_vu_config *cfg)
+{
+	struct kg_vgpu_vu *v = calloc(1, sizeof(*v));
+	struct kg_vgpu_config gc;
+	int err;
+
+	if (!v)
+		return NULL;
+	v->cmd_buf = malloc(VU_MAX_CMD);
+	if (!v->cmd_buf)
+		goto fail;
+	v->ops = (struct kg_vu_device_ops){
+		.features = kg_vgpu_offered_features(NULL),
+		.num_queues = 2,
+		.get_config = d_get_config,
+		.set_features = d_set_features,
+		.queue_kick = d_queue_kick,
+		.queue_stopped = d_queue_stopped,
+		.reset = d_reset,
+	};
+	v->dev = kg_vu_create(loop, cfg->socket_path, &v->ops, v);
+	if (!v->dev) {
+		kg_log_errno(KG_LOG_ERROR, "vgpu: cannot listen on %s", cfg->socket_path);
+		goto fail;
+	}
+	gc = cfg->vgpu;
+	gc.gmem = kg_vu_gmem(v->dev);
+	gc.transport = &vu_transport;
+	gc.transport_data = v;
+	v->g = kg_vgpu_create(&gc);
+	if (!v->g)
+		goto fail;
+	v->out = cfg->vgpu.output;
+	v->out->changed = on_output_changed;
+	v->out->changed_data = v;
+	return v;
+
+fail:
+	err = errno;
+	kg_vgpu_vu_destroy(v);
+	errno = err;
+	return NULL;
+}
+
+void kg_vgpu_vu_destroy(struct kg_vgpu_vu *v)
+{
+	if (!v)
+		return;
+	/* The front-end goes first: its reset drops the device's guest state
+	 * (and disables the scanouts through the output). The output then
+	 * completes the frames it still holds into the device. */
+	kg_vu_destroy(v->dev);
+	if (v->out)
+		v->out->ops->destroy(v->out);
+	kg_vgpu_destroy(v->g);
+	free(v->spare);
+	free(v->cmd_buf);
+	free(v);
+}
+
+struct kg_vgpu *kg_vgpu_vu_device(struct kg_vgpu_vu *v)
+{
+	return v->g;
+}

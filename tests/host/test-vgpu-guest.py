@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Host test with a real guest: kmsgate-vgpu (headless output) serves QEMU
+10's stock vhost-user-gpu-pci; a Linux 6.12 guest runs kg-frames, which
+draws known frames into dumb buffers and page-flips them through the
+guest's own virtio-gpu driver.
+
+Checks: the PNG of scanout 0 equals the guest's last frame pixel for pixel;
+the guest saw every flip complete; display info (the headless size) and
+EDID (the headless output's, name "kmsgate") reached the guest; the cursor
+image and position reached the output; the backend's statistics count the
+frames. Exit 0 pass, 1 fail, 99 the rig failed (an ERROR in meson).
+
+Usage: test-vgpu-guest.py KMSGATE_VGPU KG_FRAMES [--frames N] [--pattern P]
+       [--size WxH] [--guest-arg ARG] [--keep DIR] [--expect-frame I]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'vm'))
+import kgvm  # noqa: E402
+
+MEM_MB = 512
+
+
+class GuestVM(kgvm.VM):
+    """The board VM's kernel and initramfs, but the GPU is QEMU's
+    vhost-user-gpu-pci served by kmsgate-vgpu instead of virtio-gpu-pci."""
+
+    def __init__(self, opts, argv, socket_path):
+        super().__init__(opts, argv)
+        self.socket_path = socket_path
+
+    def qemu_cmdline(self, kernel, initrd):
+        cmd = super().qemu_cmdline(kernel, initrd)
+        out = []
+        skip = False
+        for i, a in enumerate(cmd):
+            if skip:
+                skip = False
+                continue
+            if a == '-device' and i + 1 < len(cmd) and cmd[i + 1].startswith('virtio-gpu-pci'):
+                skip = True
+                continue
+            if i > 0 and cmd[i - 1] == '-append':
+                # The board's video= arguments force virtio-gpu modes; here
+                # the mode must come from the device's display info.
+                a = ' '.join(w for w in a.split() if not w.startswith('video='))
+            out.append(a)
+        return out + [
+            '-object', f'memory-backend-memfd,id=mem,size={MEM_MB}M,share=on',
+            '-machine', 'memory-backend=mem',
+            '-chardev', f'socket,id=vgpu,path={self.socket_path}',
+            '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0']
+
+
+def png_rgb(path):
+    """(w, h, rows of RGB bytes) of an 8-bit RGB non-interlaced PNG."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    assert data[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+    pos, idat = 8, b''
+    w = h = 0
+    while pos < len(data):
+        n = int.from_bytes(data[pos:pos + 4], 'big')
+        kind = data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b'IHDR':
+            w, h = int.from_bytes(body[0:4], 'big'), int.from_bytes(body[4:8], 'big')
+            assert body[8] == 8 and body[9] == 2 and body[12] == 0, 'want 8-bit RGB'
+        elif kind == b'IDAT':
+            idat += body
+        pos += 12 + n
+    raw = zlib.decompress(idat)
+    stride = w * 3
+    rows, prev = [], bytearray(stride)
+    for y in range(h):
+        ft = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            a = line[x - 3] if x >= 3 else 0
+            b = prev[x]
+            c = prev[x - 3] if x >= 3 else 0
+            if ft == 1:
+                line[x] = (line[x] + a) & 255
+            elif ft == 2:
+                line[x] = (line[x] + b) & 255
+            elif ft == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            elif ft == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pr = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                line[x] = (line[x] + pr) & 255
+        rows.append(bytes(line))
+        prev = line
+    return w, h, rows
+
+
+def expected_row(pattern, i, y, w):
+    """Row y of kg-frames' frame i as RGB bytes (see tests/guest/kg-frames.c)."""
+    if pattern == 'solid':
+        return bytes(((37 * i) & 255, (255 - 11 * i) & 255, (91 * i) & 255)) * w
+    row = bytearray(w * 3)
+    g = (y + 13 * i) & 255
+    for x in range(w):
+        row[3 * x] = (x + 7 * i) & 255
+        row[3 * x + 1] = g
+        row[3 * x + 2] = (x ^ y ^ i) & 255
+    return bytes(row)
+
+
+def wait_log(path, text, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with open(path) as f:
+            if text in f.read():
+                return True
+        time.sleep(0.1)
+    return False
+
+
+class Checker:
+    def __init__(self):
+        self.failures = []
+
+    def check(self, ok, what):
+        print(('ok   ' if ok else 'FAIL ') + what, flush=True)
+        if not ok:
+            self.failures.append(what)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('vgpu')
+    ap.add_argument('kg_frames')
+    ap.add_argument('--frames', type=int, default=30)
+    ap.add_argument('--pattern', default='gradient')
+    ap.add_argument('--size', default='800x600')
+    ap.add_argument('--guest-arg', action='append', default=[],
+                    help='one more kg-frames argument (e.g. --guest-arg=--legacy)')
+    ap.add_argument('--keep', help='keep PNGs, stats and logs in this directory')
+    ap.add_argument('--expect-frame', type=int, default=None,
+                    help='frame the PNG must show (default: the last); for the must-fail test')
+    args = ap.parse_args()
+    width, height = (int(v) for v in args.size.split('x'))
+    expect = args.frames - 1 if args.expect_frame is None else args.expect_frame
+
+    work = tempfile.mkdtemp(prefix='kg-host-')
+    out_dir = args.keep or work
+    os.makedirs(out_dir, exist_ok=True)
+    sock = os.path.join(work, 'vgpu.sock')
+    stats = os.path.join(out_dir, 'stats.json')
+    log_path = os.path.join(out_dir, 'kmsgate-vgpu.log')
+    log = open(log_path, 'w')
+    backend = subprocess.Popen(
+        [args.vgpu, '--socket', sock, '--output', 'headless', '--headless-size', args.size,
+         '--png-dir', out_dir, '--stats', stats, '--log-level', 'debug'],
+        stdout=log, stderr=subprocess.STDOUT)
+    c = Checker()
+    try:
+        for _ in range(100):
+            if os.path.exists(sock) or backend.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not os.path.exists(sock):
+            print('kmsgate-vgpu did not create its socket; log:\n' + open(log_path).read())
+            return 99
+        guest_cmd = (
+            'C=/sys/class/drm/card0-Virtual-1; echo "MODES $(cat $C/modes | tr "\\n" " ")"; '
+            'echo "EDID $(od -An -tx1 -v $C/edid | tr -d " \\n")"; '
+            f'kg-frames --frames {args.frames} --pattern {args.pattern} --cursor --quiet --hold '
+            + ' '.join(args.guest_arg))
+        opts = kgvm.Options(add=[f'{args.kg_frames}:/bin/kg-frames'], mem=MEM_MB, timeout=240)
+        t0 = time.monotonic()
+        with GuestVM(opts, ['sh', '-c', guest_cmd], sock) as vm:
+            vm.wait_for(r'^RESULT ', timeout=240)
+            # While the guest still shows its last frame and cursor: PNGs.
+            backend.send_signal(signal.SIGUSR1)
+            png_ready = wait_log(log_path, 'PNG file', 10)
+            live_png = os.path.join(out_dir, 'scanout-0-live.png')
+            if png_ready:
+                shutil.copy(os.path.join(out_dir, 'scanout-0.png'), live_png)
+            vm.send('done')
+            status = vm.wait(timeout=60)
+            lines = list(vm.output)
+        c.check(png_ready, 'SIGUSR1 wrote the PNGs while the guest ran')
+        print(f'guest ran in {time.monotonic() - t0:.1f} s, status {status}', flush=True)
+        if status in (kgvm.STATUS_TIMEOUT, kgvm.STATUS_NO_MARKER):
+            print('the guest did not finish')
+            return 1
+        text = '\n'.join(lines)
+        m = re.search(r'^MODES (.*)$', text, re.M)
+        modes = m.group(1).split() if m else []
+        c.check(f'{width}x{height}' in modes,
+                f'display info reached the guest: {args.size} in modes {modes}')
+        m = re.search(r'^EDID ([0-9a-f]*)$', text, re.M)
+        edid = bytes.fromhex(m.group(1)) if m else b''
+        c.check(len(edid) == 128 and edid[:8] == bytes.fromhex('00ffffffffffff00')
+                and b'kmsgate' in edid and sum(edid) % 256 == 0,
+                f'EDID reached the guest ({len(edid)} bytes, name kmsgate, checksum)')
+        m = re.search(r'^kg-frames: mode (\d+)x(\d+) frames (\d+) events (\d+) '
+                      r'p50_us ([\d.]+) p99_us ([\d.]+) max_us ([\d.]+)$', text, re.M)
+        c.check(bool(m) and int(m.group(3)) == args.frames and int(m.group(4)) == args.frames,
+                'the guest saw every flip complete' + (f' ({m.group(0)})' if m else ''))
+        c.check(re.search(r'^RESULT ok$', text, re.M) is not None, 'kg-frames: RESULT ok')
+        c.check(re.search(r'^cursor shown', text, re.M) is not None, 'the guest set a cursor')
+    finally:
+        if backend.poll() is None:
+            backend.send_signal(signal.SIGTERM)
+            try:
+                backend.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                backend.kill()
+                backend.wait()
+        log.close()
+    c.check(backend.returncode == 0, f'kmsgate-vgpu exited cleanly ({backend.returncode})')
+    blog = open(log_path).read()
+    # The PNG written on SIGUSR1, while the guest still showed its last frame
+    # (after kg-frames exits the guest's own teardown changes the scanout).
+    png = os.path.join(out_dir, 'scanout-0-live.png')
+    if os.path.exists(png):
+        w, h, rows = png_rgb(png)
+        c.check((w, h) == (width, height), f'PNG size {w}x{h}')
+        bad = sum(1 for y in range(min(h, height))
+                  if rows[y] != expected_row(args.pattern, expect, y, w))
+        c.check(bad == 0 and h == height, f'PNG equals frame {expect} ({bad} rows differ)')
+    else:
+        c.check(False, 'kmsgate-vgpu wrote scanout-0.png on SIGUSR1')
+    c.check(os.path.exists(os.path.join(out_dir, 'scanout-0.png')), 'PNG written at exit')
+    m = re.search(r'cursor scanout 0: visible (\d) at (-?\d+),(-?\d+) hot (-?\d+),(-?\d+) '
+                  r'image ([0-9a-f]{8}) ([0-9a-f]{8})', blog)
+    c.check(bool(m) and m.group(1) == '1' and (m.group(2), m.group(3)) == ('100', '50')
+            and (m.group(4), m.group(5)) == ('3', '4')
+            and m.group(6) == 'ffffffff' and m.group(7) == '00000000',
+            'the cursor reached the output' + (f' ({m.group(0)})' if m else ''))
+    try:
+        st = json.load(open(stats))
+        s0 = st['scanouts'][0]
+        c.check(s0['shown'] >= 1 and s0['shown'] + s0['coalesced'] + s0['dropped'] >= args.frames,
+                f"stats: frames {s0['frames']} shown {s0['shown']} coalesced {s0['coalesced']}")
+        print('backend intervals:', json.dumps(s0['intervals']))
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        c.check(False, f'stats JSON readable ({e})')
+    if c.failures:
+        print('backend log tail:\n' + '\n'.join(blog.splitlines()[-30:]))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    print('PASS' if not c.failures else f'FAIL: {len(c.failures)} check(s)')
+    return 1 if c.failures else 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except kgvm.VMError as e:
+        print(f'rig error: {e}')
+        sys.exit(99)
