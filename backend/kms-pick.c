@@ -115,10 +115,10 @@ int kg_kms_find_pipes(int fd, struct kg_kms_pipe *pipes, unsigned max)
 	struct used u = { 0 };
 	drmModeRes *res;
 	unsigned n = 0;
+	int ret = kg_kms_set_client_caps(fd);
 
-	if (drmSetClientCap(fd, DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1) < 0 ||
-	    drmSetClientCap(fd, DRM_CLIENT_CAP_ATOMIC, 1) < 0)
-		return -errno;
+	if (ret < 0)
+		return ret;
 	res = drmModeGetResources(fd);
 	if (!res)
 		return -errno;

@@ -36,6 +36,8 @@ static const struct prop_name plane_names[] = {
 	{ "CRTC_X", offsetof(struct kg_kms_plane_props, crtc_x) },
 	{ "CRTC_Y", offsetof(struct kg_kms_plane_props, crtc_y) },
 	{ "FB_ID", offsetof(struct kg_kms_plane_props, fb_id) },
+	{ "HOTSPOT_X", offsetof(struct kg_kms_plane_props, hotspot_x) },
+	{ "HOTSPOT_Y", offsetof(struct kg_kms_plane_props, hotspot_y) },
 	{ "IN_FORMATS", offsetof(struct kg_kms_plane_props, in_formats) },
 	{ "SRC_H", offsetof(struct kg_kms_plane_props, src_h) },
 	{ "SRC_W", offsetof(struct kg_kms_plane_props, src_w) },
@@ -106,6 +108,20 @@ int kg_kms_props_plane(int fd, uint32_t id, struct kg_kms_plane_props *p)
 	if (!p->fb_id || !p->crtc_id || !p->src_x || !p->src_y || !p->src_w || !p->src_h ||
 	    !p->crtc_x || !p->crtc_y || !p->crtc_w || !p->crtc_h)
 		return -ENOTSUP;
+	return 0;
+}
+
+#ifndef DRM_CLIENT_CAP_CURSOR_PLANE_HOTSPOT
+#define DRM_CLIENT_CAP_CURSOR_PLANE_HOTSPOT 6 /* libdrm < 2.4.118 */
+#endif
+
+int kg_kms_set_client_caps(int fd)
+{
+	if (drmSetClientCap(fd, DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1) < 0 ||
+	    drmSetClientCap(fd, DRM_CLIENT_CAP_ATOMIC, 1) < 0)
+		return -errno;
+	/* Refused by older kernels: then no driver hides its cursor planes. */
+	drmSetClientCap(fd, DRM_CLIENT_CAP_CURSOR_PLANE_HOTSPOT, 1);
 	return 0;
 }
 

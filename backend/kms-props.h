@@ -29,6 +29,8 @@ struct kg_kms_plane_props {
 	uint32_t crtc_x;
 	uint32_t crtc_y;
 	uint32_t fb_id;
+	uint32_t hotspot_x; /* cursor planes of virtual drivers (virtio-gpu) */
+	uint32_t hotspot_y;
 	uint32_t in_formats;
 	uint32_t src_h;
 	uint32_t src_w;
@@ -43,6 +45,11 @@ struct kg_kms_plane_props {
 int kg_kms_props_conn(int fd, uint32_t id, struct kg_kms_conn_props *p);
 int kg_kms_props_crtc(int fd, uint32_t id, struct kg_kms_crtc_props *p);
 int kg_kms_props_plane(int fd, uint32_t id, struct kg_kms_plane_props *p);
+
+/* Universal planes and atomic (required: -errno when refused), and cursor
+ * plane hotspots (optional: virtual drivers such as virtio-gpu hide their
+ * cursor planes from atomic clients that do not take it, since Linux 6.8). */
+int kg_kms_set_client_caps(int fd);
 
 /* Current value of a property (by its cached id), or -errno. */
 int kg_kms_prop_value(int fd, uint32_t obj_id, uint32_t obj_type, uint32_t prop_id,

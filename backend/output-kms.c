@@ -170,9 +170,16 @@ static void add_cursor(struct scanout *so, struct kg_atomic *a)
 		.crtc_h = CURSOR_SIZE,
 	};
 
-	if (so->cursor_visible && so->cursor.fb_id)
+	if (so->cursor_visible && so->cursor.fb_id) {
 		add_plane(a, so->pipe.cursor_plane_id, &so->cursor_props, so->pipe.crtc_id, &ps);
-	else
+		/* Virtual drivers tell the host where the pointer is in the image. */
+		if (so->cursor_props.hotspot_x && so->cursor_props.hotspot_y) {
+			kg_atomic_add(a, so->pipe.cursor_plane_id, so->cursor_props.hotspot_x,
+				      (uint64_t)(int64_t)so->hot_x);
+			kg_atomic_add(a, so->pipe.cursor_plane_id, so->cursor_props.hotspot_y,
+				      (uint64_t)(int64_t)so->hot_y);
+		}
+	} else
 		add_plane_off(a, so->pipe.cursor_plane_id, &so->cursor_props);
 }
 
@@ -821,13 +828,11 @@ static int scanout_init(struct kg_output_kms *k, unsigned i, const struct kg_kms
 
 static int set_caps(int fd)
 {
-	if (drmSetClientCap(fd, DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1) < 0 ||
-	    drmSetClientCap(fd, DRM_CLIENT_CAP_ATOMIC, 1) < 0) {
-		int ret = -errno;
-		kg_log_errno(KG_LOG_ERROR, "kms: the device does not do atomic modesetting");
-		return ret;
-	}
-	return 0;
+	int ret = kg_kms_set_client_caps(fd);
+
+	if (ret < 0)
+		kg_err("kms: the device does not do atomic modesetting: %s", strerror(-ret));
+	return ret;
 }
 
 struct kg_output *kg_output_kms_create(struct kg_loop *loop, int drm_fd,

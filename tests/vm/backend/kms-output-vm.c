@@ -21,6 +21,8 @@
  *   --coalesce       every 10th frame, three presents back to back
  *   --list-limit N   write udmabuf's list_limit first (root)
  *   --force-copy     KG_KMS_FORCE_COPY=1: the copy path on any driver
+ *   --cursor         after the last frame, a 64x64 opaque cursor (hot spot
+ *                    3,5) moved to 200,150: the check includes its pixels
  *   --scribble       after the last frame, the guest overwrites its buffer
  *                    without presenting: the screen follows only when it
  *                    scans the guest pages out (zero copy); expected pixels
@@ -53,7 +55,7 @@ struct opts {
 	unsigned frames;
 	int layout;
 	uint32_t w, h;
-	bool damage, coalesce, writeback, screendump, scribble;
+	bool damage, coalesce, writeback, screendump, scribble, cursor;
 	long list_limit;
 };
 
@@ -111,10 +113,27 @@ static void write_list_limit(long v)
 		fclose(f);
 }
 
-/* What the screen must show at (x, y) for the guest fb (centred, 1:1). */
+#define CUR_X 200
+#define CUR_Y 150
+#define HOT_X 3
+#define HOT_Y 5
+static bool cursor_on;
+
+static uint32_t cursor_px(uint32_t x, uint32_t y)
+{
+	return 0xff000000u | ((x * 4) << 16) | ((y * 4) << 8) | 0x5a;
+}
+
+/* What the screen must show at (x, y): the cursor when it covers the point,
+ * else the guest fb (centred, 1:1). */
 static bool expected_px(const struct kg_fg_fb *fb, const drmModeModeInfo *m, uint32_t x, uint32_t y,
 			uint32_t *v)
 {
+	if (cursor_on && x >= CUR_X - HOT_X && x < CUR_X - HOT_X + 64 && y >= CUR_Y - HOT_Y &&
+	    y < CUR_Y - HOT_Y + 64) {
+		*v = cursor_px(x - (CUR_X - HOT_X), y - (CUR_Y - HOT_Y)) & 0xffffff;
+		return true;
+	}
 	int64_t gx = (int64_t)x - ((int64_t)m->hdisplay - fb->src.width) / 2;
 	int64_t gy = (int64_t)y - ((int64_t)m->vdisplay - fb->src.height) / 2;
 
@@ -168,6 +187,30 @@ static int run_frames(const struct opts *o, struct kg_loop *loop, struct kg_outp
 		if (wait_done(loop, w, asked) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+static int show_cursor(struct kg_loop *loop, struct kg_output *out, bool writeback)
+{
+	static uint32_t img[64 * 64];
+	int ret;
+
+	for (uint32_t y = 0; y < 64; y++)
+		for (uint32_t x = 0; x < 64; x++)
+			img[y * 64 + x] = cursor_px(x, y);
+	ret = out->ops->cursor_set(out, 0, img, HOT_X, HOT_Y);
+	if (ret == 0)
+		ret = out->ops->cursor_move(out, 0, CUR_X, CUR_Y);
+	if (ret < 0) {
+		fprintf(stderr, "cursor: %s\n", strerror(-ret));
+		return -1;
+	}
+	/* The cursor commits complete on their own flip events. */
+	for (int i = 0; i < 10; i++)
+		kg_loop_dispatch(loop, 20);
+	/* Writeback composes the cursor plane; QEMU's screendump does not
+	 * (its UI draws the cursor apart), so only writeback checks it. */
+	cursor_on = writeback;
 	return 0;
 }
 
@@ -277,12 +320,19 @@ static void print_result(struct kg_output *out, const struct opts *o, const stru
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "driver", 1, 0, 'd' },     { "frames", 1, 0, 'n' },
-		{ "layout", 1, 0, 'l' },     { "size", 1, 0, 's' },
-		{ "damage", 0, 0, 'D' },     { "coalesce", 0, 0, 'c' },
-		{ "writeback", 0, 0, 'w' },  { "screendump", 0, 0, 'S' },
-		{ "list-limit", 1, 0, 'L' }, { "force-copy", 0, 0, 'F' },
-		{ "scribble", 0, 0, 'x' },   { 0 },
+		{ "driver", 1, 0, 'd' },
+		{ "frames", 1, 0, 'n' },
+		{ "layout", 1, 0, 'l' },
+		{ "size", 1, 0, 's' },
+		{ "damage", 0, 0, 'D' },
+		{ "coalesce", 0, 0, 'c' },
+		{ "writeback", 0, 0, 'w' },
+		{ "screendump", 0, 0, 'S' },
+		{ "list-limit", 1, 0, 'L' },
+		{ "force-copy", 0, 0, 'F' },
+		{ "scribble", 0, 0, 'x' },
+		{ "cursor", 0, 0, 'C' },
+		{ 0 },
 	};
 	int c;
 
@@ -323,6 +373,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'x':
 			o->scribble = true;
 			break;
+		case 'C':
+			o->cursor = true;
+			break;
 		default:
 			return -1;
 		}
@@ -359,6 +412,8 @@ static int run(const struct opts *o, int fd, struct kg_loop *loop)
 	if (run_frames(o, loop, out, bufs, &w, &last) < 0)
 		goto out;
 	print_result(out, o, &w, &bufs[last]);
+	if (o->cursor && show_cursor(loop, out, o->writeback) < 0)
+		goto out;
 	if (o->scribble)
 		kg_fg_draw(&bufs[last], 0xdead, NULL);
 	ret = 0;
@@ -393,7 +448,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: kms-output-vm [--driver vkms|virtio_gpu] [--frames N] "
 				"[--layout contiguous|runs|scattered] [--size WxH] [--damage] "
 				"[--coalesce] [--writeback] [--screendump] [--list-limit N] "
-				"[--force-copy] [--scribble]\n");
+				"[--force-copy] [--scribble] [--cursor]\n");
 		return 2;
 	}
 	if (o.list_limit)
