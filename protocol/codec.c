@@ -370,16 +370,11 @@ static void get_ok(struct kg_wire *r, struct kg_proto_ok *m)
 		kg_wire_fail(r, KG_PROTO_ERR_BAD_VALUE);
 }
 
-static bool err_code_ok(uint32_t code)
-{
-	return (code >= KG_PROTO_ERR_TRUNCATED && code <= KG_PROTO_ERR_UNEXPECTED) ||
-	       (code >= KG_PROTO_ERR_VERSION && code <= KG_PROTO_ERR_INTERNAL);
-}
-
 static void put_error(struct kg_wire *w, const struct kg_proto_error *m)
 {
-	/* request_type 0: the request could not even be identified. */
-	if (!err_code_ok(m->code) ||
+	/* request_type 0: the request could not even be identified. Codes are
+	 * open-ended (newer versions add some), but 0 is not an error. */
+	if (m->code == 0 ||
 	    (m->request_type != 0 && !kg_proto_type_is_request(m->request_type)))
 		kg_wire_fail(w, KG_PROTO_ERR_BAD_VALUE);
 	kg_wire_put_u32(w, m->code);
@@ -396,6 +391,8 @@ static void get_error(struct kg_wire *r, struct kg_proto_error *m)
 	get_str(r, m->text, sizeof(m->text), STR_TEXT);
 	/* Unknown codes are kept, not rejected: a newer server may add some
 	 * and the client only needs to know it failed. */
+	if (m->code == 0)
+		kg_wire_fail(r, KG_PROTO_ERR_BAD_VALUE);
 	if (m->request_type != 0 && !kg_proto_type_is_request(m->request_type))
 		kg_wire_fail(r, KG_PROTO_ERR_BAD_VALUE);
 }
@@ -403,7 +400,9 @@ static void get_error(struct kg_wire *r, struct kg_proto_error *m)
 static void put_revoked(struct kg_wire *w, const struct kg_proto_revoked *m)
 {
 	put_str(w, m->name, sizeof(m->name), STR_ID);
-	check_range(w, m->reason, KG_PROTO_REVOKE_ADMIN, KG_PROTO_REVOKE_POLICY);
+	/* Open-ended like error codes: any non-zero reason means revoked. */
+	if (m->reason == 0)
+		kg_wire_fail(w, KG_PROTO_ERR_BAD_VALUE);
 	kg_wire_put_u32(w, m->reason);
 }
 
