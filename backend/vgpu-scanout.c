@@ -170,13 +170,27 @@ static void present_start(struct kg_vgpu *g, struct vgpu_present *p)
 	}
 }
 
-static void rect_union(struct kg_rect *a, const struct kg_rect *b)
+/* Adds what a superseded frame damaged to the frame that replaces it. A
+ * frame of another size or resource has nothing in common with it: then
+ * the whole new frame is damaged. */
+static void damage_merge(struct vgpu_present *p, const struct vgpu_present *old)
 {
-	uint32_t x1 = a->x < b->x ? a->x : b->x;
-	uint32_t y1 = a->y < b->y ? a->y : b->y;
-	uint64_t ax2 = (uint64_t)a->x + a->width, bx2 = (uint64_t)b->x + b->width;
-	uint64_t ay2 = (uint64_t)a->y + a->height, by2 = (uint64_t)b->y + b->height;
+	struct kg_rect *a = &p->damage;
+	const struct kg_rect *b = &old->damage;
+	uint32_t x1, y1;
+	uint64_t ax2, bx2, ay2, by2;
 
+	if (p->fb.width != old->fb.width || p->fb.height != old->fb.height ||
+	    p->fb.resource_id != old->fb.resource_id) {
+		*a = (struct kg_rect){ 0, 0, p->fb.width, p->fb.height };
+		return;
+	}
+	x1 = a->x < b->x ? a->x : b->x;
+	y1 = a->y < b->y ? a->y : b->y;
+	ax2 = (uint64_t)a->x + a->width;
+	bx2 = (uint64_t)b->x + b->width;
+	ay2 = (uint64_t)a->y + a->height;
+	by2 = (uint64_t)b->y + b->height;
 	a->x = x1;
 	a->y = y1;
 	a->width = (uint32_t)((ax2 > bx2 ? ax2 : bx2) - x1);
@@ -201,7 +215,7 @@ static void present_submit(struct kg_vgpu *g, struct vgpu_present *p)
 
 		s->queue = old->next;
 		s->queued--;
-		rect_union(s->queue ? &s->queue->damage : &p->damage, &old->damage);
+		damage_merge(s->queue ? s->queue : p, old);
 		present_finish(g, old, NULL, true);
 	}
 	for (tail = &s->queue; *tail; tail = &(*tail)->next)

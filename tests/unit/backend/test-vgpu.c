@@ -420,6 +420,25 @@ static void test_newest_frame_wins(void **state)
 	assert_int_equal(cnt.frames_presented, 3);
 }
 
+static void test_superseded_frame_of_another_size_damages_all(void **state)
+{
+	struct harness *h = *state;
+
+	make_scanout(h, 1, 64, 64);
+	h_flush(h, 1, 0, 0, 8, 8, 0);	  /* to the output */
+	h_flush(h, 1, 40, 40, 24, 24, 0); /* waits: 64x64 */
+	assert_int_equal(h_set_scanout(h, 0, 1, 0, 0, 32, 32), OK);
+	h_flush(h, 1, 0, 0, 4, 4, 0); /* supersedes it: 32x32 */
+	h_complete(h, 0, true);
+	assert_int_equal(h->n_presents, 2);
+	assert_int_equal(h->presents[1].fb.width, 32);
+	/* Not the union (which would reach 64): the whole smaller frame. */
+	assert_int_equal(h->presents[1].damage.x, 0);
+	assert_int_equal(h->presents[1].damage.width, 32);
+	assert_int_equal(h->presents[1].damage.height, 32);
+	h_complete(h, 1, true);
+}
+
 static void test_fifo_shows_every_frame(void **state)
 {
 	struct harness *h = h_create(true, 0, 0);
@@ -651,6 +670,7 @@ int main(void)
 		T(test_fence_waits_for_the_flip),
 		T(test_fences_complete_in_order),
 		T(test_newest_frame_wins),
+		T(test_superseded_frame_of_another_size_damages_all),
 		cmocka_unit_test(test_fifo_shows_every_frame),
 		T(test_refused_present_still_answers),
 		T(test_unref_during_flip_keeps_pages),
