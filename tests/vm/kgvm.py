@@ -697,7 +697,7 @@ class VM:
 # --------------------------------------------------------------- checkers ----
 
 def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0, slack_ms=8.0,
-                max_late_fraction=0.25):
+                max_late_fraction=0.25, max_missed_fraction=0.20, max_off_fraction=0.40):
     """Checks the flip events of one CRTC:
     [(sequence, vblank_time_s[, commit_time_s[, commit_no]]), ...]
     (commit_time_s: CLOCK_MONOTONIC when the flip was committed, or None;
@@ -710,21 +710,29 @@ def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0, slack_ms=8.0,
       latest; the default, half a frame, leaves room for TCG's stalls of the
       guest kernel) must land on that vblank: a larger gap is a missed flip.
       commit_time_s must be taken right before the atomic commit ioctl, not
-      before work the program does first (a copy), or slack_ms must cover it;
+      before work the program does first (a copy), or slack_ms must cover it.
+      Under TCG on a loaded host the guest kernel's commit work itself can
+      stall past a vblank (seen: 0 in 120 flips on an idle host,
+      with 5 builds running: 2-7 in ~110, once a 216 ms stall), so up to
+      max_missed_fraction of the flips may miss, and late + missed together
+      may be up to max_off_fraction; a display that does not flip at every
+      vblank (e.g. 30 Hz) still fails. max_missed_fraction=0 makes it strict
+      (real hardware). Every miss is reported in stats['missed_at'];
     - a flip committed late (the program itself was slow, e.g. its vCPU was
       not scheduled) may land later; those are counted as "late", and fail the
       check only when they are more than max_late_fraction of all flips.
     Returns (ok, problems, stats) with stats = {n, mean_ms, min_ms, max_ms
-    (event to event), vblank_ms (interval per vblank, mean), late, missed}."""
+    (event to event), vblank_ms (interval per vblank, mean), late, missed,
+    missed_at (descriptions), lost (events that never came)}."""
     problems = []
     if len(events) < 2:
         return False, [f'only {len(events)} flip events'], {}
-    iv, per_vblank, late, missed = [], [], 0, 0
+    iv, per_vblank, late, missed, lost, missed_at = [], [], 0, 0, 0, []
     for prev, cur in zip(events, events[1:]):
         (s0, t0), (s1, t1), commit = prev[:2], cur[:2], (cur[2] if len(cur) > 2 else None)
         n0, n1 = (prev[3] if len(prev) > 3 else None), (cur[3] if len(cur) > 3 else None)
         if n0 is not None and n1 is not None and n1 != n0 + 1:
-            missed += 1
+            lost += 1
             problems.append(f'commit {n0} -> {n1}: {n1 - n0 - 1} flip event(s) lost')
             continue
         gap = s1 - s0
@@ -743,16 +751,25 @@ def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0, slack_ms=8.0,
             allowed = max(1, math.ceil((since + slack_ms) / period_ms))
         if gap > allowed:
             missed += 1
-            problems.append(f'sequence {s0} -> {s1}: {gap - allowed} flip(s) missed '
-                            f'(committed in time for vblank {s0 + allowed})')
+            when = f'committed {since:.1f} ms after' if commit is not None else 'after'
+            missed_at.append(f'sequence {s0} -> {s1}: missed vblank {s0 + allowed} '
+                             f'({when} vblank {s0})')
         elif gap > 1:
             late += 1
     n = len(events) - 1
+    if missed > max_missed_fraction * n:
+        problems += missed_at
+        problems.append(f'{missed} of {n} flips committed in time missed their vblank '
+                        f'(allowed: {max_missed_fraction:.0%})')
     if late > max_late_fraction * n:
         problems.append(f'{late} of {n} flips committed late: the run says nothing about pacing')
+    if late + missed > max_off_fraction * n:
+        problems.append(f'{late + missed} of {n} flips did not land on the next vblank '
+                        f'(allowed: {max_off_fraction:.0%})')
     if not iv:
         return False, problems, {}
     stats = {'n': len(events), 'mean_ms': sum(iv) / len(iv), 'min_ms': min(iv),
-             'max_ms': max(iv), 'late': late, 'missed': missed,
+             'max_ms': max(iv), 'late': late, 'missed': missed, 'lost': lost,
+             'missed_at': missed_at,
              'vblank_ms': sum(per_vblank) / len(per_vblank) if per_vblank else 0}
     return not problems, problems, stats

@@ -55,7 +55,10 @@ def main():
     if st:
         print(f'flip interval: n={st["n"]} mean {st["mean_ms"]:.3f} ms, '
               f'min {st["min_ms"]:.3f} ms, max {st["max_ms"]:.3f} ms; per vblank '
-              f'{st["vblank_ms"]:.3f} ms; late commits {st["late"]}, missed {st["missed"]}')
+              f'{st["vblank_ms"]:.3f} ms; late commits {st["late"]}, in-time commits that '
+              f'missed their vblank {st["missed"]}, lost events {st["lost"]}')
+        for m in st['missed_at']:
+            print('note:', m)
     if len(events) < 60:
         problems.append(f'only {len(events)} flip events in the run (expected ~120)')
     problems += flip_problems
