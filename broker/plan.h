@@ -10,7 +10,7 @@
 #define KG_BROKER_PLAN_H
 
 #include "acl.h"
-#include "config.h"
+#include "conffile.h"
 #include "desc.h"
 
 struct kg_plan_pipeline {

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "conffile.h"
 
 static struct kg_config *parse_ok(const char *text)
 {

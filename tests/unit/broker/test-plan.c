@@ -185,6 +185,8 @@ static void test_config_errors(void **state)
 		    "pipeline 'a': plane 320 cannot be used on CRTC 1");
 	build_fails(&d, "[a]\nconnector = LVDS-1\nplanes = primary cursor\n",
 		    "pipeline 'a': no free cursor plane can be used on CRTC 1");
+	build_fails(&d, "[a]\nconnector = LVDS-1\nplanes = cursor primary\n",
+		    "pipeline 'a': no free cursor plane can be used on CRTC 1");
 	/* Object ids of another type are not planes. */
 	build_fails(&d, "[a]\nconnector = HDMI-A-1\nplanes = primary 200\n",
 		    "unknown plane id 200");
@@ -204,6 +206,20 @@ static void test_no_free_primary(void **state)
 		    "[a]\nconnector = HDMI-A-1\ncrtc = 0\nplanes = primary 301\n"
 		    "[b]\nconnector = LVDS-1\n",
 		    "pipeline 'b': no free primary plane can be used on CRTC 1");
+	kg_desc_free(&d);
+}
+
+/* Without a planes key the cursor is taken only where there is one. */
+static void test_default_planes_without_cursor(void **state)
+{
+	struct kg_desc d;
+	struct kg_plan *plan;
+
+	fake_rcar2(&d);
+	plan = build_ok(&d, "[a]\nconnector = HDMI-A-1\n[b]\nconnector = LVDS-1\n");
+	assert_planes(&plan->pipelines[0], 2, (uint32_t[]){ 300, 320 });
+	assert_planes(&plan->pipelines[1], 1, (uint32_t[]){ 301 });
+	kg_plan_destroy(plan);
 	kg_desc_free(&d);
 }
 
@@ -255,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_config_ok),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_no_free_primary),
+		cmocka_unit_test(test_default_planes_without_cursor),
 		cmocka_unit_test(test_pick_mode),
 		cmocka_unit_test(test_empty_device),
 	};

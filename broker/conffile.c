@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "config.h"
+#include "conffile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -220,6 +220,7 @@ static int pipeline_key(struct parse_ctx *ctx, struct kg_config_pipeline *p, con
 		if (!mark_seen(ctx, &p->seen, KEY_PLANES, name))
 			return 0;
 		p->n_planes = 0;
+		p->planes_given = true;
 		return parse_planes(ctx, p, value);
 	}
 	if (strcmp(name, "mode") == 0) {

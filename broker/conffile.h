@@ -23,8 +23,8 @@
  * A file with no pipeline section gets the default partition (one pipeline
  * per connector) with [broker]'s settings.
  */
-#ifndef KG_BROKER_CONFIG_H
-#define KG_BROKER_CONFIG_H
+#ifndef KG_BROKER_CONFFILE_H
+#define KG_BROKER_CONFFILE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -69,6 +69,7 @@ struct kg_config_pipeline {
 	int crtc_index; /* -1: auto */
 	struct kg_plane_ref planes[KG_CONFIG_MAX_PLANES];
 	size_t n_planes;
+	bool planes_given; /* else the default: primary, and cursor if there is one */
 	struct kg_mode_spec mode;
 	struct kg_acl acl;
 	bool has_acl; /* allow-users or allow-groups given */

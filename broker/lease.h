@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kg_lease: one pipeline's DRM lease over its life: grant, revoke, and what
+ * stays on screen afterwards.
+ *
+ * Keeping the last frame: a lessee's framebuffers belong to its DRM file,
+ * and the kernel switches planes off when the last fd of that file closes.
+ * The broker keeps its own copy of the lease fd after revoking (a "stale"
+ * fd, which can do nothing any more), so the frame stays until the next
+ * lessee shows one of its own; then the stale fd is closed. At most one
+ * stale fd per pipeline is kept: the one whose frame is on screen.
+ */
+#ifndef KG_BROKER_LEASE_H
+#define KG_BROKER_LEASE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "device.h"
+#include "plan.h"
+
+struct kg_lease;
+
+/* pp must outlive the lease. Returns NULL with errno set. */
+struct kg_lease *kg_lease_create(struct kg_device *dev, const struct kg_plan_pipeline *pp);
+/* Revokes an active lease (blanking per config) and closes every fd.
+ * Accepts NULL. */
+void kg_lease_destroy(struct kg_lease *lease);
+
+/* Creates the DRM lease (connector, CRTC, planes; O_CLOEXEC). *fd stays
+ * owned by the lease: send it, do not close it. Returns 0, -EBUSY if
+ * already granted, or the -errno of drmModeCreateLease. */
+int kg_lease_grant(struct kg_lease *lease, int *fd, uint32_t *lessee_id);
+bool kg_lease_active(const struct kg_lease *lease);
+
+/* Revokes the active lease, then keeps the last frame or blanks, per the
+ * pipeline's on-release. Measures and logs how long the revoke took. */
+void kg_lease_revoke(struct kg_lease *lease);
+
+/* While a new lessee holds the pipeline, closes the stale fd once the
+ * primary plane shows another framebuffer. Returns true while a stale fd
+ * remains to be watched. */
+bool kg_lease_sweep(struct kg_lease *lease);
+
+#endif

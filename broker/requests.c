@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What each request does. Handlers only decide and reply; sockets and
+ * protocol violations are server.c's business.
+ */
+#include "server-private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* While a new lessee holds a pipeline whose previous frame is kept, look
+ * every this often whether the new lessee shows its own frame yet. */
+#define SWEEP_MS 50
+
+static struct slot *find_slot(struct kg_server *srv, const char *name)
+{
+	for (size_t i = 0; i < srv->n_slots; i++) {
+		if (strcmp(srv->slots[i].pp->name, name) == 0)
+			return &srv->slots[i];
+	}
+	return NULL;
+}
+
+static const struct kg_desc_connector *slot_connector(struct kg_server *srv, const struct slot *s)
+{
+	return &kg_device_desc(srv->dev)->connectors[s->pp->connector];
+}
+
+/* The kernel's mode, as the codec accepts it: name in ID characters, and
+ * timings in order (else no mode: the lessee picks one). */
+static void to_proto_mode(const drmModeModeInfo *m, struct kg_proto_mode *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!m || m->clock == 0 || m->hdisplay == 0 || m->vdisplay == 0 ||
+	    m->hsync_start < m->hdisplay || m->hsync_end < m->hsync_start ||
+	    m->htotal < m->hsync_end || m->vsync_start < m->vdisplay ||
+	    m->vsync_end < m->vsync_start || m->vtotal < m->vsync_end)
+		return;
+	out->clock = m->clock;
+	out->hdisplay = m->hdisplay;
+	out->hsync_start = m->hsync_start;
+	out->hsync_end = m->hsync_end;
+	out->htotal = m->htotal;
+	out->hskew = m->hskew;
+	out->vdisplay = m->vdisplay;
+	out->vsync_start = m->vsync_start;
+	out->vsync_end = m->vsync_end;
+	out->vtotal = m->vtotal;
+	out->vscan = m->vscan;
+	out->vrefresh = m->vrefresh;
+	out->flags = m->flags;
+	out->type = m->type;
+	for (size_t i = 0; i < sizeof(out->name) - 1 && m->name[i]; i++)
+		out->name[i] = (m->name[i] > 0x20 && m->name[i] < 0x7f) ? m->name[i] : '_';
+}
+
+static const drmModeModeInfo *preferred_mode(const struct kg_desc_connector *conn)
+{
+	struct kg_mode_spec spec = { .preferred = true };
+	int i = kg_plan_pick_mode(conn, &spec);
+
+	return i < 0 ? NULL : &conn->modes[i];
+}
+
+static void fill_planes(struct kg_server *srv, const struct slot *s, uint32_t *n,
+			struct kg_proto_plane *planes)
+{
+	const struct kg_desc *desc = kg_device_desc(srv->dev);
+
+	*n = 0;
+	for (size_t i = 0; i < s->pp->n_planes && i < KG_PROTO_MAX_PLANES; i++) {
+		const struct kg_desc_plane *p = kg_desc_find_plane(desc, s->pp->plane_ids[i]);
+
+		planes[i].id = s->pp->plane_ids[i];
+		planes[i].type = p ? (uint32_t)p->type : KG_PROTO_PLANE_OVERLAY;
+		(*n)++;
+	}
+}
+
+static uint32_t slot_state(struct kg_server *srv, const struct slot *s)
+{
+	if (s->lessee)
+		return KG_PROTO_STATE_LEASED;
+	if (slot_connector(srv, s)->status == KG_CONN_DISCONNECTED)
+		return KG_PROTO_STATE_UNAVAILABLE;
+	return KG_PROTO_STATE_FREE;
+}
+
+static void fill_pipeline(struct kg_server *srv, const struct slot *s, const struct client *c,
+			  struct kg_proto_pipeline *p)
+{
+	const struct kg_desc_connector *conn = slot_connector(srv, s);
+	const drmModeModeInfo *pref = preferred_mode(conn);
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", s->pp->name);
+	p->state = slot_state(srv, s);
+	if (kg_acl_allows(&s->pp->acl, &c->cred))
+		p->flags |= KG_PROTO_PIPE_ALLOWED;
+	if (s->lessee == c)
+		p->flags |= KG_PROTO_PIPE_MINE;
+	snprintf(p->connector_name, sizeof(p->connector_name), "%s", conn->name);
+	p->connector_id = conn->id;
+	p->connector_type = conn->type;
+	p->connector_status = (uint32_t)conn->status;
+	p->mm_width = conn->mm_width;
+	p->mm_height = conn->mm_height;
+	p->crtc_id = kg_device_desc(srv->dev)->crtcs[s->pp->crtc].id;
+	to_proto_mode(pref, &p->preferred_mode);
+	if (p->preferred_mode.clock)
+		p->flags |= KG_PROTO_PIPE_HAS_PREFERRED_MODE;
+	if (s->lessee) {
+		p->lessee_pid = (uint32_t)s->lessee->cred.pid;
+		p->lessee_uid = s->lessee->cred.uid;
+		memcpy(p->lessee_name, s->lessee->name, sizeof(p->lessee_name));
+	}
+	fill_planes(srv, s, &p->n_planes, p->planes);
+}
+
+static void handle_list(struct client *c, const struct kg_proto_msg *req)
+{
+	struct kg_server *srv = c->srv;
+	struct kg_proto_msg msg = { .type = KG_PROTO_MSG_PIPELINE, .seq = req->seq };
+
+	for (size_t i = 0; i < srv->n_slots && !c->dead; i++) {
+		fill_pipeline(srv, &srv->slots[i], c, &msg.u.pipeline);
+		kg_client_send(c, &msg, -1);
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.type = KG_PROTO_MSG_LIST_END;
+	msg.seq = req->seq;
+	msg.u.list_end.count = (uint32_t)srv->n_slots;
+	kg_client_send(c, &msg, -1);
+}
+
+static void arm_sweep(struct kg_server *srv)
+{
+	kg_loop_timer_arm(srv->sweep_timer, SWEEP_MS, SWEEP_MS);
+}
+
+/* Leases the slot to c and sends LEASE (seq: the ACQUIRE's). Returns 0, or
+ * a KG_PROTO_ERR_* code after replying with it. */
+static uint32_t grant(struct slot *s, struct client *c, uint32_t seq)
+{
+	struct kg_server *srv = c->srv;
+	struct kg_proto_msg msg = { .type = KG_PROTO_MSG_LEASE, .seq = seq };
+	struct kg_proto_lease *l = &msg.u.lease;
+	const struct kg_desc_connector *conn = slot_connector(srv, s);
+	int mode = kg_plan_pick_mode(conn, &s->pp->mode);
+	int fd, ret;
+
+	ret = kg_lease_grant(s->lease, &fd, &l->lessee_id);
+	if (ret < 0) {
+		kg_client_send_error(c, seq, KG_PROTO_MSG_ACQUIRE, KG_PROTO_ERR_INTERNAL,
+				     "the kernel refused the lease: %s", strerror(-ret));
+		return KG_PROTO_ERR_INTERNAL;
+	}
+	s->lessee = c;
+	snprintf(l->name, sizeof(l->name), "%s", s->pp->name);
+	l->connector_id = conn->id;
+	l->crtc_id = kg_device_desc(srv->dev)->crtcs[s->pp->crtc].id;
+	if (mode < 0 && conn->n_modes)
+		kg_warn("pipeline %s: connector %s has no mode matching the config; the lessee picks one",
+			s->pp->name, conn->name);
+	to_proto_mode(mode < 0 ? NULL : &conn->modes[mode], &l->mode);
+	fill_planes(srv, s, &l->n_planes, l->planes);
+	kg_info("pipeline %s leased to pid %d uid %u (lessee %u)", s->pp->name, c->cred.pid,
+		c->cred.uid, l->lessee_id);
+	kg_client_send(c, &msg, fd);
+	arm_sweep(srv);
+	return 0;
+}
+
+static void broadcast_available(struct kg_server *srv, const struct slot *s)
+{
+	struct kg_proto_msg msg = { .type = KG_PROTO_MSG_EV_PIPELINE_AVAILABLE };
+
+	snprintf(msg.u.available.name, sizeof(msg.u.available.name), "%s", s->pp->name);
+	for (struct client *c = srv->clients; c; c = c->next) {
+		if (c->hello && !c->dead)
+			kg_client_send(c, &msg, -1);
+	}
+}
+
+/* The slot just became free: the first waiter still around gets it, else
+ * everyone hears that it is available. */
+static void hand_over(struct kg_server *srv, struct slot *s)
+{
+	while (s->waiters && !s->lessee) {
+		struct waiter *w = s->waiters;
+
+		s->waiters = w->next;
+		s->n_waiters--;
+		if (!w->client->dead)
+			grant(s, w->client, w->seq);
+		free(w);
+	}
+	if (!s->lessee)
+		broadcast_available(srv, s);
+}
+
+static void end_lease(struct kg_server *srv, struct slot *s, uint32_t reason)
+{
+	struct client *old = s->lessee;
+
+	kg_lease_revoke(s->lease);
+	s->lessee = NULL;
+	kg_info("pipeline %s: lease of pid %d ended (%s)", s->pp->name, old->cred.pid,
+		reason ? kg_proto_revoke_reason_name(reason) : "released");
+	if (reason && !old->dead) {
+		struct kg_proto_msg ev = { .type = KG_PROTO_MSG_EV_REVOKED };
+
+		snprintf(ev.u.revoked.name, sizeof(ev.u.revoked.name), "%s", s->pp->name);
+		ev.u.revoked.reason = reason;
+		kg_client_send(old, &ev, -1);
+	}
+}
+
+static bool is_waiting(const struct slot *s, const struct client *c)
+{
+	for (const struct waiter *w = s->waiters; w; w = w->next) {
+		if (w->client == c)
+			return true;
+	}
+	return false;
+}
+
+static void enqueue(struct slot *s, struct client *c, uint32_t seq)
+{
+	struct waiter *w, **tail = &s->waiters;
+
+	if (is_waiting(s, c) || s->n_waiters >= KG_SERVER_MAX_WAITERS) {
+		kg_client_send_error(c, seq, KG_PROTO_MSG_ACQUIRE, KG_PROTO_ERR_LIMIT,
+				     is_waiting(s, c) ? "you are waiting for %s already"
+						      : "too many clients wait for %s",
+				     s->pp->name);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		kg_client_send_error(c, seq, KG_PROTO_MSG_ACQUIRE, KG_PROTO_ERR_INTERNAL,
+				     "out of memory");
+		return;
+	}
+	w->client = c;
+	w->seq = seq;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = w;
+	s->n_waiters++;
+	kg_dbg("pid %d waits for %s (%zu waiting)", c->cred.pid, s->pp->name, s->n_waiters);
+}
+
+static void handle_acquire(struct client *c, const struct kg_proto_msg *req)
+{
+	const struct kg_proto_acquire *a = &req->u.acquire;
+	struct slot *s = find_slot(c->srv, a->name);
+	uint16_t t = req->type;
+
+	if (!s) {
+		kg_client_send_error(c, req->seq, t, KG_PROTO_ERR_NOT_FOUND, "no pipeline named %s",
+				     a->name);
+		return;
+	}
+	if (!kg_acl_allows(&s->pp->acl, &c->cred)) {
+		kg_info("pid %d uid %u may not acquire %s", c->cred.pid, c->cred.uid, s->pp->name);
+		kg_client_send_error(
+			c, req->seq, t, KG_PROTO_ERR_DENIED,
+			"uid %u is not allowed to use %s (see allow-users/allow-groups)",
+			c->cred.uid, s->pp->name);
+		return;
+	}
+	if (s->lessee == c) {
+		kg_client_send_error(c, req->seq, t, KG_PROTO_ERR_BUSY, "you hold %s already",
+				     s->pp->name);
+		return;
+	}
+	if (s->lessee && (a->flags & KG_PROTO_ACQUIRE_WAIT)) {
+		enqueue(s, c, req->seq);
+		return;
+	}
+	if (s->lessee) {
+		kg_client_send_error(c, req->seq, t, KG_PROTO_ERR_BUSY, "%s is leased to pid %d",
+				     s->pp->name, s->lessee->cred.pid);
+		return;
+	}
+	if (slot_connector(c->srv, s)->status == KG_CONN_DISCONNECTED) {
+		kg_client_send_error(c, req->seq, t, KG_PROTO_ERR_UNAVAILABLE,
+				     "connector %s of %s is disconnected",
+				     slot_connector(c->srv, s)->name, s->pp->name);
+		return;
+	}
+	grant(s, c, req->seq);
+}
+
+static void send_ok(struct client *c, const struct kg_proto_msg *req)
+{
+	struct kg_proto_msg msg = { .type = KG_PROTO_MSG_OK, .seq = req->seq };
+
+	msg.u.ok.request_type = req->type;
+	kg_client_send(c, &msg, -1);
+}
+
+static void handle_release(struct client *c, const struct kg_proto_msg *req)
+{
+	struct slot *s = find_slot(c->srv, req->u.release.name);
+
+	if (!s) {
+		kg_client_send_error(c, req->seq, req->type, KG_PROTO_ERR_NOT_FOUND,
+				     "no pipeline named %s", req->u.release.name);
+		return;
+	}
+	if (s->lessee != c) {
+		kg_client_send_error(c, req->seq, req->type, KG_PROTO_ERR_NOT_HELD,
+				     "you do not hold %s", s->pp->name);
+		return;
+	}
+	end_lease(c->srv, s, 0);
+	send_ok(c, req);
+	hand_over(c->srv, s);
+}
+
+static bool is_admin(const struct kg_server *srv, const struct client *c)
+{
+	/* An empty admin list means root only, as for allow lists. */
+	return kg_acl_allows(srv->admin, &c->cred);
+}
+
+static void handle_revoke(struct client *c, const struct kg_proto_msg *req)
+{
+	struct kg_server *srv = c->srv;
+	struct slot *s = find_slot(srv, req->u.revoke.name);
+
+	if (!is_admin(srv, c)) {
+		kg_client_send_error(c, req->seq, req->type, KG_PROTO_ERR_DENIED,
+				     "revoking needs root or admin-users/admin-groups");
+		return;
+	}
+	if (!s) {
+		kg_client_send_error(c, req->seq, req->type, KG_PROTO_ERR_NOT_FOUND,
+				     "no pipeline named %s", req->u.revoke.name);
+		return;
+	}
+	if (!s->lessee) {
+		kg_client_send_error(c, req->seq, req->type, KG_PROTO_ERR_NOT_HELD,
+				     "%s is not leased", s->pp->name);
+		return;
+	}
+	kg_info("pid %d uid %u revokes %s", c->cred.pid, c->cred.uid, s->pp->name);
+	end_lease(srv, s, KG_PROTO_REVOKE_ADMIN);
+	send_ok(c, req);
+	hand_over(srv, s);
+}
+
+void kg_requests_handle(struct client *c, const struct kg_proto_msg *msg)
+{
+	switch (msg->type) {
+	case KG_PROTO_MSG_LIST:
+		handle_list(c, msg);
+		break;
+	case KG_PROTO_MSG_ACQUIRE:
+		handle_acquire(c, msg);
+		break;
+	case KG_PROTO_MSG_RELEASE:
+		handle_release(c, msg);
+		break;
+	case KG_PROTO_MSG_REVOKE:
+		handle_revoke(c, msg);
+		break;
+	default:
+		kg_client_send_error(c, msg->seq, msg->type, KG_PROTO_ERR_UNEXPECTED,
+				     "unexpected %s", kg_proto_type_name(msg->type));
+		c->dead = true;
+		break;
+	}
+}
+
+static void drop_waits(struct slot *s, struct client *c)
+{
+	struct waiter **pw = &s->waiters;
+
+	while (*pw) {
+		struct waiter *w = *pw;
+
+		if (w->client == c) {
+			*pw = w->next;
+			s->n_waiters--;
+			free(w);
+		} else {
+			pw = &w->next;
+		}
+	}
+}
+
+void kg_requests_client_gone(struct client *c)
+{
+	struct kg_server *srv = c->srv;
+
+	for (size_t i = 0; i < srv->n_slots; i++)
+		drop_waits(&srv->slots[i], c);
+	c->dead = true; /* no events to it from here on */
+	for (size_t i = 0; i < srv->n_slots; i++) {
+		struct slot *s = &srv->slots[i];
+
+		if (s->lessee != c)
+			continue;
+		end_lease(srv, s, 0);
+		hand_over(srv, s);
+	}
+}
+
+void kg_requests_shutdown(struct kg_server *srv)
+{
+	for (size_t i = 0; i < srv->n_slots; i++) {
+		struct slot *s = &srv->slots[i];
+
+		while (s->waiters) {
+			struct waiter *w = s->waiters;
+
+			s->waiters = w->next;
+			kg_client_send_error(w->client, w->seq, KG_PROTO_MSG_ACQUIRE,
+					     KG_PROTO_ERR_CANCELLED, "the broker is stopping");
+			free(w);
+		}
+		s->n_waiters = 0;
+		if (s->lessee)
+			end_lease(srv, s, KG_PROTO_REVOKE_SHUTDOWN);
+	}
+}
+
+void kg_requests_sweep(void *data)
+{
+	struct kg_server *srv = data;
+	bool more = false;
+
+	for (size_t i = 0; i < srv->n_slots; i++) {
+		struct slot *s = &srv->slots[i];
+
+		if (s->lessee)
+			more |= kg_lease_sweep(s->lease);
+	}
+	if (!more)
+		kg_loop_timer_arm(srv->sweep_timer, 0, 0);
+}
+
+void kg_requests_connector_changed(struct kg_server *srv, size_t connector)
+{
+	const struct kg_desc_connector *conn = &kg_device_desc(srv->dev)->connectors[connector];
+	struct kg_proto_msg msg = { .type = KG_PROTO_MSG_EV_CONNECTOR_CHANGED };
+	struct kg_proto_connector_changed *ev = &msg.u.connector_changed;
+
+	for (size_t i = 0; i < srv->n_slots; i++) {
+		struct slot *s = &srv->slots[i];
+
+		if (s->pp->connector != connector)
+			continue;
+		kg_info("pipeline %s: connector %s is now %s", s->pp->name, conn->name,
+			conn->status == KG_CONN_CONNECTED ? "connected" : "disconnected");
+		snprintf(ev->name, sizeof(ev->name), "%s", s->pp->name);
+		ev->connector_id = conn->id;
+		ev->status = (uint32_t)conn->status;
+		ev->mm_width = conn->mm_width;
+		ev->mm_height = conn->mm_height;
+		to_proto_mode(preferred_mode(conn), &ev->preferred_mode);
+		ev->flags = ev->preferred_mode.clock ? KG_PROTO_PIPE_HAS_PREFERRED_MODE : 0;
+		for (struct client *c = srv->clients; c; c = c->next) {
+			if (c->hello && !c->dead)
+				kg_client_send(c, &msg, -1);
+		}
+	}
+	kg_server_reap(srv);
+}

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: MIT
+#include "server-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static void client_destroy(struct client *c);
+
+static size_t max_clients(void)
+{
+	struct rlimit rl;
+	/* Room for the broker's own fds: device, epoll, leases, timers. */
+	const rlim_t reserve = 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur <= reserve)
+		return 16;
+	if (rl.rlim_cur - reserve < KG_SERVER_MAX_CLIENTS)
+		return (size_t)(rl.rlim_cur - reserve);
+	return KG_SERVER_MAX_CLIENTS;
+}
+
+int kg_client_send(struct client *c, const struct kg_proto_msg *msg, int fd)
+{
+	uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
+	ssize_t len;
+	int ret;
+
+	if (c->dead)
+		return -EPIPE;
+	len = kg_proto_encode(msg, buf, sizeof(buf));
+	if (len < 0) {
+		/* Our own message does not encode: a broker bug, not the
+		 * client's fault; say so in the log. */
+		kg_err("cannot encode %s for client %d: %s", kg_proto_type_name(msg->type),
+		       c->cred.pid, kg_proto_err_name((uint32_t)-len));
+		return -EINVAL;
+	}
+	ret = kg_proto_send(c->fd, buf, (size_t)len, fd);
+	if (ret < 0) {
+		if (ret == -EAGAIN)
+			kg_warn("client pid %d does not read its messages; disconnecting it",
+				c->cred.pid);
+		else
+			kg_dbg("client pid %d: send failed: %s", c->cred.pid, strerror(-ret));
+		c->dead = true;
+	}
+	return ret;
+}
+
+int kg_client_send_error(struct client *c, uint32_t seq, uint16_t req, uint32_t code,
+			 const char *fmt, ...)
+{
+	struct kg_proto_msg msg = { .type = KG_PROTO_MSG_ERROR, .seq = seq };
+	va_list ap;
+
+	msg.u.error.code = code;
+	msg.u.error.request_type = kg_proto_type_is_request(req) ? req : 0;
+	va_start(ap, fmt);
+	vsnprintf(msg.u.error.text, sizeof(msg.u.error.text), fmt, ap);
+	va_end(ap);
+	/* Error text is printable ASCII by contract: scrub anything else
+	 * (a pipeline name echoed back is already checked, but be sure). */
+	for (char *p = msg.u.error.text; *p; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	}
+	kg_dbg("client pid %d: %s: %s", c->cred.pid, kg_proto_err_name(code), msg.u.error.text);
+	return kg_client_send(c, &msg, -1);
+}
+
+size_t kg_server_count_uid(const struct kg_server *srv, uid_t uid)
+{
+	size_t n = 0;
+
+	for (const struct client *c = srv->clients; c; c = c->next)
+		n += c->cred.uid == uid;
+	return n;
+}
+
+/* A protocol violation: tell the client (seq 0 when the header is junk)
+ * and drop it. */
+static void violation(struct client *c, const void *buf, size_t len, uint32_t code,
+		      const char *what)
+{
+	uint16_t type = 0;
+	uint32_t seq = 0;
+
+	kg_proto_peek_header(buf, len, &type, &seq);
+	kg_info("client pid %d uid %u: %s (%s); disconnecting it", c->cred.pid, c->cred.uid, what,
+		kg_proto_err_name(code));
+	kg_client_send_error(c, seq, type, code, "%s", what);
+	c->dead = true;
+}
+
+static void handle_hello(struct client *c, const struct kg_proto_msg *msg)
+{
+	const struct kg_proto_hello *h = &msg->u.hello;
+	struct kg_proto_msg reply = { .type = KG_PROTO_MSG_SERVER_HELLO, .seq = msg->seq };
+	uint16_t v = h->max_version < KG_PROTO_VERSION ? h->max_version : KG_PROTO_VERSION;
+
+	if (v < h->min_version || v < KG_PROTO_MIN_VERSION) {
+		kg_client_send_error(c, msg->seq, msg->type, KG_PROTO_ERR_VERSION,
+				     "this broker speaks protocol versions %d to %d",
+				     KG_PROTO_MIN_VERSION, KG_PROTO_VERSION);
+		return;
+	}
+	c->hello = true;
+	memcpy(c->name, h->client_name, sizeof(c->name));
+	reply.u.server_hello.version = v;
+	snprintf(reply.u.server_hello.server_name, sizeof(reply.u.server_hello.server_name),
+		 "kmsgate-broker");
+	kg_client_send(c, &reply, -1);
+}
+
+static void dispatch(struct client *c, const uint8_t *buf, size_t len)
+{
+	struct kg_proto_msg msg;
+	int err = kg_proto_decode(buf, len, &msg);
+
+	if (err) {
+		violation(c, buf, len, (uint32_t)err, "malformed message");
+		return;
+	}
+	if (!kg_proto_type_is_request(msg.type)) {
+		violation(c, buf, len, KG_PROTO_ERR_UNEXPECTED, "not a request");
+		return;
+	}
+	if (msg.type == KG_PROTO_MSG_HELLO) {
+		if (c->hello)
+			violation(c, buf, len, KG_PROTO_ERR_UNEXPECTED, "HELLO sent twice");
+		else
+			handle_hello(c, &msg);
+		return;
+	}
+	if (!c->hello) {
+		violation(c, buf, len, KG_PROTO_ERR_UNEXPECTED, "HELLO must come first");
+		return;
+	}
+	kg_requests_handle(c, &msg);
+}
+
+/* Reads one packet. Returns false when there is nothing more to read now
+ * (or the client is done for). */
+static bool read_one(struct client *c)
+{
+	uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
+	size_t len = 0;
+	int fd = -1;
+	ssize_t n = kg_proto_recv(c->fd, buf, sizeof(buf), &fd, &len);
+
+	if (fd >= 0)
+		close(fd); /* clients never legitimately send an fd */
+	if (n == -EAGAIN)
+		return false;
+	if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EPROTO)) {
+		c->dead = true;
+		return false;
+	}
+	if (n == -EMSGSIZE)
+		violation(c, buf, len, KG_PROTO_ERR_TOO_BIG, "message too big");
+	else if (n == -EPROTO || fd >= 0)
+		violation(c, buf, len, KG_PROTO_ERR_FD, "unexpected file descriptor");
+	else
+		dispatch(c, buf, (size_t)n);
+	return !c->dead;
+}
+
+void kg_server_reap(struct kg_server *srv)
+{
+	bool again = true;
+
+	/* Destroying one client can hand its pipeline to a waiter whose
+	 * socket turns out dead too: repeat until nothing is left. */
+	while (again) {
+		again = false;
+		for (struct client *c = srv->clients; c; c = c->next) {
+			if (c->dead) {
+				client_destroy(c);
+				again = true;
+				break;
+			}
+		}
+	}
+}
+
+static void on_client(void *data, int fd, uint32_t events)
+{
+	struct client *c = data;
+	struct kg_server *srv = c->srv;
+
+	for (int i = 0; i < KG_SERVER_BATCH && !c->dead; i++) {
+		if (!read_one(c))
+			break;
+	}
+	/* Hang-up with nothing left to read: the peer is gone (kill -9). */
+	if (!c->dead && (events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))
+		c->dead = true;
+	if (c->dead)
+		client_destroy(c);
+	kg_server_reap(srv);
+}
+
+static int read_cred(struct client *c)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	socklen_t glen = sizeof(c->groups);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+		return -errno;
+	c->cred.pid = uc.pid;
+	c->cred.uid = uc.uid;
+	c->cred.gid = uc.gid;
+	c->cred.groups = c->groups;
+	/* A peer in more groups than we have room for gets the first ones
+	 * only: it can lose access through a group, never gain it. */
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &glen) < 0 && errno != ERANGE)
+		glen = 0;
+	if (glen > sizeof(c->groups))
+		glen = sizeof(c->groups);
+	c->cred.n_groups = glen / sizeof(gid_t);
+	return 0;
+}
+
+static void client_destroy(struct client *c)
+{
+	struct kg_server *srv;
+
+	if (!c)
+		return;
+	srv = c->srv;
+	kg_requests_client_gone(c);
+	kg_loop_remove(c->src);
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (srv->clients == c)
+		srv->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->n_clients--;
+	kg_dbg("client pid %d disconnected (%zu left)", c->cred.pid, srv->n_clients);
+	free(c);
+}
+
+/* Says why in one ERROR and closes: for connections refused before they
+ * became clients. */
+static void refuse(int fd, uint32_t code, const char *text)
+{
+	uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
+	ssize_t len = kg_proto_encode_error(buf, sizeof(buf), 0, 0, code, "%s", text);
+
+	if (len > 0)
+		kg_proto_send(fd, buf, (size_t)len, -1);
+	close(fd);
+}
+
+static void client_add(struct kg_server *srv, int fd)
+{
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		refuse(fd, KG_PROTO_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	c->srv = srv;
+	c->fd = fd;
+	if (read_cred(c) < 0) {
+		kg_log_errno(KG_LOG_WARN, "cannot read a client's credentials; closing it");
+		goto err_client;
+	}
+	if (c->cred.uid != 0 &&
+	    kg_server_count_uid(srv, c->cred.uid) >= KG_SERVER_MAX_CLIENTS_PER_UID) {
+		kg_warn("uid %u has %d connections already; refusing pid %d", c->cred.uid,
+			KG_SERVER_MAX_CLIENTS_PER_UID, c->cred.pid);
+		refuse(fd, KG_PROTO_ERR_LIMIT, "too many connections from your user");
+		free(c);
+		return;
+	}
+	c->src = kg_loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c);
+	if (!c->src) {
+		kg_log_errno(KG_LOG_WARN, "cannot watch a client");
+		goto err_client;
+	}
+	c->next = srv->clients;
+	if (c->next)
+		c->next->prev = c;
+	srv->clients = c;
+	srv->n_clients++;
+	kg_dbg("client pid %d uid %u gid %u connected (%zu clients)", c->cred.pid, c->cred.uid,
+	       c->cred.gid, srv->n_clients);
+	return;
+err_client:
+	close(fd);
+	free(c);
+}
+
+static void on_listen(void *data, int fd, uint32_t events)
+{
+	struct kg_server *srv = data;
+
+	for (int i = 0; i < KG_SERVER_BATCH; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (cfd < 0) {
+			/* EMFILE cannot happen below the client cap, but if it
+			 * does, waiting beats spinning on a readable listener. */
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				kg_log_errno(KG_LOG_WARN, "accept failed");
+			return;
+		}
+		if (srv->n_clients >= max_clients()) {
+			refuse(cfd, KG_PROTO_ERR_LIMIT, "too many clients");
+			continue;
+		}
+		client_add(srv, cfd);
+	}
+}
+
+static int make_runtime_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		kg_log_errno(KG_LOG_ERROR, "cannot create runtime directory %s", dir);
+		return -errno;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		kg_err("runtime directory %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+static int take_lock(struct kg_server *srv, const char *dir)
+{
+	snprintf(srv->lock_path, sizeof(srv->lock_path), "%s/broker.lock", dir);
+	srv->lock_fd = open(srv->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (srv->lock_fd < 0) {
+		kg_log_errno(KG_LOG_ERROR, "cannot open lock file %s", srv->lock_path);
+		return -errno;
+	}
+	if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		kg_log_errno(
+			KG_LOG_ERROR,
+			"cannot lock %s: another kmsgate-broker runs with this runtime directory (stop it, or use --runtime-dir)",
+			srv->lock_path);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static int bind_socket(struct kg_server *srv)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		kg_log_errno(KG_LOG_ERROR, "cannot create the listening socket");
+		return -errno;
+	}
+	memcpy(addr.sun_path, srv->sock_path, strlen(srv->sock_path) + 1);
+	/* We hold the lock: a socket file left here is from a dead broker. */
+	unlink(srv->sock_path);
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    chmod(srv->sock_path, 0666) < 0 || listen(fd, 128) < 0) {
+		kg_log_errno(KG_LOG_ERROR, "cannot listen on %s", srv->sock_path);
+		close(fd);
+		return -errno;
+	}
+	srv->unlink_socket = true;
+	return fd;
+}
+
+static int listen_setup(struct kg_server *srv, const struct kg_server_config *cfg)
+{
+	if (strlen(cfg->runtime_dir) + sizeof("/broker.sock") > sizeof(srv->sock_path)) {
+		kg_err("runtime directory path %s is too long for a socket path", cfg->runtime_dir);
+		return -ENAMETOOLONG;
+	}
+	snprintf(srv->sock_path, sizeof(srv->sock_path), "%s/broker.sock", cfg->runtime_dir);
+	if (cfg->listen_fd >= 0) {
+		int fl = fcntl(cfg->listen_fd, F_GETFL);
+
+		srv->listen_fd = cfg->listen_fd;
+		fcntl(srv->listen_fd, F_SETFL, fl | O_NONBLOCK);
+		fcntl(srv->listen_fd, F_SETFD, FD_CLOEXEC);
+		return 0;
+	}
+	srv->listen_fd = bind_socket(srv);
+	return srv->listen_fd < 0 ? srv->listen_fd : 0;
+}
+
+static int slots_create(struct kg_server *srv)
+{
+	srv->slots = calloc(srv->plan->n_pipelines + 1, sizeof(*srv->slots));
+	if (!srv->slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < srv->plan->n_pipelines; i++) {
+		struct slot *s = &srv->slots[i];
+
+		s->pp = &srv->plan->pipelines[i];
+		s->lease = kg_lease_create(srv->dev, s->pp);
+		if (!s->lease)
+			return -ENOMEM;
+		srv->n_slots++;
+	}
+	return 0;
+}
+
+struct kg_server *kg_server_create(const struct kg_server_config *cfg)
+{
+	struct kg_server *srv = calloc(1, sizeof(*srv));
+
+	if (!srv)
+		return NULL;
+	srv->loop = cfg->loop;
+	srv->dev = cfg->dev;
+	srv->plan = cfg->plan;
+	srv->admin = cfg->admin;
+	srv->lock_fd = -1;
+	srv->listen_fd = -1;
+	if (slots_create(srv) < 0)
+		goto err_srv;
+	if (make_runtime_dir(cfg->runtime_dir) < 0 || take_lock(srv, cfg->runtime_dir) < 0)
+		goto err_srv;
+	if (listen_setup(srv, cfg) < 0)
+		goto err_srv;
+	srv->listen_src = kg_loop_add_fd(srv->loop, srv->listen_fd, EPOLLIN, on_listen, srv);
+	srv->sweep_timer = kg_loop_add_timer(srv->loop, 0, 0, kg_requests_sweep, srv);
+	if (!srv->listen_src || !srv->sweep_timer) {
+		kg_log_errno(KG_LOG_ERROR, "cannot watch the listening socket");
+		goto err_srv;
+	}
+	kg_info("listening on %s (max %zu clients)", srv->sock_path, max_clients());
+	return srv;
+err_srv:
+	kg_server_destroy(srv);
+	return NULL;
+}
+
+void kg_server_destroy(struct kg_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->slots)
+		kg_requests_shutdown(srv);
+	while (srv->clients)
+		client_destroy(srv->clients);
+	for (size_t i = 0; i < srv->n_slots; i++)
+		kg_lease_destroy(srv->slots[i].lease);
+	free(srv->slots);
+	kg_loop_remove(srv->listen_src);
+	kg_loop_remove(srv->sweep_timer);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	if (srv->unlink_socket)
+		unlink(srv->sock_path);
+	if (srv->lock_fd >= 0)
+		close(srv->lock_fd);
+	free(srv);
+}
+
+void kg_server_connectors_changed(struct kg_server *srv, const bool *changed)
+{
+	const struct kg_desc *desc = kg_device_desc(srv->dev);
+
+	for (size_t i = 0; i < desc->n_connectors; i++) {
+		if (changed[i])
+			kg_requests_connector_changed(srv, i);
+	}
+}

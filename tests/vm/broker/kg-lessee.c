@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kg-lessee: the broker's test client in the board VM, built on libkmsgate.
+ *
+ *   kg-lessee [--uid N] [--name S] show NAME RRGGBB
+ *       acquire NAME, fill the screen with the colour, page-flip between two
+ *       buffers of it until stdin says "quit" or the lease is revoked.
+ *       Prints "LEASED NAME WxH" once the first frame is up, "FLIPS n" on
+ *       quit, "REVOKED NAME reason" when revoked.
+ *   kg-lessee [--wait] acquire NAME       acquire, print LEASED or
+ *       "REFUSED errno-name text", hold until stdin closes or says quit.
+ *   kg-lessee touch NAME OTHER   acquire NAME and try OTHER's CRTC and
+ *       primary plane through the lease: prints "TOUCH crtc=<errno>
+ *       plane=<errno>"; exits 0 only if both failed with ENOENT.
+ *   kg-lessee cycles NAME N      N x (connect, acquire, fd in hand,
+ *       release, close); prints "CYCLES n p50=.. p99=.. max=.. ms".
+ *   kg-lessee kill9 NAME N       N x (a child holds NAME, SIGKILL it, acquire
+ *       with WAIT); prints "KILL9 n p50=.. p99=.. max=.. ms".
+ *   kg-lessee revoke NAME        admin revoke.
+ *   kg-lessee hostile N          see hostile.c.
+ *
+ * Test code: errors go to stderr with what failed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <xf86drm.h>
+#include <xf86drmMode.h>
+#include <drm_fourcc.h>
+
+#include "drm-util.h"
+#include "kg-lessee.h"
+#include "kmsgate.h"
+
+struct fb {
+	uint32_t id, handle;
+	uint32_t w, h, pitch;
+	uint64_t size;
+};
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case ENOENT:
+		return "ENOENT";
+	case EBUSY:
+		return "EBUSY";
+	case EACCES:
+		return "EACCES";
+	case ENODEV:
+		return "ENODEV";
+	case EAGAIN:
+		return "EAGAIN";
+	case EIO:
+		return "EIO";
+	case ECANCELED:
+		return "ECANCELED";
+	case EPROTO:
+		return "EPROTO";
+	case ECONNRESET:
+		return "ECONNRESET";
+	case EINVAL:
+		return "EINVAL";
+	case 0:
+		return "OK";
+	default:
+		return strerror(e);
+	}
+}
+
+double kg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static bool make_fb(int fd, uint32_t w, uint32_t h, uint32_t rgb, struct fb *fb)
+{
+	struct drm_mode_create_dumb cd = { .width = w, .height = h, .bpp = 32 };
+	struct drm_mode_map_dumb md = { 0 };
+	uint32_t handles[4] = { 0 }, pitches[4] = { 0 }, offsets[4] = { 0 };
+	uint32_t *px;
+
+	if (drmIoctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &cd) < 0) {
+		perror("CREATE_DUMB");
+		return false;
+	}
+	fb->handle = cd.handle;
+	fb->w = w;
+	fb->h = h;
+	fb->pitch = cd.pitch;
+	fb->size = cd.size;
+	md.handle = cd.handle;
+	if (drmIoctl(fd, DRM_IOCTL_MODE_MAP_DUMB, &md) < 0) {
+		perror("MAP_DUMB");
+		return false;
+	}
+	px = mmap(NULL, cd.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)md.offset);
+	if (px == MAP_FAILED) {
+		perror("mmap dumb");
+		return false;
+	}
+	for (uint32_t y = 0; y < h; y++)
+		for (uint32_t x = 0; x < w; x++)
+			px[y * (cd.pitch / 4) + x] = rgb;
+	munmap(px, cd.size);
+	handles[0] = cd.handle;
+	pitches[0] = cd.pitch;
+	if (drmModeAddFB2(fd, w, h, DRM_FORMAT_XRGB8888, handles, pitches, offsets, &fb->id, 0) <
+	    0) {
+		perror("AddFB2");
+		return false;
+	}
+	return true;
+}
+
+/* Finds the mode: the lease's, else the connector's first. */
+static bool lease_mode(int fd, struct kmsgate_lease *l, drmModeModeInfo *mode)
+{
+	struct kmsgate_mode km;
+	drmModeConnectorPtr conn;
+
+	if (kmsgate_lease_mode(l, &km) == 0) {
+		_Static_assert(sizeof(km) == sizeof(*mode), "mode layouts differ");
+		memcpy(mode, &km, sizeof(*mode));
+		return true;
+	}
+	conn = drmModeGetConnector(fd, kmsgate_lease_connector_id(l));
+	if (!conn || conn->count_modes == 0) {
+		fprintf(stderr, "no mode for the lease\n");
+		drmModeFreeConnector(conn);
+		return false;
+	}
+	*mode = conn->modes[0];
+	drmModeFreeConnector(conn);
+	return true;
+}
+
+static bool commit_plane(int fd, struct kmsgate_lease *l, const drmModeModeInfo *mode,
+			 const struct fb *fb, bool modeset, void *data)
+{
+	uint32_t crtc = kmsgate_lease_crtc_id(l), conn = kmsgate_lease_connector_id(l);
+	uint32_t plane = kmsgate_lease_plane_id(l, KMSGATE_PLANE_PRIMARY);
+	drmModeAtomicReqPtr req = drmModeAtomicAlloc();
+	uint32_t blob = 0;
+	uint32_t flags = modeset ? DRM_MODE_ATOMIC_ALLOW_MODESET
+				 : DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT;
+	bool ok = true;
+	int ret;
+
+	if (modeset) {
+		if (drmModeCreatePropertyBlob(fd, mode, sizeof(*mode), &blob) < 0) {
+			perror("CreatePropertyBlob");
+			return false;
+		}
+		ok &= kg_vmt_add(fd, req, crtc, DRM_MODE_OBJECT_CRTC, "MODE_ID", blob);
+		ok &= kg_vmt_add(fd, req, crtc, DRM_MODE_OBJECT_CRTC, "ACTIVE", 1);
+		ok &= kg_vmt_add(fd, req, conn, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID", crtc);
+		ok &= kg_vmt_add(fd, req, plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID", crtc);
+		ok &= kg_vmt_add(fd, req, plane, DRM_MODE_OBJECT_PLANE, "SRC_X", 0);
+		ok &= kg_vmt_add(fd, req, plane, DRM_MODE_OBJECT_PLANE, "SRC_Y", 0);
+		ok &= kg_vmt_add(fd, req, plane, DRM_MODE_OBJECT_PLANE, "SRC_W",
+				 (uint64_t)fb->w << 16);
+		ok &= kg_vmt_add(fd, req, plane, DRM_MODE_OBJECT_PLANE, "SRC_H",
+				 (uint64_t)fb->h << 16);
+		ok &= kg_vmt_add(fd, req, plane, DRM_MODE_OBJECT_PLANE, "CRTC_X", 0);
+		ok &= kg_vmt_add(fd, req, plane, DRM_MODE_OBJECT_PLANE, "CRTC_Y", 0);
+		ok &= kg_vmt_add(fd, req, plane, DRM_MODE_OBJECT_PLANE, "CRTC_W", fb->w);
+		ok &= kg_vmt_add(fd, req, plane, DRM_MODE_OBJECT_PLANE, "CRTC_H", fb->h);
+	}
+	ok &= kg_vmt_add(fd, req, plane, DRM_MODE_OBJECT_PLANE, "FB_ID", fb->id);
+	ret = ok ? drmModeAtomicCommit(fd, req, flags, data) : -1;
+	if (ok && ret < 0)
+		fprintf(stderr, "atomic commit (%s): %s\n", modeset ? "modeset" : "flip",
+			strerror(errno));
+	drmModeAtomicFree(req);
+	if (blob)
+		drmModeDestroyPropertyBlob(fd, blob);
+	return ok && ret == 0;
+}
+
+struct show {
+	struct kmsgate_lease *lease;
+	bool revoked;
+	bool flip_pending;
+	unsigned flips;
+};
+
+static void on_event(const struct kmsgate_event *ev, void *data)
+{
+	struct show *s = data;
+
+	if (ev->type == KMSGATE_EVENT_REVOKED && ev->lease == s->lease) {
+		printf("REVOKED %s %u\n", ev->pipeline, ev->reason);
+		fflush(stdout);
+		s->revoked = true;
+	}
+}
+
+static void on_flip(int fd, unsigned seq, unsigned sec, unsigned usec, void *data)
+{
+	struct show *s = data;
+
+	s->flip_pending = false;
+	s->flips++;
+}
+
+static int setup_lease_fd(int fd)
+{
+	if (drmSetClientCap(fd, DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1) < 0 ||
+	    drmSetClientCap(fd, DRM_CLIENT_CAP_ATOMIC, 1) < 0) {
+		perror("client caps on the lease fd");
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads stdin; true when it says quit or ends. */
+static bool stdin_quit(void)
+{
+	char line[64];
+
+	if (!fgets(line, sizeof(line), stdin))
+		return true;
+	return strncmp(line, "quit", 4) == 0;
+}
+
+static int show_loop(struct kmsgate_client *c, struct show *s, int fd, const drmModeModeInfo *mode,
+		     struct fb *fbs)
+{
+	drmEventContext evctx = { .version = 2, .page_flip_handler = on_flip };
+	unsigned cur = 0;
+
+	while (!s->revoked) {
+		struct pollfd p[3] = { { kmsgate_get_fd(c), POLLIN, 0 },
+				       { fd, POLLIN, 0 },
+				       { 0, POLLIN, 0 } };
+
+		if (!s->flip_pending) {
+			cur ^= 1;
+			s->flip_pending = commit_plane(fd, s->lease, mode, &fbs[cur], false, s);
+		}
+		if (poll(p, 3, s->flip_pending ? 100 : 20) < 0 && errno != EINTR)
+			return 1;
+		if (p[0].revents && kmsgate_dispatch(c) < 0)
+			s->revoked = true;
+		if (p[1].revents)
+			drmHandleEvent(fd, &evctx);
+		if (p[2].revents && stdin_quit())
+			break;
+	}
+	printf("FLIPS %u\n", s->flips);
+	return 0;
+}
+
+static int cmd_show(struct kmsgate_client *c, const char *name, const char *colour)
+{
+	struct show s = { 0 };
+	drmModeModeInfo mode;
+	struct fb fbs[2];
+	uint32_t rgb = (uint32_t)strtoul(colour, NULL, 16);
+	int fd;
+
+	s.lease = kmsgate_acquire(c, name, 0);
+	if (!s.lease) {
+		printf("REFUSED %s %s\n", errname(errno), kmsgate_last_error(c));
+		return 1;
+	}
+	kmsgate_set_event_handler(c, on_event, &s);
+	fd = kmsgate_lease_fd(s.lease);
+	if (setup_lease_fd(fd) < 0 || !lease_mode(fd, s.lease, &mode) ||
+	    !make_fb(fd, mode.hdisplay, mode.vdisplay, rgb, &fbs[0]) ||
+	    !make_fb(fd, mode.hdisplay, mode.vdisplay, rgb, &fbs[1]) ||
+	    !commit_plane(fd, s.lease, &mode, &fbs[0], true, NULL))
+		return 1;
+	printf("LEASED %s %ux%u\n", name, mode.hdisplay, mode.vdisplay);
+	fflush(stdout);
+	return show_loop(c, &s, fd, &mode, fbs);
+}
+
+static int cmd_acquire(struct kmsgate_client *c, const char *name, uint32_t flags)
+{
+	struct kmsgate_lease *l = kmsgate_acquire(c, name, flags);
+
+	if (!l) {
+		printf("REFUSED %s %s\n", errname(errno), kmsgate_last_error(c));
+		return 1;
+	}
+	printf("LEASED %s lessee=%u\n", name, kmsgate_lease_lessee_id(l));
+	fflush(stdout);
+	while (!stdin_quit())
+		;
+	return kmsgate_release(c, l) == 0 ? 0 : 1;
+}
+
+/* The CRTC and primary plane of another pipeline, from LIST. */
+static bool other_ids(struct kmsgate_client *c, const char *other, uint32_t *crtc, uint32_t *plane)
+{
+	struct kmsgate_list *list;
+	bool found = false;
+
+	if (kmsgate_list(c, &list) < 0) {
+		perror("kmsgate_list");
+		return false;
+	}
+	for (size_t i = 0; i < kmsgate_list_count(list); i++) {
+		const struct kmsgate_pipeline *p = kmsgate_list_get(list, i);
+
+		if (strcmp(kmsgate_pipeline_name(p), other) != 0)
+			continue;
+		*crtc = kmsgate_pipeline_crtc_id(p);
+		for (size_t j = 0; j < kmsgate_pipeline_plane_count(p); j++) {
+			if (kmsgate_pipeline_plane(p, j)->type == KMSGATE_PLANE_PRIMARY)
+				*plane = kmsgate_pipeline_plane(p, j)->id;
+		}
+		found = true;
+	}
+	kmsgate_list_free(list);
+	return found;
+}
+
+static int cmd_touch(struct kmsgate_client *c, const char *name, const char *other)
+{
+	struct kmsgate_lease *l;
+	uint32_t crtc = 0, plane = 0;
+	drmModeCrtcPtr cr;
+	drmModeAtomicReqPtr req;
+	int fd, crtc_err, plane_err, ret;
+
+	if (!other_ids(c, other, &crtc, &plane) || !crtc || !plane) {
+		fprintf(stderr, "no pipeline %s with a CRTC and primary plane\n", other);
+		return 2;
+	}
+	l = kmsgate_acquire(c, name, 0);
+	if (!l) {
+		printf("REFUSED %s %s\n", errname(errno), kmsgate_last_error(c));
+		return 2;
+	}
+	fd = kmsgate_lease_fd(l);
+	setup_lease_fd(fd);
+	cr = drmModeGetCrtc(fd, crtc);
+	crtc_err = cr ? 0 : errno;
+	drmModeFreeCrtc(cr);
+	/* Switching the other pipeline's primary plane off: the property id
+	 * is looked up on our own plane (same driver, same property). */
+	req = drmModeAtomicAlloc();
+	drmModeAtomicAddProperty(req, plane,
+				 kg_vmt_prop_id(fd,
+						kmsgate_lease_plane_id(l, KMSGATE_PLANE_PRIMARY),
+						DRM_MODE_OBJECT_PLANE, "FB_ID"),
+				 0);
+	ret = drmModeAtomicCommit(fd, req, DRM_MODE_ATOMIC_TEST_ONLY, NULL);
+	plane_err = ret < 0 ? errno : 0;
+	drmModeAtomicFree(req);
+	printf("TOUCH crtc=%s plane=%s\n", errname(crtc_err), errname(plane_err));
+	kmsgate_release(c, l);
+	return crtc_err == ENOENT && plane_err == ENOENT ? 0 : 1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, int n, double p)
+{
+	int i = (int)(p / 100.0 * (n - 1) + 0.5);
+
+	return v[i < n ? i : n - 1];
+}
+
+static int cmd_cycles(const char *sock, const char *name, int n)
+{
+	double *t = calloc((size_t)n, sizeof(*t));
+	int done = 0;
+
+	for (int i = 0; i < n; i++) {
+		double t0 = kg_now_ms();
+		struct kmsgate_client *c = kmsgate_connect(sock, "kg-cycles");
+		struct kmsgate_lease *l = c ? kmsgate_acquire(c, name, 0) : NULL;
+
+		if (!l || kmsgate_lease_fd(l) < 0) {
+			fprintf(stderr, "cycle %d: %s (%s)\n", i, strerror(errno),
+				c ? kmsgate_last_error(c) : "connect");
+			kmsgate_close(c);
+			break;
+		}
+		t[done++] = kg_now_ms() - t0;
+		if (kmsgate_release(c, l) < 0) {
+			fprintf(stderr, "cycle %d: release failed\n", i);
+			kmsgate_close(c);
+			break;
+		}
+		kmsgate_close(c);
+	}
+	qsort(t, (size_t)done, sizeof(*t), cmp_double);
+	if (done)
+		printf("CYCLES %d p50=%.3f p99=%.3f max=%.3f ms\n", done, pct(t, done, 50),
+		       pct(t, done, 99), t[done - 1]);
+	free(t);
+	return done == n ? 0 : 1;
+}
+
+/* A child takes the lease and holds it; the parent kills it with SIGKILL and
+ * asks for the pipeline with WAIT: the time until the lease is in hand is
+ * the broker's revoke-on-death latency plus one grant. */
+static int kill9_once(const char *sock, const char *name, double *ms)
+{
+	struct kmsgate_client *c;
+	struct kmsgate_lease *l;
+	int pipefd[2];
+	char ok;
+	pid_t pid;
+	double t0;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		struct kmsgate_client *cc = kmsgate_connect(sock, "kg-victim");
+
+		if (cc && kmsgate_acquire(cc, name, 0))
+			write(pipefd[1], "L", 1);
+		pause();
+		_exit(0);
+	}
+	close(pipefd[1]);
+	ok = 0;
+	read(pipefd[0], &ok, 1);
+	close(pipefd[0]);
+	c = kmsgate_connect(sock, "kg-next");
+	if (ok != 'L' || !c) {
+		fprintf(stderr, "kill9: the victim did not get %s\n", name);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		kmsgate_close(c);
+		return -1;
+	}
+	t0 = kg_now_ms();
+	kill(pid, SIGKILL);
+	l = kmsgate_acquire(c, name, KMSGATE_ACQUIRE_WAIT);
+	*ms = kg_now_ms() - t0;
+	waitpid(pid, NULL, 0);
+	if (!l) {
+		fprintf(stderr, "kill9: next acquire failed: %s\n", kmsgate_last_error(c));
+		kmsgate_close(c);
+		return -1;
+	}
+	kmsgate_release(c, l);
+	kmsgate_close(c);
+	return 0;
+}
+
+static int cmd_kill9(const char *sock, const char *name, int n)
+{
+	double *t = calloc((size_t)n, sizeof(*t));
+	int done = 0;
+
+	while (done < n && kill9_once(sock, name, &t[done]) == 0)
+		done++;
+	qsort(t, (size_t)done, sizeof(*t), cmp_double);
+	if (done)
+		printf("KILL9 %d p50=%.3f p99=%.3f max=%.3f ms\n", done, pct(t, done, 50),
+		       pct(t, done, 99), t[done - 1]);
+	free(t);
+	return done == n ? 0 : 1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: kg-lessee [--uid N] [--name S] [--socket P] [--wait] "
+			"show NAME RRGGBB | acquire NAME | touch NAME OTHER | cycles NAME N | "
+			"revoke NAME | hostile N\n");
+}
+
+static int drop_to(const char *uid)
+{
+	uid_t u = (uid_t)strtoul(uid, NULL, 10);
+
+	if (setgroups(0, NULL) < 0 || setresgid(u, u, u) < 0 || setresuid(u, u, u) < 0) {
+		perror("dropping privileges");
+		return -1;
+	}
+	return 0;
+}
+
+static int run(const char *sock, const char *name, uint32_t flags, int argc, char **argv)
+{
+	struct kmsgate_client *c;
+	int ret = 2;
+
+	if (strcmp(argv[0], "cycles") == 0 && argc == 3)
+		return cmd_cycles(sock, argv[1], atoi(argv[2]));
+	if (strcmp(argv[0], "kill9") == 0 && argc == 3)
+		return cmd_kill9(sock, argv[1], atoi(argv[2]));
+	if (strcmp(argv[0], "hostile") == 0 && argc == 2)
+		return kg_hostile(sock ? sock : KMSGATE_DEFAULT_SOCKET, atoi(argv[1]));
+	c = kmsgate_connect(sock, name);
+	if (!c) {
+		printf("REFUSED %s connect\n", errname(errno));
+		return 1;
+	}
+	if (strcmp(argv[0], "show") == 0 && argc == 3)
+		ret = cmd_show(c, argv[1], argv[2]);
+	else if (strcmp(argv[0], "acquire") == 0 && argc == 2)
+		ret = cmd_acquire(c, argv[1], flags);
+	else if (strcmp(argv[0], "touch") == 0 && argc == 3)
+		ret = cmd_touch(c, argv[1], argv[2]);
+	else if (strcmp(argv[0], "revoke") == 0 && argc == 2) {
+		ret = kmsgate_revoke(c, argv[1]);
+		printf("REVOKE %s %s\n", argv[1], errname(-ret));
+		ret = ret ? 1 : 0;
+	} else
+		usage();
+	kmsgate_close(c);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	const char *sock = NULL, *name = "kg-lessee";
+	uint32_t flags = 0;
+	int i = 1;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+		if (strcmp(argv[i], "--uid") == 0 && i + 1 < argc) {
+			if (drop_to(argv[++i]) < 0)
+				return 2;
+		} else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
+			name = argv[++i];
+		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+			sock = argv[++i];
+		} else if (strcmp(argv[i], "--wait") == 0) {
+			flags |= KMSGATE_ACQUIRE_WAIT;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage();
+		return 2;
+	}
+	return run(sock, name, flags, argc - i, argv + i);
+}
