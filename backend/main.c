@@ -23,6 +23,7 @@
 #include "output-headless.h"
 #include "output-kms.h"
 #include "stats.h"
+#include "vgpu-broker.h"
 #include "vgpu-vu.h"
 
 #define STATS_PERIOD_MS 1000
@@ -46,6 +47,7 @@ struct app {
 	int sig_fd;
 	struct kg_source *sig_src, *stats_timer;
 	struct kg_stats *stats;
+	struct kg_vgpu_broker *broker;
 	struct kg_vgpu_vu *vu;
 };
 
@@ -254,9 +256,14 @@ static struct kg_output *open_kms(struct app *a)
 	int n;
 
 	if (a->o.broker || a->o.pipelines) {
-		kg_err("--broker/--pipeline: this build has no broker client yet; use --device "
-		       "and --connector");
-		return NULL;
+		struct kg_output *out = NULL;
+
+		if (!a->o.pipelines) {
+			kg_err("--broker needs --pipeline NAME[,NAME...] (kmsgatectl list shows them)");
+			return NULL;
+		}
+		a->broker = kg_vgpu_broker_create(a->loop, a->o.broker, a->o.pipelines, &out);
+		return a->broker ? out : NULL;
 	}
 	if (!a->o.device) {
 		kg_err("--output kms needs --device /dev/dri/cardN (or --output headless)");
@@ -411,6 +418,7 @@ static void stop(struct app *a)
 		kg_vgpu_vu_destroy(a->vu); /* also the output */
 	else if (a->out)
 		a->out->ops->destroy(a->out);
+	kg_vgpu_broker_destroy(a->broker); /* after the output on its leases */
 	kg_loop_remove(a->stats_timer);
 	kg_loop_remove(a->sig_src);
 	if (a->sig_fd >= 0)

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+#include "vgpu-broker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "kmsgate.h"
+#include "log.h"
+#include "loop.h"
+#include "output-kms.h"
+#include "vgpu-join.h"
+
+struct kg_vgpu_broker {
+	struct kmsgate_client *client;
+	struct kmsgate_lease *leases[KG_MAX_SCANOUTS];
+	unsigned n;
+	struct kg_source *src;
+	struct kg_output *out; /* borrowed: for hotplug */
+};
+
+static void on_event(const struct kmsgate_event *ev, void *data)
+{
+	struct kg_vgpu_broker *b = data;
+
+	switch (ev->type) {
+	case KMSGATE_EVENT_REVOKED:
+		kg_warn("broker: pipeline %s was revoked (reason %u); its scanout shows nothing "
+			"until kmsgate-vgpu is restarted",
+			ev->pipeline, ev->reason);
+		break;
+	case KMSGATE_EVENT_CONNECTOR_CHANGED:
+		kg_info("broker: pipeline %s: connector changed (status %u)", ev->pipeline,
+			ev->connector_status);
+		if (b->out && b->out->changed)
+			b->out->changed(b->out->changed_data);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_readable(void *data, int fd, uint32_t events)
+{
+	struct kg_vgpu_broker *b = data;
+	int ret = kmsgate_dispatch(b->client);
+
+	if (ret < 0) {
+		kg_err("broker: connection lost (%s): every lease is gone; the guest's scanouts "
+		       "show nothing until kmsgate-vgpu is restarted",
+		       strerror(-ret));
+		kg_loop_remove(b->src);
+		b->src = NULL;
+	}
+}
+
+/* One KMS output on the lease's own objects, with the broker's mode. */
+static struct kg_output *lease_output(struct kg_loop *loop, struct kmsgate_lease *l)
+{
+	struct kmsgate_mode mode;
+	struct kg_kms_pipe pipe;
+	int n = kg_kms_find_pipes(kmsgate_lease_fd(l), &pipe, 1);
+
+	if (n <= 0) {
+		kg_err("broker: lease of %s holds no usable pipeline (%s)", kmsgate_lease_name(l),
+		       n < 0 ? strerror(-n) : "connector disconnected?");
+		return NULL;
+	}
+	if (kmsgate_lease_mode(l, &mode) == 0)
+		memcpy(&pipe.mode, &mode, sizeof(pipe.mode));
+	kg_info("broker: pipeline %s: connector %u, CRTC %u, %ux%u", kmsgate_lease_name(l),
+		pipe.connector_id, pipe.crtc_id, pipe.mode.hdisplay, pipe.mode.vdisplay);
+	return kg_output_kms_create(loop, kmsgate_lease_fd(l), &pipe, 1);
+}
+
+static int acquire_all(struct kg_vgpu_broker *b, const char *pipelines)
+{
+	char *list = strdup(pipelines), *save = NULL;
+
+	if (!list)
+		return -ENOMEM;
+	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		struct kmsgate_lease *l;
+
+		if (b->n >= KG_MAX_SCANOUTS) {
+			kg_err("broker: at most %d pipelines", KG_MAX_SCANOUTS);
+			free(list);
+			return -E2BIG;
+		}
+		l = kmsgate_acquire(b->client, name, 0);
+		if (!l) {
+			int err = errno;
+			kg_err("broker: cannot acquire pipeline %s: %s (%s)", name, strerror(err),
+			       kmsgate_last_error(b->client));
+			free(list);
+			return -err;
+		}
+		b->leases[b->n++] = l;
+	}
+	free(list);
+	return b->n ? 0 : -EINVAL;
+}
+
+static struct kg_output *make_output(struct kg_vgpu_broker *b, struct kg_loop *loop)
+{
+	struct kg_output *outs[KG_MAX_SCANOUTS], *joined;
+	unsigned n = 0;
+
+	for (; n < b->n; n++) {
+		outs[n] = lease_output(loop, b->leases[n]);
+		if (!outs[n])
+			goto destroy;
+	}
+	if (n == 1)
+		return outs[0];
+	joined = kg_output_join(outs, n);
+	if (joined)
+		return joined;
+destroy:
+	while (n--)
+		outs[n]->ops->destroy(outs[n]);
+	return NULL;
+}
+
+struct kg_vgpu_broker *kg_vgpu_broker_create(struct kg_loop *loop, const char *socket,
+					     const char *pipelines, struct kg_output **out)
+{
+	struct kg_vgpu_broker *b = calloc(1, sizeof(*b));
+	int err;
+
+	if (!b)
+		return NULL;
+	b->client = kmsgate_connect(socket, "kmsgate-vgpu");
+	if (!b->client) {
+		err = errno;
+		kg_err("broker: cannot connect to %s: %s; is kmsgate-broker running?",
+		       socket ? socket : "the default socket", strerror(err));
+		goto fail;
+	}
+	err = -acquire_all(b, pipelines);
+	if (err)
+		goto fail;
+	kmsgate_set_event_handler(b->client, on_event, b);
+	b->src = kg_loop_add_fd(loop, kmsgate_get_fd(b->client), EPOLLIN, on_readable, b);
+	*out = b->src ? make_output(b, loop) : NULL;
+	if (!*out) {
+		err = errno ? errno : EINVAL;
+		goto fail;
+	}
+	b->out = *out;
+	return b;
+
+fail:
+	kg_vgpu_broker_destroy(b);
+	errno = err;
+	return NULL;
+}
+
+void kg_vgpu_broker_destroy(struct kg_vgpu_broker *b)
+{
+	if (!b)
+		return;
+	kg_loop_remove(b->src);
+	for (unsigned i = 0; i < b->n; i++) {
+		if (kmsgate_lease_revoked(b->leases[i]))
+			kmsgate_lease_destroy(b->leases[i]);
+		else
+			kmsgate_release(b->client, b->leases[i]);
+	}
+	kmsgate_close(b->client);
+	free(b);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kg_vgpu_broker: kmsgate-vgpu's leases from kmsgate-broker (libkmsgate).
+ * Acquires each named pipeline, builds one KMS output per lease (a lease
+ * is its own DRM fd) and joins them, scanout i = pipeline i. Follows the
+ * broker's events: hotplug → the output's changed callback; revocation is
+ * logged (frames on that scanout then fail and complete unshown).
+ */
+#ifndef KG_VGPU_BROKER_H
+#define KG_VGPU_BROKER_H
+
+struct kg_loop;
+struct kg_output;
+struct kg_vgpu_broker;
+
+/* socket NULL: libkmsgate's default ($KMSGATE_SOCKET, else
+ * /run/kmsgate/broker.sock). pipelines: "NAME[,NAME...]". On success *out
+ * is the output (owned by the caller, to be destroyed before the broker
+ * connection). NULL with errno set and a log line naming what failed. */
+struct kg_vgpu_broker *kg_vgpu_broker_create(struct kg_loop *loop, const char *socket,
+					     const char *pipelines, struct kg_output **out);
+/* Releases the leases and disconnects. Destroy the output first. Accepts NULL. */
+void kg_vgpu_broker_destroy(struct kg_vgpu_broker *b);
+
+#endif
