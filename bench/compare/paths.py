@@ -15,6 +15,9 @@ import time
 
 VHOST_USER_GPU = '/usr/lib/qemu/vhost-user-gpu'
 XVFB_SCREEN = '1280x1024x24'
+# The guest's preferred mode on QEMU's devices (kg-frames takes the preferred
+# mode; kmsgate's outputs and vkms offer 1024x768 too).
+XRES = 'xres=1024,yres=768'
 
 
 class PathError(Exception):
@@ -85,6 +88,10 @@ class Path:
         """[(what, bytes per frame, source)] of one full-frame flip."""
         return []
 
+    def not_shown(self):
+        """(guest frames the host never showed, how that is known)."""
+        return 0, 'every flush is copied to the display surface before the guest gets the reply'
+
 
 def memfd_args(mem_mb):
     # vhost-user back-ends map guest RAM: it must be a shared memfd.
@@ -99,7 +106,7 @@ class SdlVirtioGpu(Path):
     title = 'QEMU virtio-gpu-pci, -display sdl on Xvfb'
 
     def qemu_args(self, tmp, mem_mb):
-        return ['-device', 'virtio-gpu-pci,id=video0', '-display', 'sdl']
+        return ['-device', 'virtio-gpu-pci,id=video0,' + XRES, '-display', 'sdl']
 
     @contextlib.contextmanager
     def host(self, tmp):
@@ -133,7 +140,7 @@ class VhostUserGpuRef(Path):
         sock = os.path.join(tmp, 'vgpu.sock')
         return memfd_args(mem_mb) + [
             '-chardev', f'socket,id=vgpu,path={sock}',
-            '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0', '-display', 'none']
+            '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0,' + XRES, '-display', 'none']
 
     @contextlib.contextmanager
     def host(self, tmp):
@@ -173,11 +180,72 @@ class VirtioGpuNone(Path):
     title = 'control: QEMU virtio-gpu-pci, -display none'
 
     def qemu_args(self, tmp, mem_mb):
-        return ['-device', 'virtio-gpu-pci,id=video0', '-display', 'none']
+        return ['-device', 'virtio-gpu-pci,id=video0,' + XRES, '-display', 'none']
 
     def copies(self, w, h, stats=None):
         return [('guest pages -> host resource (TRANSFER_TO_HOST_2D)', w * h * 4,
                  'QEMU hw/display/virtio-gpu.c virtio_gpu_transfer_to_host_2d: iov_to_buf per row')]
 
 
-PATHS = {p.key: p for p in (SdlVirtioGpu(), VhostUserGpuRef(), VirtioGpuNone())}
+class KmsgateHeadless(Path):
+    """kmsgate-vgpu with its headless output, at the same level as (b) and (c):
+    the device side of kmsgate (vhost-user, virtio-gpu, fences) without KMS.
+    The copies are what kmsgate-vgpu --stats counted."""
+    key = 'kmsgate-headless'
+    title = 'kmsgate-vgpu, headless output, -display none'
+
+    def __init__(self):
+        self.stats_file = None
+        self.exe = None
+
+    def qemu_args(self, tmp, mem_mb):
+        sock = os.path.join(tmp, 'vgpu.sock')
+        return memfd_args(mem_mb) + [
+            '-chardev', f'socket,id=vgpu,path={sock}',
+            '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0,' + XRES, '-display', 'none']
+
+    @contextlib.contextmanager
+    def host(self, tmp):
+        if not self.exe or not os.access(self.exe, os.X_OK):
+            raise PathError(f'kmsgate-vgpu not found at {self.exe}: build the tree')
+        sock = os.path.join(tmp, 'vgpu.sock')
+        self.stats_file = os.path.join(tmp, 'stats.json')
+        log = open(os.path.join(tmp, 'kmsgate-vgpu.log'), 'w')
+        vp = subprocess.Popen([self.exe, '--socket', sock, '--output', 'headless',
+                               '--stats', self.stats_file],
+                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            wait_socket(sock, vp, 'kmsgate-vgpu')
+            yield {'kmsgate-vgpu': vp}, dict(os.environ)
+        finally:
+            stop_proc(vp, 'kmsgate-vgpu')
+            log.close()
+
+    def not_shown(self):
+        s = read_stats(self.stats_file)
+        return (s['coalesced'] + s['dropped'],
+                f"kmsgate-vgpu --stats: {s['coalesced']} coalesced (newest wins) + "
+                f"{s['dropped']} dropped of {s['frames']} flushes")
+
+    def copies(self, w, h, stats=None):
+        s = read_stats(self.stats_file)
+        per_flush = s['bytes_copied'] / s['frames'] if s['frames'] else 0
+        return [('all copies kmsgate-vgpu made (its --stats), per guest flush', round(per_flush),
+                 f"kmsgate-vgpu --stats: path {s['path']}, zero_copy_ratio "
+                 f"{s['zero_copy_ratio']}, {s['frames']} flushes, {s['dropped']} dropped, "
+                 f"{s['coalesced']} coalesced")]
+
+
+def read_stats(path):
+    """Scanout 0 of a kmsgate-vgpu --stats JSON file."""
+    import json
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        return doc['scanouts'][0]
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        raise PathError(f'kmsgate-vgpu --stats file {path}: {e}')
+
+
+PATHS = {p.key: p for p in (SdlVirtioGpu(), VhostUserGpuRef(), VirtioGpuNone(),
+                             KmsgateHeadless())}

@@ -11,17 +11,32 @@ def fmt(v, digits=2):
     return f'{v:.{digits}f}'
 
 
+def over_control(rows):
+    """Sets r['cpu_over_control_ms'] = CPU per frame minus the control row's
+    at the same level: what the display path adds to emulating the guest."""
+    base = {r['level']: r['cpu_ms_per_frame'] for r in rows if r['path'] == 'virtio-none'}
+    for r in rows:
+        b = base.get(r['level'])
+        r['cpu_over_control_ms'] = (r['cpu_ms_per_frame'] - b
+                                    if b is not None and r['cpu_ms_per_frame'] is not None
+                                    else None)
+
+
 def table(rows):
     """Markdown table of result rows (results.summarize dicts)."""
-    out = ['| path | level | frames shown / sent | dropped | flip latency p50 / p99 / max (ms) '
-           '| frames/s | host CPU per frame (ms) | of which | bytes copied per frame |',
-           '|---|---|---|---|---|---|---|---|---|']
+    over_control(rows)
+    out = ['| path | level | guest flips done / sent | not shown by the host '
+           '| flip latency p50 / p99 / max (ms) | flips/s | host CPU per frame (ms) '
+           '| minus control (ms) | of which | bytes copied per frame |',
+           '|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         by = ', '.join(f'{k} {fmt(v)}' for k, v in r['cpu_ms_per_frame_by_process'].items())
         mib = r['bytes_copied_per_frame'] / 2**20
+        hidden = r.get('not_shown')
         out.append(f"| {r['title']} | {r['level']} | {r['shown']} / {r['frames']} | "
-                   f"{r['dropped']} | {fmt(r['lat_p50_ms'])} / {fmt(r['lat_p99_ms'])} / "
+                   f"{'n/a' if hidden is None else hidden} | {fmt(r['lat_p50_ms'])} / {fmt(r['lat_p99_ms'])} / "
                    f"{fmt(r['lat_max_ms'])} | {fmt(r['fps'], 1)} | {fmt(r['cpu_ms_per_frame'])} | "
+                   f"{fmt(r['cpu_over_control_ms'])} | "
                    f"{by} | {r['bytes_copied_per_frame']:,} ({mib:.1f} MiB) |")
     return '\n'.join(out) + '\n'
 
@@ -31,11 +46,25 @@ def copies_table(rows):
     for r in rows:
         out.append(f"**{r['title']}** ({r['mode']}, {r['bytes_copied_per_frame']:,} bytes per frame)\n")
         if not r['copies']:
-            out.append('- no copy of the frame\n')
+            out.append('- no copy of the frame')
+        if r.get('not_shown_source'):
+            out.append(f"- frames not shown: {r['not_shown_source']}")
         for c in r['copies']:
             out.append(f"- {c['what']}: {c['bytes']:,} bytes. {c['source']}")
         out.append('')
     return '\n'.join(out) + '\n'
+
+
+def _wrap(label, width=20):
+    """Splits a bar label into lines of about width characters."""
+    lines, cur = [], ''
+    for word in label.split():
+        if cur and len(cur) + 1 + len(word) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = f'{cur} {word}'.strip()
+    return lines + [cur] if cur else lines
 
 
 def _bars(x0, y0, w, h, title, unit, groups, series, colors):
@@ -66,8 +95,9 @@ def _bars(x0, y0, w, h, title, unit, groups, series, colors):
                      f'height="{bh:.1f}" fill="{colors[si]}"/>')
             s.append(f'<text x="{bx + bw / 2 - 1:.1f}" y="{y0 + h - bh - 3:.1f}" font-size="10" '
                      f'text-anchor="middle">{v:.3g}</text>')
-        s.append(f'<text x="{x0 + gi * gw + gw / 2:.1f}" y="{y0 + h + 16}" font-size="11" '
-                 f'text-anchor="middle">{html.escape(label)}</text>')
+        for li, part in enumerate(_wrap(label)):
+            s.append(f'<text x="{x0 + gi * gw + gw / 2:.1f}" y="{y0 + h + 14 + 12 * li}" '
+                     f'font-size="10" text-anchor="middle">{html.escape(part)}</text>')
     for si, name in enumerate(series):
         if len(series) > 1:
             lx = x0 + w - 110
@@ -79,16 +109,17 @@ def _bars(x0, y0, w, h, title, unit, groups, series, colors):
 
 def svg(rows, subtitle=''):
     """Two panels: flip latency p50/p99 and host CPU per frame, per path."""
-    width, height = 860, 330
+    width, height = 900, 640
     lat = [(r['short'], [r['lat_p50_ms'], r['lat_p99_ms']]) for r in rows]
-    cpu = [(r['short'], [r['cpu_ms_per_frame']]) for r in rows]
     body = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'font-family="sans-serif">',
             f'<rect width="{width}" height="{height}" fill="white"/>']
-    body += _bars(70, 40, 320, 220, 'Guest flip latency (commit to event)', 'ms', lat,
+    body += _bars(70, 40, 800, 200, 'Guest flip latency (commit to event)', 'ms', lat,
                   ['p50', 'p99'], ['#4878cf', '#d65f5f'])
-    body += _bars(500, 40, 320, 220, 'Host CPU per guest frame', 'ms of CPU', cpu,
-                  ['all host processes'], ['#6acc65'])
+    over_control(rows)
+    cpu = [(r['short'], [r['cpu_ms_per_frame'], r['cpu_over_control_ms']]) for r in rows]
+    body += _bars(70, 340, 800, 200, 'Host CPU per guest frame', 'ms of CPU', cpu,
+                  ['all host processes', 'minus control'], ['#6acc65', '#956cb4'])
     if subtitle:
         body.append(f'<text x="{width / 2}" y="{height - 10}" font-size="11" '
                     f'text-anchor="middle" fill="#555">{html.escape(subtitle)}</text>')

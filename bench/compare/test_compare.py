@@ -53,6 +53,48 @@ class TestProbeOutput(unittest.TestCase):
         self.assertEqual(p.lat_us, [])
 
 
+KGF_OUT = [
+    'frame 0 latency_us 100.4',
+    'frame 1 latency_us 250.0',
+    'cursor shown at 100,50 hot 3,4',
+    'frame 2 latency_us 300.6',
+    'kg-frames: mode 1024x768 frames 4 events 3 p50_us 250.0 p99_us 300.6 max_us 300.6',
+    'RESULT ok',
+]
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 10.0
+
+    def __call__(self):
+        self.t += 0.5
+        return self.t
+
+
+class TestKgFrames(unittest.TestCase):
+    def test_window_starts_at_the_first_frame(self):
+        p = results.ProbeOutput(clock=FakeClock())
+        events = [p.feed(line) for line in KGF_OUT]
+        self.assertEqual(events, ['begin', None, None, None, 'end', None])
+        self.assertEqual(p.kind, 'kg-frames')
+        self.assertEqual(p.lat_us, [100, 250, 301])
+        self.assertEqual((p.width, p.height, p.frames), (1024, 768, 4))
+        self.assertTrue(p.complete())
+        self.assertEqual(p.measured_frames(), 2)
+        self.assertAlmostEqual(p.elapsed_s(), 0.5)
+        row = results.summarize('k', p, {'QEMU': 1.0}, [])
+        self.assertEqual(row['dropped'], 1)
+        self.assertAlmostEqual(row['cpu_ms_per_frame'], 500.0)
+        self.assertAlmostEqual(row['fps'], 4.0)
+
+    def test_missing_frame_line_is_incomplete(self):
+        p = results.ProbeOutput(clock=FakeClock())
+        for line in KGF_OUT[:1] + KGF_OUT[2:]:
+            p.feed(line)
+        self.assertFalse(p.complete())
+
+
 class TestPercentile(unittest.TestCase):
     def test_nearest_rank(self):
         v = list(range(1, 101))
@@ -90,16 +132,25 @@ class TestHostCpu(unittest.TestCase):
         self.assertAlmostEqual(hostcpu.parse_stat(data), 5.0)
 
     def test_sampler_sees_a_busy_child(self):
-        child = subprocess.Popen([sys.executable, '-c',
-                                  'import time\nt=time.time()\nwhile time.time()-t<0.6: pass\n'
-                                  'time.sleep(5)'])
+        # The child burns 0.3 s of its own CPU time (however long that takes
+        # on a loaded machine), then says so and idles.
+        code = ('import sys, time\n'
+                'sys.stdin.readline()\n'
+                'while time.process_time() < 0.3: pass\n'
+                'print("done", flush=True)\n'
+                'time.sleep(30)\n')
+        child = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
         try:
             s = hostcpu.Sampler({'busy': child.pid, 'self': os.getpid()})
             s.begin()
-            time.sleep(0.8)
+            child.stdin.write('go\n')
+            child.stdin.flush()
+            self.assertEqual(child.stdout.readline().strip(), 'done')
             d = s.end()
-            self.assertGreater(d['busy'], 0.3)
-            self.assertLess(d['self'], 0.3)
+            self.assertGreaterEqual(d['busy'], 0.2)
+            self.assertLess(d['busy'], 5)
+            self.assertLess(d['self'], d['busy'])
         finally:
             child.kill()
             child.wait()
@@ -118,14 +169,24 @@ class TestReport(unittest.TestCase):
     def test_table_and_svg(self):
         p, _ = parsed()
         row = results.summarize('x', p, {'QEMU': 0.3}, [('a', 2**20, 's')])
-        row.update(title='Path X', short='X', level='L1')
+        row.update(title='Path X', short='X', level='L1', not_shown=3)
         t = report.table([row])
-        self.assertIn('| Path X | L1 | 5 / 6 | 1 |', t)
+        self.assertIn('| Path X | L1 | 5 / 6 | 3 |', t)
         self.assertIn('1,048,576 (1.0 MiB)', t)
+        self.assertIn('| n/a |', t)  # no control row: nothing to subtract
         svg = report.svg([row], 'sub')
         self.assertTrue(svg.startswith('<svg'))
         self.assertIn('>X<', svg)
-        self.assertEqual(svg.count('<rect'), 1 + 2 + 1 + 2)  # bg, p50/p99, cpu, legend
+        self.assertEqual(svg.count('<rect'), 1 + 2 + 1 + 4)  # bg, p50/p99, cpu, 2 legends
+
+    def test_over_control_subtracts_the_same_level_only(self):
+        rows = [{'path': 'virtio-none', 'level': 'L1', 'cpu_ms_per_frame': 2.0},
+                {'path': 'sdl', 'level': 'L1', 'cpu_ms_per_frame': 5.5},
+                {'path': 'kmsgate', 'level': 'L2', 'cpu_ms_per_frame': 9.0}]
+        report.over_control(rows)
+        self.assertAlmostEqual(rows[0]['cpu_over_control_ms'], 0.0)
+        self.assertAlmostEqual(rows[1]['cpu_over_control_ms'], 3.5)
+        self.assertIsNone(rows[2]['cpu_over_control_ms'])
 
 
 if __name__ == '__main__':

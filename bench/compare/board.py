@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: MIT
+"""The benchmark one level down: the paths run inside the board VM (Linux
+6.12 under TCG, with vkms), each guest nested in it (TCG inside TCG), so that
+kmsgate can run on vkms, the only KMS device with a real vblank and dmabuf
+import here. Host CPU is read from the board's /proc by the board-side
+script (BOARD_SH) when the host harness asks for it on the console.
+
+Uses the e2e engineer's tests/vm/nested.py (QEMU inside the board) and the
+rig's kgvm.py. stdlib only."""
+
+import os
+import re
+import shlex
+
+import kgvm
+import nested
+import results
+from paths import XRES
+
+# The board-side script: $1 = path key, $2 = guest frames, $3 = WxH.
+# Console protocol (host -> board): 'sample' prints one BENCH-CPU line;
+# the guest's lines come back prefixed with '[g] '.
+BOARD_SH = r'''set -u
+path=$1
+vkms=
+for c in /sys/class/drm/card[0-9]; do
+	# vkms is a platform device named vkms without a bound driver (6.12).
+	case $(readlink -f "$c/device") in */vkms*) vkms=/dev/dri/$(basename "$c") ;; esac
+done
+sock=/tmp/vgpu.sock
+bpid=
+case $path in
+kmsgate)
+	kmsgate-vgpu --socket $sock --output kms --device "$vkms" --stats /tmp/stats.json \
+		>/tmp/backend.log 2>&1 &
+	bpid=$! ;;
+vhost-ref)
+	# G_MESSAGES_DEBUG: it then logs which buffer back-end it picked (udmabuf here).
+	G_MESSAGES_DEBUG=all /usr/lib/qemu/vhost-user-gpu --socket-path=$sock >/tmp/backend.log 2>&1 &
+	bpid=$! ;;
+esac
+if [ -n "$bpid" ]; then
+	n=0
+	while [ ! -S $sock ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+	[ -S $sock ] || { echo "BENCH-ERROR back-end did not listen"; cat /tmp/backend.log; exit 1; }
+fi
+sh /bench/guest-qemu $path </dev/null 2>&1 | awk '{ gsub(/@@kgvm-/, "@@guest-"); print "[g] " $0; fflush() }' &
+n=0; qpid=
+while [ -z "$qpid" ] && [ $n -lt 100 ]; do qpid=$(pidof qemu-system-x86_64); sleep 0.1; n=$((n + 1)); done
+echo "BENCH-PIDS qemu=$qpid backend=${bpid:-none} tck=$(getconf CLK_TCK 2>/dev/null || echo 100)"
+cpu() { [ -n "$1" ] && awk '{print $14 + $15}' /proc/$1/stat 2>/dev/null || echo -1; }
+while read -r cmd; do
+	case $cmd in
+	sample) echo "BENCH-CPU qemu=$(cpu $qpid) backend=$(cpu $bpid)" ;;
+	quit) break ;;
+	esac
+done
+n=0
+while kill -0 $qpid 2>/dev/null && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+kill $qpid 2>/dev/null
+if [ -n "$bpid" ]; then
+	kill $bpid; wait $bpid
+	[ -f /tmp/stats.json ] && tr -d '\n' </tmp/stats.json | sed 's/^/BENCH-STATS /' && echo
+	grep -i -m3 'udmabuf\|fallback\|error' /tmp/backend.log | sed 's/^/BENCH-BACKEND /'
+	tail -5 /tmp/backend.log
+fi
+'''
+
+CPU_RE = re.compile(r'^BENCH-CPU qemu=(-?\d+) backend=(-?\d+)')
+PIDS_RE = re.compile(r'^BENCH-PIDS qemu=(\d*) backend=(\S+) tck=(\d+)')
+
+
+def guest_qemu_sh(mem, mode):
+    """/bench/guest-qemu: starts the nested guest of path $1."""
+    w, h = mode
+    common = [nested.QEMU, '-accel', 'tcg', '-cpu', 'max', '-m', str(mem), '-smp', '1',
+              '-nographic', '-no-reboot', '-monitor', 'none', '-serial', 'stdio',
+              '-vga', 'none', '-nic', 'none', '-display', 'none',
+              '-kernel', nested.GUEST_KERNEL, '-initrd', nested.GUEST_INITRD,
+              '-append', 'console=ttyS0 quiet panic=-1 drm_kms_helper.fbdev_emulation=0 '
+              f'video=Virtual-1:{w}x{h}@60e']
+    vu = ['-object', f'memory-backend-memfd,id=mem,size={mem}M,share=on',
+          '-machine', 'memory-backend=mem', '-chardev', 'socket,id=vgpu,path=/tmp/vgpu.sock',
+          '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0,' + XRES]
+    vg = ['-device', 'virtio-gpu-pci,id=video0,' + XRES]
+    return (f'case $1 in\n'
+            f'virtio-none) exec {shlex.join(common + vg)} ;;\n'
+            f'*) exec {shlex.join(common + vu)} ;;\n'
+            f'esac\n')
+
+
+BOARD_PATHS = {
+    'kmsgate': ('(a) kmsgate-vgpu, KMS output on vkms (zero copy)', 'kmsgate-vgpu'),
+    'vhost-ref': ('(c) QEMU vhost-user-gpu (reference back-end), -display none',
+                  'vhost-user-gpu'),
+    'virtio-none': ('control: QEMU virtio-gpu-pci, -display none', None),
+}
+
+LEVEL = 'L2: guest nested in the board VM (TCG in TCG); host processes in the board VM (L1)'
+
+
+class BoardRun:
+    """One board VM boot per path."""
+
+    def __init__(self, a, workload, work):
+        self.a = a
+        self.work = work
+        self.mode = tuple(int(x) for x in a.mode.split('x'))
+        self.kernel, self.initrd = nested.guest_initrd(
+            a.cache, work, add=[workload.add], script=workload.cmd)
+        for name, text in (('scene', BOARD_SH), ('guest-qemu', guest_qemu_sh(256, self.mode))):
+            with open(os.path.join(work, name), 'w') as f:
+                f.write(text)
+
+    def adds(self, key):
+        adds = nested.qemu_adds(reference_backend=(key == 'vhost-ref'))
+        adds += [f'{self.kernel}:{nested.GUEST_KERNEL}', f'{self.initrd}:{nested.GUEST_INITRD}',
+                 f'{self.work}/scene:/bench/scene', f'{self.work}/guest-qemu:/bench/guest-qemu']
+        if key == 'kmsgate':
+            exe = os.path.join(self.a.build, 'backend', 'kmsgate-vgpu')
+            if not os.access(exe, os.X_OK):
+                raise kgvm.VMError(f'{exe} not built')
+            adds.append(f'{exe}:/bin/kmsgate-vgpu')
+        return adds
+
+    def run(self, key, log):
+        title, backend_role = BOARD_PATHS[key]
+        opts = kgvm.Options(cache=self.a.cache, vkms=True, add=self.adds(key),
+                            mem=nested.BOARD_MEM, timeout=self.a.timeout + 300,
+                            echo=self.a.verbose)
+        probe = results.ProbeOutput()
+        samples, stats, tck, lines = [], None, 100, []
+        with kgvm.VM(opts, [f'sh /bench/scene {key} {self.a.frames} {self.a.mode}']) as vm:
+            while vm.status is None:
+                line = vm.readline(timeout=5)
+                if line is None:
+                    continue
+                lines.append(line)
+                m = PIDS_RE.match(line)
+                if m:
+                    tck = int(m.group(3))
+                    log(f'board/{key}: nested guest started, booting (about 2 min)')
+                m = CPU_RE.match(line)
+                if m:
+                    samples.append((int(m.group(1)), int(m.group(2))))
+                if line.startswith('BENCH-STATS '):
+                    stats = line[len('BENCH-STATS '):]
+                if line.startswith('[g] '):
+                    ev = probe.feed(line[4:])
+                    if ev in ('begin', 'end'):
+                        vm.send('sample')
+                    if ev == 'begin':
+                        log(f'board/{key}: flipping {self.a.frames} frames')
+                    if '@@guest-exit=' in line:
+                        vm.send('quit')
+                elif line.startswith('BENCH-ERROR'):
+                    log(f'board/{key}: {line}')
+        with open(os.path.join(self.a.out, f'board-{key}.log'), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        if not probe.complete() or len(samples) < 2:
+            raise RuntimeError(f'board/{key}: no complete run (status {vm.status}); see '
+                               f'{self.a.out}/board-{key}.log')
+        (q0, b0), (q1, b1) = samples[0], samples[1]
+        cpu = {'QEMU': (q1 - q0) / tck}
+        if backend_role:
+            cpu[backend_role] = (b1 - b0) / tck
+        return title, probe, cpu, stats, lines
+
+
+def copies(key, w, h, stats_json, board_lines):
+    """(copies, (not shown, source)) of a board path after its run."""
+    f = w * h * 4
+    if key == 'kmsgate':
+        import json
+        try:
+            st = json.loads(stats_json)['scanouts'][0]
+        except (TypeError, ValueError, KeyError, IndexError) as e:
+            raise RuntimeError(f'board/kmsgate: no usable --stats JSON ({e})')
+        per = st['bytes_copied'] / st['frames'] if st['frames'] else 0
+        return ([('all copies kmsgate-vgpu made (its --stats), per guest flush', round(per),
+                  f"kmsgate-vgpu --stats: path {st['path']}, zero_copy_ratio "
+                  f"{st['zero_copy_ratio']}")],
+                (st['coalesced'] + st['dropped'],
+                 f"kmsgate-vgpu --stats: {st['coalesced']} coalesced (newest wins) + "
+                 f"{st['dropped']} dropped of {st['frames']} flushes"))
+    transfer = ('guest pages -> host resource (TRANSFER_TO_HOST_2D)', f,
+                'QEMU virtio_gpu_transfer_to_host_2d / vhost-user-gpu vg_transfer_to_host_2d: '
+                'iov_to_buf')
+    if key == 'vhost-ref':
+        udmabuf = any('udmabuf' in line for line in board_lines)
+        if udmabuf:
+            return ([transfer],
+                    (0, 'the resource is a udmabuf handed to QEMU (DMABUF_SCANOUT/UPDATE, '
+                        'QEMU replies before the next flush); with -display none QEMU shows it '
+                        'nowhere'))
+        return ([transfer, ('resource -> UPDATE message, socket, console surface', 4 * f,
+                            'as on the host level (no udmabuf back-end)')],
+                (0, 'every UPDATE is composed into the console surface'))
+    return [transfer], (0, 'every flush is copied to the console surface (no window)')
