@@ -374,8 +374,7 @@ static void put_error(struct kg_wire *w, const struct kg_proto_error *m)
 {
 	/* request_type 0: the request could not even be identified. Codes are
 	 * open-ended (newer versions add some), but 0 is not an error. */
-	if (m->code == 0 ||
-	    (m->request_type != 0 && !kg_proto_type_is_request(m->request_type)))
+	if (m->code == 0 || (m->request_type != 0 && !kg_proto_type_is_request(m->request_type)))
 		kg_wire_fail(w, KG_PROTO_ERR_BAD_VALUE);
 	kg_wire_put_u32(w, m->code);
 	kg_wire_put_u16(w, m->request_type);
