@@ -132,6 +132,7 @@ static void queue_halt(struct kg_vu_dev *dev, struct vu_queue *q)
 	kg_loop_remove(q->kick_src);
 	q->kick_src = NULL;
 	kg_vq_stop(q->vq);
+	kg_vq_set_rekick_fd(q->vq, -1);
 	q->running = false;
 	if (dev->ops->queue_stopped)
 		dev->ops->queue_stopped(dev->opaque, q->vq);
@@ -151,6 +152,7 @@ static void on_kick(void *data, int fd, uint32_t events)
 		queue_halt(dev, q);
 		return;
 	}
+	kg_vq_refill(q->vq);
 	if (dev->ops->queue_kick)
 		dev->ops->queue_kick(dev->opaque, q->vq);
 }
@@ -170,6 +172,7 @@ static int queue_run(struct kg_vu_dev *dev, struct vu_queue *q)
 		return ret;
 	}
 	q->running = true;
+	kg_vq_set_rekick_fd(q->vq, q->kick_fd);
 	if (dev->ops->queue_started)
 		dev->ops->queue_started(dev->opaque, q->vq);
 	/* The guest may have queued work before the kick fd was watched. */

@@ -23,6 +23,10 @@
 /* Linux allocates indirect tables with kmalloc; a table bigger than the
  * largest queue is not something a driver needs. Caps the walk. */
 #define VQ_MAX_INDIRECT KG_VQ_MAX_SIZE
+/* Longest chain walked, empty descriptors included: bounds the work one
+ * pop can cost (a chain this long already exceeds KG_VQ_MAX_SG buffers
+ * unless it is made of empty descriptors, which no driver sends). */
+#define VQ_MAX_CHAIN (2 * KG_VQ_MAX_SG)
 
 #define compiler_barrier() __asm__ __volatile__("" ::: "memory")
 
@@ -46,6 +50,9 @@ struct kg_vq {
 	bool signalled_used_valid;
 	bool pushed; /* used entries added since the last notify */
 	int call_fd;
+	uint32_t budget; /* pops left until the next kick */
+	int rekick_fd;	 /* borrowed; written when the budget runs out */
+	bool rekicked;
 };
 
 struct kg_vq *kg_vq_create(unsigned index)
@@ -56,6 +63,7 @@ struct kg_vq *kg_vq_create(unsigned index)
 		return NULL;
 	vq->index = index;
 	vq->call_fd = -1;
+	vq->rekick_fd = -1;
 	return vq;
 }
 
@@ -151,6 +159,7 @@ int kg_vq_start(struct kg_vq *vq, const struct kg_gmem *gm)
 	vq->signalled_used_valid = false;
 	vq->pushed = false;
 	vq->broken = false;
+	kg_vq_refill(vq);
 	vq->started = true;
 	return 0;
 }
@@ -169,7 +178,27 @@ void kg_vq_reset(struct kg_vq *vq)
 
 	kg_vq_stop(vq);
 	kg_vq_set_call_fd(vq, -1);
-	*vq = (struct kg_vq){ .index = index, .call_fd = -1 };
+	*vq = (struct kg_vq){ .index = index, .call_fd = -1, .rekick_fd = -1 };
+}
+
+void kg_vq_set_rekick_fd(struct kg_vq *vq, int fd)
+{
+	vq->rekick_fd = fd;
+}
+
+void kg_vq_refill(struct kg_vq *vq)
+{
+	vq->budget = vq->num;
+	vq->rekicked = false;
+}
+
+/* Out of budget: come back through the event loop. */
+static int yield(struct kg_vq *vq)
+{
+	if (!vq->rekicked && vq->rekick_fd >= 0)
+		eventfd_write(vq->rekick_fd, 1);
+	vq->rekicked = true;
+	return 0;
 }
 
 int kg_vq_remap(struct kg_vq *vq)
@@ -268,6 +297,8 @@ static int walk_chain(struct kg_vq *vq, const struct vring_desc *table, unsigned
 		/* A chain longer than its table revisits a descriptor: a loop. */
 		if (++count > size)
 			return -ELOOP;
+		if (count > VQ_MAX_CHAIN)
+			return -E2BIG;
 		read_desc(&table[i], &d);
 		if (d.flags & VRING_DESC_F_INDIRECT)
 			return -EINVAL; /* nested, or not at the head */
@@ -347,6 +378,8 @@ int kg_vq_pop(struct kg_vq *vq, struct kg_vq_elem *elem)
 		pending = pending_with_event(vq);
 	if (pending == 0)
 		return 0;
+	if (vq->budget == 0)
+		return yield(vq);
 	if (pending > vq->num)
 		return fail(vq, -EINVAL, "avail index jumped past the queue size");
 	head = le16toh(
@@ -362,6 +395,7 @@ int kg_vq_pop(struct kg_vq *vq, struct kg_vq_elem *elem)
 			    : ret == -ERANGE ? "next index out of range"
 					     : "bad descriptor flags or indirect table");
 	vq->last_avail_idx++;
+	vq->budget--;
 	return 1;
 }
 

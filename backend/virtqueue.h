@@ -84,6 +84,18 @@ void kg_vq_reset(struct kg_vq *vq);
 bool kg_vq_started(const struct kg_vq *vq);
 /* True once kg_vq_pop() found the ring malformed (until the next start). */
 bool kg_vq_broken(const struct kg_vq *vq);
+/*
+ * Pop budget. A guest can keep a ring non-empty for ever (refilling it as
+ * fast as we pop, or aliasing the avail ring with the used ring or with a
+ * response buffer), and a device that pops until empty would then never
+ * return to the event loop. So kg_vq_pop() hands out at most one queue
+ * size of chains per kick: then it returns 0 and writes 1 to the rekick
+ * eventfd (borrowed; kg_vu passes the kick fd), so the loop serves
+ * everything else and comes back to this queue. kg_vu refills the budget
+ * on each kick; kg_vq_start() fills it once.
+ */
+void kg_vq_set_rekick_fd(struct kg_vq *vq, int fd);
+void kg_vq_refill(struct kg_vq *vq);
 unsigned kg_vq_num(const struct kg_vq *vq);
 
 /* Copies up to len bytes out of / into an iovec array starting at offset.

@@ -426,6 +426,37 @@ static void test_buffer_split_across_regions(void **state)
 	assert_int_equal(elem.out[1].iov_len, 0x100);
 }
 
+/* A guest that refills as fast as we pop gets one queue size of chains per
+ * kick; then the device is sent back to the event loop through the rekick
+ * eventfd. */
+static void test_pop_budget_yields_to_the_loop(void **state)
+{
+	struct guest *g = *state;
+	int rekick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct kg_vq_elem elem;
+	eventfd_t v = 0;
+	unsigned popped = 0;
+
+	kg_vq_set_rekick_fd(g->vq, rekick);
+	set_desc(g->desc, 0, BUF_GPA, 8, 0, 0);
+	for (unsigned i = 0; i < 3 * QSIZE; i++) {
+		publish(g, 0);
+		if (kg_vq_pop(g->vq, &elem) != 1)
+			break;
+		kg_vq_push(g->vq, &elem, 0);
+		popped++;
+	}
+	assert_int_equal(popped, QSIZE);
+	assert_int_equal(eventfd_read(rekick, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(kg_vq_pop(g->vq, &elem), 0);
+	assert_int_equal(eventfd_read(rekick, &v), -1); /* written once */
+	kg_vq_refill(g->vq);
+	assert_int_equal(kg_vq_pop(g->vq, &elem), 1);
+	kg_vq_set_rekick_fd(g->vq, -1);
+	close(rekick);
+}
+
 static void test_ring_outside_memory_does_not_start(void **state)
 {
 	struct kg_vq *vq = kg_vq_create(1);
@@ -475,6 +506,7 @@ int main(void)
 		T(test_restart_clears_broken),
 		T(test_event_idx),
 		T(test_buffer_split_across_regions),
+		T(test_pop_budget_yields_to_the_loop),
 		T(test_ring_outside_memory_does_not_start),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
