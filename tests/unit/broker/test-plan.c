@@ -261,7 +261,32 @@ static void test_empty_device(void **state)
 	build_fails(&d, "[a]\nconnector = X\n", "(this device has: none)");
 }
 
-int main(void)
+static const char *example_path;
+
+/* The example config in the tree parses and fits an R-Car-like device. */
+static void test_example_config(void **state)
+{
+	struct kg_config *cfg;
+	struct kg_desc d;
+	struct kg_plan *plan;
+	char err[512];
+
+	if (kg_config_load(example_path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	fake_rcar2(&d);
+	if (kg_plan_build(&d, cfg, &plan, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(plan->n_pipelines, 2);
+	assert_string_equal(plan->pipelines[0].name, "cluster");
+	assert_int_equal(plan->pipelines[0].crtc, 1);
+	assert_string_equal(plan->pipelines[1].name, "infotainment");
+	assert_planes(&plan->pipelines[1], 5, (uint32_t[]){ 300, 310, 311, 312, 313 });
+	kg_plan_destroy(plan);
+	kg_config_destroy(cfg);
+	kg_desc_free(&d);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_virtio),
@@ -274,7 +299,13 @@ int main(void)
 		cmocka_unit_test(test_default_planes_without_cursor),
 		cmocka_unit_test(test_pick_mode),
 		cmocka_unit_test(test_empty_device),
+		cmocka_unit_test(test_example_config),
 	};
 
+	if (argc != 2) {
+		fprintf(stderr, "usage: test-broker-plan PATH-TO-kmsgate.conf.example\n");
+		return 2;
+	}
+	example_path = argv[1];
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
