@@ -82,30 +82,63 @@ static const drmModeModeInfo *pick_mode(const drmModeConnector *c)
 	return c->count_modes ? &c->modes[0] : NULL;
 }
 
+/* The CRTC index already driving the connector (fbcon, the broker, a
+ * video= argument) and its mode, or -1. */
+static int active_crtc(int fd, const drmModeRes *res, const drmModeConnector *c,
+		       drmModeModeInfo *mode)
+{
+	drmModeEncoder *e = c->encoder_id ? drmModeGetEncoder(fd, c->encoder_id) : NULL;
+	drmModeCrtc *crtc = e && e->crtc_id ? drmModeGetCrtc(fd, e->crtc_id) : NULL;
+	int idx = -1;
+
+	for (int i = 0; crtc && crtc->mode_valid && i < res->count_crtcs && i < 32; i++) {
+		if (res->crtcs[i] == crtc->crtc_id) {
+			*mode = crtc->mode;
+			idx = i;
+		}
+	}
+	drmModeFreeCrtc(crtc);
+	drmModeFreeEncoder(e);
+	return idx;
+}
+
+static bool try_crtc(int fd, const drmModeRes *res, int ci, const drmModeConnector *c,
+		     const drmModeModeInfo *mode, struct used *u, struct kg_kms_pipe *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->primary_plane_id = find_plane(fd, (unsigned)ci, DRM_PLANE_TYPE_PRIMARY, u);
+	if (!p->primary_plane_id)
+		return false;
+	p->connector_id = c->connector_id;
+	p->crtc_id = res->crtcs[ci];
+	p->cursor_plane_id = find_plane(fd, (unsigned)ci, DRM_PLANE_TYPE_CURSOR, u);
+	p->mode = *mode;
+	u->crtcs |= 1u << ci;
+	u->planes[u->n_planes++] = p->primary_plane_id;
+	if (p->cursor_plane_id)
+		u->planes[u->n_planes++] = p->cursor_plane_id;
+	return true;
+}
+
+/* The CRTC already lighting the connector keeps its mode (what the user or
+ * the broker chose); otherwise the first free CRTC and the preferred mode. */
 static bool fill_pipe(int fd, const drmModeRes *res, const drmModeConnector *c, struct used *u,
 		      struct kg_kms_pipe *p)
 {
 	uint32_t mask = possible_crtcs(fd, c);
 	const drmModeModeInfo *mode = pick_mode(c);
+	drmModeModeInfo current;
+	int active = active_crtc(fd, res, c, &current);
 
+	if (active >= 0 && (mask & (1u << active)) && !(u->crtcs & (1u << active)) &&
+	    try_crtc(fd, res, active, c, &current, u, p))
+		return true;
 	if (!mode)
 		return false;
 	for (int ci = 0; ci < res->count_crtcs && ci < 32; ci++) {
-		if (!(mask & (1u << ci)) || (u->crtcs & (1u << ci)))
-			continue;
-		memset(p, 0, sizeof(*p));
-		p->primary_plane_id = find_plane(fd, ci, DRM_PLANE_TYPE_PRIMARY, u);
-		if (!p->primary_plane_id)
-			continue;
-		p->connector_id = c->connector_id;
-		p->crtc_id = res->crtcs[ci];
-		p->cursor_plane_id = find_plane(fd, ci, DRM_PLANE_TYPE_CURSOR, u);
-		p->mode = *mode;
-		u->crtcs |= 1u << ci;
-		u->planes[u->n_planes++] = p->primary_plane_id;
-		if (p->cursor_plane_id)
-			u->planes[u->n_planes++] = p->cursor_plane_id;
-		return true;
+		if ((mask & (1u << ci)) && !(u->crtcs & (1u << ci)) &&
+		    try_crtc(fd, res, ci, c, mode, u, p))
+			return true;
 	}
 	return false;
 }

@@ -85,6 +85,22 @@ static int64_t take_page(struct kg_fg_ram *ram, bool random)
 	return -1;
 }
 
+int64_t kg_fg_alloc(struct kg_fg_ram *ram, uint64_t bytes)
+{
+	uint64_t n = (bytes + PG - 1) / PG, run = 0;
+
+	for (uint64_t p = 0; p < ram->n_pages; p++) {
+		run = ram->taken[p] ? 0 : run + 1;
+		if (run == n) {
+			uint64_t first = p + 1 - n;
+			memset(ram->taken + first, 1, n);
+			memset(ram->map + first * PG, 0, n * PG);
+			return (int64_t)(first * PG);
+		}
+	}
+	return -ENOMEM;
+}
+
 int kg_fg_fb_init(struct kg_fg_fb *fb, struct kg_fg_ram *ram, enum kg_fg_layout layout,
 		  uint32_t resource_id, uint32_t w, uint32_t h)
 {

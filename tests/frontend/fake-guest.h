@@ -45,6 +45,10 @@ int kg_fg_ram_init(struct kg_fg_ram *ram, uint64_t size, uint32_t seed);
 void kg_fg_ram_finish(struct kg_fg_ram *ram);
 int kg_fg_layout_parse(const char *name);
 
+/* bytes (rounded up to pages) of contiguous guest RAM, zeroed; returns its
+ * guest physical address (= offset in the memfd) or -ENOMEM. */
+int64_t kg_fg_alloc(struct kg_fg_ram *ram, uint64_t bytes);
+
 /* A w x h XRGB8888 framebuffer, stride w * 4, in newly taken pages. */
 int kg_fg_fb_init(struct kg_fg_fb *fb, struct kg_fg_ram *ram, enum kg_fg_layout layout,
 		  uint32_t resource_id, uint32_t w, uint32_t h);

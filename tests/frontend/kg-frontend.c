@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kg-frontend: plays QEMU's vhost-user-gpu-pci and a Linux guest's
+ * virtio-gpu driver against kmsgate-vgpu's socket, so the whole back-end
+ * (vhost-user, virtio-gpu device, KMS output) can be driven and measured
+ * inside the board VM without a nested guest.
+ *
+ * Guest RAM is a sealed memfd handed over with SET_MEM_TABLE; the control
+ * and cursor queues are split rings in it. Each frame is what Linux's
+ * virtio-gpu driver sends for a page flip between two 2D dumb buffers whose
+ * backing pages are scattered: TRANSFER_TO_HOST_2D, SET_SCANOUT, then
+ * RESOURCE_FLUSH with a fence, and the guest waits for the fence.
+ *
+ * Prints: FENCE n t=SEC.NSEC (fence completed), a RESULT line, with
+ * --screendump PIXEL lines + READY (then waits for a line on stdin).
+ *
+ *   --socket PATH       kmsgate-vgpu's socket (required)
+ *   --frames N          default 120
+ *   --layout L          contiguous, runs, scattered (default scattered)
+ *   --damage full|band  what each frame transfers and flushes (default full)
+ *   --backend-pid PID   report that process's CPU time per frame
+ *   --screendump        print the expected screen and wait for the host
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/virtio_gpu.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake-guest.h"
+#include "vring.h"
+#include "vu-client.h"
+
+#define NBUF 2
+
+struct fe {
+	struct kg_fe_vu vu;
+	struct kg_fg_ram ram;
+	struct kg_fe_vring ctrl, cursor;
+	struct kg_fg_fb fb[NBUF];
+	uint32_t w, h;
+	uint64_t fence;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Queues one command; its response is collected by wait_all(). */
+static int send_cmd(struct fe *fe, const void *cmd, uint32_t len)
+{
+	int slot;
+	void *buf = kg_fe_vring_req(&fe->ctrl, &slot);
+
+	if (!buf || len > KG_FE_REQ_MAX)
+		return -ENOSPC;
+	memcpy(buf, cmd, len);
+	kg_fe_vring_submit(&fe->ctrl, slot, len);
+	return 0;
+}
+
+/* Waits for n responses; each must be OK. The last one's type and time are
+ * returned. */
+static int wait_all(struct fe *fe, unsigned n, void *last, uint32_t last_len, uint64_t *t)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct virtio_gpu_ctrl_hdr *r;
+		uint32_t len;
+		int ret = kg_fe_vring_wait(&fe->ctrl, 3000, (const void **)&r, &len);
+
+		if (ret < 0) {
+			fprintf(stderr, "kg-frontend: no response (%s)\n", strerror(-ret));
+			return ret;
+		}
+		if (len < sizeof(*r) || (r->type != VIRTIO_GPU_RESP_OK_NODATA &&
+					 r->type != VIRTIO_GPU_RESP_OK_DISPLAY_INFO)) {
+			fprintf(stderr, "kg-frontend: response 0x%x\n", len >= 4 ? r->type : 0);
+			return -EPROTO;
+		}
+		if (t)
+			*t = now_ns();
+		if (last && i == n - 1)
+			memcpy(last, r, len < last_len ? len : last_len);
+	}
+	return 0;
+}
+
+static int setup_vhost(struct fe *fe, const char *socket)
+{
+	struct virtio_gpu_config cfg;
+	int ret = kg_fe_vu_connect(&fe->vu, socket, 5000);
+
+	if (!ret)
+		ret = kg_fe_vu_negotiate(&fe->vu, 0); /* 2D only: stock QEMU offers no blob */
+	if (!ret)
+		ret = kg_fe_vu_set_mem(&fe->vu, fe->ram.memfd, fe->ram.size, fe->ram.map);
+	if (!ret && fe->vu.protocol_features & (1ull << 9))
+		ret = kg_fe_vu_get_config(&fe->vu, &cfg, sizeof(cfg));
+	if (!ret)
+		ret = kg_fe_vring_init(&fe->ctrl, 0, &fe->ram, &fe->vu);
+	if (!ret)
+		ret = kg_fe_vring_init(&fe->cursor, 1, &fe->ram, &fe->vu);
+	if (ret < 0)
+		fprintf(stderr, "kg-frontend: vhost-user setup on %s failed: %s\n", socket,
+			strerror(-ret));
+	return ret;
+}
+
+static int display_info(struct fe *fe)
+{
+	struct virtio_gpu_ctrl_hdr cmd = { .type = VIRTIO_GPU_CMD_GET_DISPLAY_INFO };
+	struct virtio_gpu_resp_display_info info;
+	int ret = send_cmd(fe, &cmd, sizeof(cmd));
+
+	if (!ret)
+		ret = wait_all(fe, 1, &info, sizeof(info), NULL);
+	if (ret < 0)
+		return ret;
+	fe->w = info.pmodes[0].r.width;
+	fe->h = info.pmodes[0].r.height;
+	printf("display: scanout 0 %ux%u enabled %u\n", fe->w, fe->h, info.pmodes[0].enabled);
+	return fe->w && fe->h ? 0 : -ENODEV;
+}
+
+/* RESOURCE_CREATE_2D + ATTACH_BACKING, entries merged like Linux's sg table. */
+static int create_resource(struct fe *fe, uint32_t id, const struct kg_fg_fb *fb)
+{
+	struct virtio_gpu_resource_create_2d c = {
+		.hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_2D,
+		.resource_id = id,
+		.format = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM,
+		.width = fe->w,
+		.height = fe->h,
+	};
+	static uint8_t buf[KG_FE_REQ_MAX];
+	struct virtio_gpu_resource_attach_backing *a = (void *)buf;
+	struct virtio_gpu_mem_entry *e = (void *)(a + 1);
+	uint32_t n = 0;
+	int ret;
+
+	for (unsigned i = 0; i < fb->n_chunks; i++) {
+		if (n && e[n - 1].addr + e[n - 1].length == fb->chunks[i].fd_offset) {
+			e[n - 1].length += (uint32_t)fb->chunks[i].len;
+			continue;
+		}
+		if ((uint8_t *)&e[n + 1] > buf + sizeof(buf))
+			return -E2BIG;
+		e[n++] = (struct virtio_gpu_mem_entry){ fb->chunks[i].fd_offset,
+							(uint32_t)fb->chunks[i].len, 0 };
+	}
+	*a = (struct virtio_gpu_resource_attach_backing){
+		.hdr.type = VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+		.resource_id = id,
+		.nr_entries = n
+	};
+	printf("resource %u: %u pages, %u backing entries\n", id, fb->n_chunks, n);
+	ret = send_cmd(fe, &c, sizeof(c));
+	if (!ret)
+		ret = send_cmd(fe, a, (uint32_t)(sizeof(*a) + n * sizeof(*e)));
+	return ret ? ret : wait_all(fe, 2, NULL, 0, NULL);
+}
+
+/* One page flip: transfer, scanout, flush with a fence; waits for the fence. */
+static int flip(struct fe *fe, uint32_t id, const struct virtio_gpu_rect *r, bool new_fb,
+		uint64_t *t_fence)
+{
+	struct virtio_gpu_transfer_to_host_2d t = {
+		.hdr.type = VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
+		.r = *r,
+		.offset = (uint64_t)r->y * fe->w * 4 + r->x * 4,
+		.resource_id = id,
+	};
+	struct virtio_gpu_set_scanout s = {
+		.hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT,
+		.r = { 0, 0, fe->w, fe->h },
+		.scanout_id = 0,
+		.resource_id = id,
+	};
+	struct virtio_gpu_resource_flush f = {
+		.hdr = { .type = VIRTIO_GPU_CMD_RESOURCE_FLUSH,
+			 .flags = VIRTIO_GPU_FLAG_FENCE,
+			 .fence_id = ++fe->fence },
+		.r = *r,
+		.resource_id = id,
+	};
+	unsigned n = 2;
+	int ret = send_cmd(fe, &t, sizeof(t));
+
+	if (!ret && new_fb) {
+		ret = send_cmd(fe, &s, sizeof(s));
+		n++;
+	}
+	if (!ret)
+		ret = send_cmd(fe, &f, sizeof(f));
+	return ret ? ret : wait_all(fe, n, NULL, 0, t_fence);
+}
+
+static double proc_cpu_s(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	p = p ? strrchr(buf, ')') : NULL;
+	/* after ") ": state(3) ... utime is field 14, stime 15 */
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct opts {
+	const char *socket;
+	unsigned frames;
+	int layout;
+	bool band, screendump;
+	int backend_pid;
+};
+
+static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
+{
+	uint64_t *iv = calloc(o->frames, sizeof(*iv)), prev = 0;
+	double cpu0 = o->backend_pid ? proc_cpu_s(o->backend_pid) : -1, cpu1;
+	unsigned n_iv = 0;
+
+	if (!iv)
+		return -ENOMEM;
+	for (unsigned f = 0; f < o->frames; f++) {
+		/* full: page flips between the two buffers; band: one buffer
+		 * updated in place (a 2D guest flushing what it drew). */
+		unsigned b = o->band ? 0 : f % NBUF;
+		uint32_t band = fe->h / 8;
+		struct virtio_gpu_rect full = { 0, 0, fe->w, fe->h };
+		struct virtio_gpu_rect r = { 0, (f % 8) * band, fe->w, band };
+		struct kg_rect kr = { r.x, r.y, r.width, r.height };
+		uint64_t t;
+
+		/* Whole buffers once; then an eighth per frame (the guest's own
+		 * drawing is not what is measured). */
+		kg_fg_draw(&fe->fb[b], f, f < NBUF && !(o->band && f) ? NULL : &kr);
+		if (flip(fe, b + 1, o->band && f > 0 ? &r : &full, !o->band || f == 0, &t) < 0) {
+			free(iv);
+			return -1;
+		}
+		printf("FENCE %u t=%llu.%09llu\n", f, (unsigned long long)(t / 1000000000u),
+		       (unsigned long long)(t % 1000000000u));
+		if (prev)
+			iv[n_iv++] = t - prev;
+		prev = t;
+		*last = b;
+	}
+	cpu1 = o->backend_pid ? proc_cpu_s(o->backend_pid) : -1;
+	qsort(iv, n_iv, sizeof(*iv), cmp_u64);
+	printf("RESULT frames=%u fence_interval_p50_ms=%.3f fence_interval_p99_ms=%.3f "
+	       "backend_cpu_ms_per_frame=%.3f\n",
+	       o->frames, n_iv ? iv[n_iv / 2] / 1e6 : 0, n_iv ? iv[n_iv * 99 / 100] / 1e6 : 0,
+	       cpu0 >= 0 && cpu1 >= 0 ? (cpu1 - cpu0) * 1e3 / o->frames : -1.0);
+	free(iv);
+	return 0;
+}
+
+static void print_pixels(const struct fe *fe, unsigned b)
+{
+	for (uint32_t gy = 0; gy < 16; gy++) {
+		for (uint32_t gx = 0; gx < 16; gx++) {
+			uint32_t x = gx * (fe->w - 1) / 15, y = gy * (fe->h - 1) / 15;
+			printf("PIXEL %u %u %06x\n", x, y,
+			       kg_fg_pixel(&fe->fb[b], x, y) & 0xffffff);
+		}
+	}
+	printf("READY\n");
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "socket", 1, 0, 's' },
+		{ "frames", 1, 0, 'n' },
+		{ "layout", 1, 0, 'l' },
+		{ "damage", 1, 0, 'd' },
+		{ "backend-pid", 1, 0, 'p' },
+		{ "screendump", 0, 0, 'S' },
+		{ 0 },
+	};
+	int c;
+
+	*o = (struct opts){ .frames = 120, .layout = KG_FG_SCATTERED };
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c == 's')
+			o->socket = optarg;
+		else if (c == 'n')
+			o->frames = (unsigned)atoi(optarg);
+		else if (c == 'l')
+			o->layout = kg_fg_layout_parse(optarg);
+		else if (c == 'd')
+			o->band = !strcmp(optarg, "band");
+		else if (c == 'p')
+			o->backend_pid = atoi(optarg);
+		else if (c == 'S')
+			o->screendump = true;
+		else
+			return -1;
+	}
+	return o->socket && o->layout >= 0 && o->frames ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct fe fe = { .vu.sock = -1 };
+	struct opts o;
+	unsigned last = 0;
+	int ret = 1;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (parse(argc, argv, &o) < 0) {
+		fprintf(stderr, "usage: kg-frontend --socket PATH [--frames N] [--layout L] "
+				"[--damage full|band] [--backend-pid PID] [--screendump]\n");
+		return 2;
+	}
+	if (kg_fg_ram_init(&fe.ram, 256ull << 20, 4321) < 0 || setup_vhost(&fe, o.socket) < 0 ||
+	    display_info(&fe) < 0)
+		goto out;
+	for (unsigned i = 0; i < NBUF; i++)
+		if (kg_fg_fb_init(&fe.fb[i], &fe.ram, o.layout, i + 1, fe.w, fe.h) < 0 ||
+		    create_resource(&fe, i + 1, &fe.fb[i]) < 0)
+			goto out;
+	if (run_frames(&fe, &o, &last) < 0)
+		goto out;
+	if (o.screendump) {
+		char line[64];
+		print_pixels(&fe, last);
+		if (!fgets(line, sizeof(line), stdin))
+			fprintf(stderr, "kg-frontend: stdin closed\n");
+	}
+	ret = 0;
+out:
+	kg_fe_vu_close(&fe.vu);
+	kg_fe_vring_finish(&fe.ctrl);
+	kg_fe_vring_finish(&fe.cursor);
+	for (unsigned i = 0; i < NBUF; i++)
+		kg_fg_fb_finish(&fe.fb[i]);
+	kg_fg_ram_finish(&fe.ram);
+	return ret;
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Host side of the whole-backend vm tests: boots the board VM, starts
+kmsgate-vgpu on the vkms or virtio-gpu card and drives it with kg-frontend
+(tests/frontend: QEMU's vhost-user side and a Linux guest's virtio-gpu command
+stream, 2D resources with scattered backing pages, a fence per flip).
+
+Checks: every frame's fence came back; kmsgate-vgpu's --stats JSON says the
+expected path (zero copy: 0 bytes copied, zero_copy_ratio 1; copy: bytes
+copied, ratio 0) and shown == frames; on vkms the fences are paced by the
+display (median interval 16.7 ms); with --screendump, head 0 equals the guest's
+pixels; kmsgate-vgpu exits cleanly on SIGTERM.
+
+Usage: test-vgpu-frontend.py [--vkms] [--screendump] [--expect-path P]
+           KMSGATE_VGPU KG_FRONTEND [-- FRONTEND ARGS...]
+Exit: 0 pass, 1 a check failed, 99 the rig failed."""
+
+import argparse
+import json
+import os
+import re
+import shlex
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import kgvm  # noqa: E402
+
+FENCE_RE = re.compile(r'^FENCE (\d+) t=(\d+)\.(\d{9})')
+KV_RE = re.compile(r'(\w+)=(\S+)')
+
+SCRIPT = r'''
+dev=; for c in /sys/class/drm/card[0-9]; do grep -q {drv} $c/device/uevent 2>/dev/null && dev=/dev/dri/${{c##*/}}; done
+echo "card: $dev"
+kmsgate-vgpu --socket /tmp/vg.sock --device $dev --stats /tmp/st.json & pid=$!
+kg-frontend --socket /tmp/vg.sock --backend-pid $pid {args}; rc=$?
+kill -TERM $pid; wait $pid; echo "BACKEND exit=$?"
+echo "STATS $(tr -d '\n' < /tmp/st.json)"
+exit $rc
+'''
+
+
+def check_screendump(vm, lines, problems):
+    pixels = []
+    for line in lines:
+        if line.startswith('PIXEL '):
+            _, x, y, v = line.split()
+            pixels.append((int(x), int(y), int(v, 16)))
+    w, h, rgb = vm.screendump(0)
+    bad = 0
+    for x, y, want in pixels:
+        o = (y * w + x) * 3
+        got = (rgb[o] << 16) | (rgb[o + 1] << 8) | rgb[o + 2] if x < w and y < h else -1
+        if got != want:
+            bad += 1
+            if bad <= 5:
+                problems.append(f'screendump ({x},{y}) is {got:06x}, expected {want:06x}')
+    print(f'screendump: head 0 {w}x{h}, {len(pixels)} points, {bad} wrong')
+    if not pixels:
+        problems.append('no PIXEL lines')
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--vkms', action='store_true')
+    p.add_argument('--screendump', action='store_true')
+    p.add_argument('--expect-path', choices=['zero-copy', 'copy'])
+    p.add_argument('--timeout', type=float, default=400)
+    p.add_argument('vgpu')
+    p.add_argument('frontend')
+    p.add_argument('fe_args', nargs='*')
+    a = p.parse_args()
+    fe_args = a.fe_args + (['--screendump'] if a.screendump else [])
+    script = SCRIPT.format(drv='vkms' if a.vkms else 'virtio', args=shlex.join(fe_args))
+    opts = kgvm.Options(vkms=a.vkms, timeout=a.timeout,
+                        add=[f'{a.vgpu}:/bin/kmsgate-vgpu', f'{a.frontend}:/bin/kg-frontend'])
+    problems = []
+    try:
+        with kgvm.VM(opts, ['sh', '-c', script]) as vm:
+            if a.screendump:
+                vm.wait_for(r'^READY$', timeout=a.timeout)
+                check_screendump(vm, vm.output, problems)
+                vm.send('done')
+            status = vm.wait()
+            vm.print_timings()
+            lines = vm.output
+    except kgvm.VMError as e:
+        print(f'rig error: {e}', file=sys.stderr)
+        return 99
+    if status in (kgvm.STATUS_TIMEOUT, kgvm.STATUS_NO_MARKER):
+        print(f'rig error: VM ended with status {status}', file=sys.stderr)
+        return 99
+    fences = [int(m.group(2)) + int(m.group(3)) / 1e9
+              for m in (FENCE_RE.match(x) for x in lines) if m]
+    result = next((dict(KV_RE.findall(x)) for x in lines if x.startswith('RESULT ')), {})
+    backend = next((dict(KV_RE.findall(x)) for x in lines if x.startswith('BACKEND ')), {})
+    stats = None
+    for x in lines:
+        if x.startswith('STATS '):
+            try:
+                stats = json.loads(x[6:])
+            except ValueError as e:
+                problems.append(f'stats JSON unreadable: {e}')
+    frames = int(result.get('frames', 0))
+    print('frontend: ' + ' '.join(f'{k}={v}' for k, v in result.items()))
+    if not result or len(fences) != frames:
+        problems.append(f'{len(fences)} fences for {frames} frames')
+    if stats and stats.get('scanouts'):
+        s = stats['scanouts'][0]
+        print(f'backend stats: path={s["path"]} shown={s["shown"]} '
+              f'coalesced={s["coalesced"]} bytes_copied={s["bytes_copied"]} '
+              f'zero_copy_ratio={s["zero_copy_ratio"]} '
+              f'recv_to_commit p50={s["intervals"]["recv_to_commit"].get("p50_us")} us '
+              f'p99={s["intervals"]["recv_to_commit"].get("p99_us")} us')
+        if s['shown'] != frames:
+            problems.append(f'{s["shown"]} frames shown of {frames}')
+        if a.expect_path == 'zero-copy' and (s['path'] != 'zero-copy' or s['bytes_copied']
+                                              or s['zero_copy_ratio'] != 1):
+            problems.append(f'zero copy expected: {s["path"]}, {s["bytes_copied"]} bytes')
+        if a.expect_path == 'copy' and (s['path'] != 'copy' or not s['bytes_copied']):
+            problems.append(f'copy expected: {s["path"]}, {s["bytes_copied"]} bytes')
+    else:
+        problems.append('no stats from kmsgate-vgpu')
+    if a.vkms and len(fences) > 10:
+        iv = sorted((b - c) * 1000 for c, b in zip(fences, fences[1:]))
+        med = iv[len(iv) // 2]
+        print(f'fence interval: median {med:.3f} ms over {len(iv)}')
+        if abs(med - 1000 / 60) > 1.5:
+            problems.append(f'fences not paced at 60 Hz: median interval {med:.3f} ms')
+    if backend.get('exit') != '0':
+        problems.append(f'kmsgate-vgpu exit status {backend.get("exit")}')
+    if status != 0:
+        problems.append(f'kg-frontend exited with status {status}')
+    for msg in problems[:20]:
+        print('FAIL', msg)
+    print('PASS' if not problems else f'FAIL: {len(problems)} problem(s)')
+    return 1 if problems else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
