@@ -14,7 +14,10 @@
 6. `revoke head1` while `run -- sleep` holds it: the program gets SIGTERM
    and run exits 143.
 
-Usage: test-kmsgatectl-modetest.py BROKER KMSGATECTL PRELOAD_SO MODETEST
+Usage: test-kmsgatectl-modetest.py [--no-preload] BROKER KMSGATECTL PRELOAD_SO MODETEST
+--no-preload runs modetest without the shim: it then opens the real device,
+is not DRM master and cannot display, so the checks must fail (the meson test
+of that is should_fail).
 Exit: 0 pass, 1 a check failed, 77 skipped (no modetest), 99 the rig failed."""
 
 import json
@@ -52,7 +55,7 @@ kmsgatectl show head1; echo "SHOW_EXIT=$?"
 export KMSGATE_PRELOAD=@SHIM@
 # modetest -v quits on any input: give it a fifo nobody writes to until the host says so.
 mkfifo /tmp/keys; exec 5<>/tmp/keys
-kmsgatectl run --preload head1 -- sh -c \
+kmsgatectl run @PRELOAD@ head1 -- sh -c \
   'exec modetest -M virtio_gpu -s $KMSGATE_CONNECTOR_ID@$KMSGATE_CRTC_ID:1024x768 -v' \
   </tmp/keys >/tmp/modetest.log 2>&1 &
 R=$!
@@ -117,14 +120,19 @@ def value(lines, key):
 
 
 def main():
-    if len(sys.argv) != 5:
+    args = sys.argv[1:]
+    preload = '--preload'
+    if args and args[0] == '--no-preload':
+        preload = ''
+        args = args[1:]
+    if len(args) != 4:
         print(__doc__, file=sys.stderr)
         return 99
-    broker, ctl, shim, modetest = sys.argv[1:]
+    broker, ctl, shim, modetest = args
     if not os.path.exists(modetest):
         print(f'SKIP: {modetest} missing (Debian package libdrm-tests)')
         return 77
-    guest = GUEST.replace('@CONFIG@', CONFIG).replace('@SHIM@', SHIM)
+    guest = GUEST.replace('@CONFIG@', CONFIG).replace('@SHIM@', SHIM).replace('@PRELOAD@', preload)
     opts = kgvm.Options(add=[f'{broker}:/bin/kmsgate-broker', f'{ctl}:/bin/kmsgatectl',
                              f'{shim}:{SHIM}', f'{modetest}:/bin/modetest'], timeout=300)
     problems = []
