@@ -128,8 +128,15 @@ int kg_client_wait(struct kmsgate_client *c, uint32_t seq, struct kg_proto_msg *
 			kg_client_event_received(c, m);
 			continue;
 		}
-		if (m->seq == seq || (m->type == KG_PROTO_MSG_ERROR && m->seq == 0))
+		if (m->seq == seq || (m->type == KG_PROTO_MSG_ERROR && m->seq == 0)) {
+			/* A caller that expects no fd gets none: it will see the
+			 * wrong type and fail, and the fd must not leak. */
+			if (fd == &dummy && dummy >= 0) {
+				close(dummy);
+				dummy = -1;
+			}
 			return 0;
+		}
 		/* A reply to nothing we asked: the broker is confused. */
 		if (*fd >= 0)
 			close(*fd);

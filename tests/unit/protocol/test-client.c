@@ -261,6 +261,35 @@ static void test_list(void **state)
 	assert_int_equal(fake_server_stop(&s), 0);
 }
 
+/* A broker that answers LIST with a LEASE (and its fd): the fd must not
+ * leak (the teardown counts fds) and the client gives up. */
+static int script_list_gets_lease(int fd, void *arg)
+{
+	struct kg_proto_msg m, r;
+	int p[2], ret;
+
+	if (fake_handshake(fd) < 0 || fake_recv(fd, &m, KG_PROTO_MSG_LIST) < 0)
+		return -1;
+	sample_of(KG_PROTO_MSG_LEASE, &r);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	ret = fake_send(fd, &r, m.seq, p[0]);
+	close(p[0]);
+	close(p[1]);
+	return ret;
+}
+
+static void test_list_answered_with_lease_fd_does_not_leak(void **state)
+{
+	struct fake_server s;
+	struct kmsgate_client *c = connect_to(&s, script_list_gets_lease, NULL);
+	struct kmsgate_list *l;
+
+	assert_int_equal(kmsgate_list(c, &l), -EPROTO);
+	kmsgate_close(c);
+	assert_int_equal(fake_server_stop(&s), 0);
+}
+
 static void test_list_count_mismatch_is_protocol_error(void **state)
 {
 	struct fake_server s;
@@ -323,6 +352,9 @@ static int script_acquire(int fd, void *arg)
 	if (a->no_fd)
 		return 0;
 	if (a->revoke_after) {
+		sample_of(KG_PROTO_MSG_EV_CONNECTOR_CHANGED, &r);
+		if (fake_send(fd, &r, 0, -1) < 0)
+			return -1;
 		sample_of(KG_PROTO_MSG_EV_REVOKED, &r);
 		return fake_send(fd, &r, 0, -1) == 0 ? -2 : -1;
 	}
@@ -398,8 +430,22 @@ static void test_acquire_lease_without_fd_is_protocol_error(void **state)
 	assert_int_equal(fake_server_stop(&s), 0);
 }
 
+struct recorder {
+	int n;
+	struct kmsgate_event ev[4];
+};
+
+static void record_event(const struct kmsgate_event *ev, void *data)
+{
+	struct recorder *r = data;
+
+	if (r->n < 4)
+		r->ev[r->n++] = *ev;
+}
+
 static void test_revoked_event(void **state)
 {
+	struct recorder rec = { 0 };
 	struct acquire_script a = { .revoke_after = true };
 	struct fake_server s;
 	struct kmsgate_client *c = connect_to(&s, script_acquire, &a);
@@ -410,11 +456,21 @@ static void test_revoked_event(void **state)
 	kmsgate_set_event_handler(c, on_event, &ev);
 	l = kmsgate_acquire(c, "Virtual-1", 0);
 	assert_non_null(l);
-	/* The fake sends EV_REVOKED, then hangs up. */
-	while (ev.type == 0 && n >= 0) {
+	/* The fake sends EV_CONNECTOR_CHANGED, EV_REVOKED, then hangs up. */
+	kmsgate_set_event_handler(c, record_event, &rec);
+	while (rec.n < 2 && n >= 0) {
 		n = kmsgate_dispatch(c);
 		usleep(1000);
 	}
+	assert_int_equal(rec.n, 2);
+	assert_int_equal(rec.ev[0].type, KMSGATE_EVENT_CONNECTOR_CHANGED);
+	assert_string_equal(rec.ev[0].pipeline, "Virtual-3");
+	assert_int_equal(rec.ev[0].connector_status, KMSGATE_CONNECTED);
+	assert_int_equal(rec.ev[0].mm_width, 300);
+	assert_true(rec.ev[0].has_preferred_mode);
+	assert_int_equal(rec.ev[0].preferred_mode.hdisplay, 1024);
+	assert_null(rec.ev[0].lease);
+	ev = rec.ev[1];
 	assert_int_equal(ev.type, KMSGATE_EVENT_REVOKED);
 	assert_int_equal(ev.reason, KMSGATE_REVOKE_ADMIN);
 	assert_ptr_equal(ev.lease, l);
@@ -512,6 +568,7 @@ int main(void)
 		T(test_handshake_hangup_and_no_broker),
 		T(test_list),
 		T(test_list_count_mismatch_is_protocol_error),
+		T(test_list_answered_with_lease_fd_does_not_leak),
 		T(test_acquire_and_release),
 		T(test_acquire_wait_gets_lease_after_event),
 		T(test_acquire_lease_without_fd_is_protocol_error),
