@@ -12,9 +12,12 @@
 4. modetest quits (a key on its stdin): run exits 0 and the pipeline is free;
 5. `run -- sh -c 'exit 3'` exits 3 (the program's status);
 6. `revoke head1` while `run -- sleep` holds it: the program gets SIGTERM
-   and run exits 143.
+   and run exits 143;
+7. master-probe under `run --preload`: /dev/dri/card0 shows only the leased
+   connector and CRTC, drmSetMaster works, DROP_MASTER is EINVAL from the
+   kernel and made to succeed by the shim.
 
-Usage: test-kmsgatectl-modetest.py [--no-preload] BROKER KMSGATECTL PRELOAD_SO MODETEST
+Usage: test-kmsgatectl-modetest.py [--no-preload] BROKER KMSGATECTL PRELOAD_SO MODETEST MASTER_PROBE
 --no-preload runs modetest without the shim: it then opens the real device,
 is not DRM master and cannot display, so the checks must fail (the meson test
 of that is should_fail).
@@ -68,6 +71,7 @@ wait $R; echo "RUN_EXIT=$?"
 echo "--- modetest"; cat /tmp/modetest.log; echo "--- end"
 json after
 kmsgatectl run head1 -- sh -c 'exit 3'; echo "STATUS_EXIT=$?"
+kmsgatectl run @PRELOAD@ head1 -- master-probe; echo "PROBE_EXIT=$?"
 kmsgatectl run head1 -- sleep 100 &
 S=$!
 i=0; while ! kmsgatectl list | grep -q 'head1 *leased'; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ] || break; done
@@ -125,16 +129,17 @@ def main():
     if args and args[0] == '--no-preload':
         preload = ''
         args = args[1:]
-    if len(args) != 4:
+    if len(args) != 5:
         print(__doc__, file=sys.stderr)
         return 99
-    broker, ctl, shim, modetest = args
+    broker, ctl, shim, modetest, probe = args
     if not os.path.exists(modetest):
         print(f'SKIP: {modetest} missing (Debian package libdrm-tests)')
         return 77
     guest = GUEST.replace('@CONFIG@', CONFIG).replace('@SHIM@', SHIM).replace('@PRELOAD@', preload)
     opts = kgvm.Options(add=[f'{broker}:/bin/kmsgate-broker', f'{ctl}:/bin/kmsgatectl',
-                             f'{shim}:{SHIM}', f'{modetest}:/bin/modetest'], timeout=300)
+                             f'{shim}:{SHIM}', f'{modetest}:/bin/modetest',
+                             f'{probe}:/bin/master-probe'], timeout=300)
     problems = []
     seen = {}
     try:
@@ -184,7 +189,7 @@ def main():
     if after.get('head1', {}).get('state') != 'free':
         problems.append(f'list --json after run: head1 is {after.get("head1")}')
     for key, want in (('SHOW_EXIT', 0), ('BUSY_EXIT', 1), ('RUN_EXIT', 0), ('STATUS_EXIT', 3),
-                      ('REVOKE_EXIT', 0), ('REVOKED_RUN_EXIT', 143)):
+                      ('REVOKE_EXIT', 0), ('REVOKED_RUN_EXIT', 143), ('PROBE_EXIT', 0)):
         got = value(lines, key)
         if got != want:
             problems.append(f'{key}={got}, expected {want}')
