@@ -47,13 +47,18 @@ static void on_udev(void *data, int fd, uint32_t events)
 {
 	struct kg_hotplug *hp = data;
 	struct udev_device *ud = udev_monitor_receive_device(hp->mon);
-	const char *hotplug;
+	const char *action;
 
 	if (!ud)
 		return;
-	hotplug = udev_device_get_property_value(ud, "HOTPLUG");
-	if (udev_device_get_devnum(ud) == hp->devnum && hotplug && strcmp(hotplug, "1") == 0) {
-		kg_dbg("hotplug event on %s", udev_device_get_devnode(ud));
+	action = udev_device_get_action(ud);
+	/* Hotplug comes as "change" of the card (HOTPLUG=1); any change of
+	 * our card is worth a re-probe, which reports only real differences. */
+	if (udev_device_get_devnum(ud) == hp->devnum && action && strcmp(action, "change") == 0) {
+		const char *hotplug = udev_device_get_property_value(ud, "HOTPLUG");
+
+		kg_dbg("change event on %s (HOTPLUG=%s)", udev_device_get_devnode(ud),
+		       hotplug ? hotplug : "-");
 		kg_hotplug_reprobe(hp);
 	}
 	udev_device_unref(ud);

@@ -17,6 +17,9 @@
  *   kg-lessee kill9 NAME N       N x (a child holds NAME, SIGKILL it, acquire
  *       with WAIT); prints "KILL9 n p50=.. p99=.. max=.. ms".
  *   kg-lessee revoke NAME        admin revoke.
+ *   kg-lessee list               prints "PIPELINE name state= status= ..."
+ *   kg-lessee events SECS        prints "EVENT type pipeline status=" for
+ *       SECS seconds.
  *   kg-lessee hostile N          see hostile.c.
  *
  * Test code: errors go to stderr with what failed.
@@ -479,6 +482,51 @@ static int cmd_kill9(const char *sock, const char *name, int n)
 	return done == n ? 0 : 1;
 }
 
+static int cmd_list(struct kmsgate_client *c)
+{
+	struct kmsgate_list *list;
+
+	if (kmsgate_list(c, &list) < 0) {
+		perror("kmsgate_list");
+		return 1;
+	}
+	for (size_t i = 0; i < kmsgate_list_count(list); i++) {
+		const struct kmsgate_pipeline *p = kmsgate_list_get(list, i);
+
+		printf("PIPELINE %s state=%u status=%u connector=%s planes=%zu\n",
+		       kmsgate_pipeline_name(p), kmsgate_pipeline_state(p),
+		       kmsgate_pipeline_connector_status(p), kmsgate_pipeline_connector_name(p),
+		       kmsgate_pipeline_plane_count(p));
+	}
+	kmsgate_list_free(list);
+	return 0;
+}
+
+static void print_event(const struct kmsgate_event *ev, void *data)
+{
+	static const char *const names[] = { "?", "REVOKED", "CONNECTOR_CHANGED",
+					     "PIPELINE_AVAILABLE" };
+
+	printf("EVENT %s %s status=%u\n", names[ev->type < 4 ? ev->type : 0], ev->pipeline,
+	       ev->connector_status);
+}
+
+/* Prints every event for secs seconds (READY when listening). */
+static int cmd_events(struct kmsgate_client *c, int secs)
+{
+	double end = kg_now_ms() + secs * 1000.0;
+
+	kmsgate_set_event_handler(c, print_event, NULL);
+	printf("EVENTS READY\n");
+	while (kg_now_ms() < end) {
+		struct pollfd p = { kmsgate_get_fd(c), POLLIN, 0 };
+
+		if (poll(&p, 1, 100) > 0 && kmsgate_dispatch(c) < 0)
+			return 1;
+	}
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: kg-lessee [--uid N] [--name S] [--socket P] [--wait] "
@@ -517,6 +565,10 @@ static int run(const char *sock, const char *name, uint32_t flags, int argc, cha
 		ret = cmd_show(c, argv[1], argv[2]);
 	else if (strcmp(argv[0], "acquire") == 0 && argc == 2)
 		ret = cmd_acquire(c, argv[1], flags);
+	else if (strcmp(argv[0], "list") == 0 && argc == 1)
+		ret = cmd_list(c);
+	else if (strcmp(argv[0], "events") == 0 && argc == 2)
+		ret = cmd_events(c, atoi(argv[1]));
 	else if (strcmp(argv[0], "touch") == 0 && argc == 3)
 		ret = cmd_touch(c, argv[1], argv[2]);
 	else if (strcmp(argv[0], "revoke") == 0 && argc == 2) {

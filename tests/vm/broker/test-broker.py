@@ -5,7 +5,7 @@ and the kg-lessee test client, runs one scenario's guest script, and checks
 what the guest prints and what QMP screendumps show on each head.
 
 Usage: test-broker.py SCENARIO BROKER KG_LESSEE [--png-dir DIR]
-Scenarios: two-clients isolation kill9 acl hostile cycles release sigterm bench
+Scenarios: two-clients isolation kill9 acl hostile cycles release sigterm hotplug bench
 Exit: 0 pass, 1 a check failed, 99 the rig failed."""
 
 import argparse
@@ -155,10 +155,32 @@ wait $L0 $L1
 [ -S /run/kmsgate/broker.sock ] && echo "SOCKET_LEFT" || echo "SOCKET_GONE"
 tail -n 30 /tmp/broker.log
 """,
+    # Hotplug: forcing a connector off and on reaches clients as
+    # CONNECTOR_CHANGED, LIST shows it, and acquire refuses while it is off.
+    'hotplug': r"""
+kg-lessee events 8 &
+E=$!
+sleep 1
+# Forcing a connector through sysfs re-probes it but sends no uevent;
+# the synthetic change uevent stands in for the one a real HPD sends.
+echo off > /sys/class/drm/card0-Virtual-3/status
+echo change > /sys/class/drm/card0/uevent
+sleep 1
+kg-lessee list | grep head2
+kg-lessee acquire head2 </dev/null; echo "ACQUIRE_OFF=$?"
+echo on > /sys/class/drm/card0-Virtual-3/status
+echo change > /sys/class/drm/card0/uevent
+sleep 1
+kg-lessee list | grep head2
+kill -HUP $B
+wait $E
+finish
+""",
     # Lease acquisition latency: connect -> lease fd in hand.
     'bench': r"""
 kg-lessee cycles head0 1000; echo "CYCLES_EXIT=$?"
 kg-lessee kill9 head1 100; echo "KILL9_EXIT=$?"
+grep "revoked in" /tmp/broker.log | sed 's/.*revoked in \([0-9.]*\) ms.*/REVOKE_MS \1/'
 finish
 """,
 }
@@ -333,10 +355,29 @@ def host_sigterm(vm, check):
     check(bool(lines(vm, 'SOCKET_GONE')), 'socket removed')
 
 
+def host_hotplug(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=120)
+    ev = lines(vm, 'EVENT CONNECTOR_CHANGED head2')
+    check(ev[:2] == ['EVENT CONNECTOR_CHANGED head2 status=2',
+                     'EVENT CONNECTOR_CHANGED head2 status=1'],
+          f'off then on reached the client as CONNECTOR_CHANGED: {ev}')
+    check(not lines(vm, 'EVENT CONNECTOR_CHANGED head0'), 'no event for untouched head0')
+    pl = lines(vm, 'PIPELINE head2 ')
+    check(len(pl) == 2 and 'state=2 status=2' in pl[0] and 'state=0 status=1' in pl[1],
+          f'LIST shows head2 unavailable, then free: {pl}')
+    check(value(vm, 'ACQUIRE_OFF') == '1' and bool(lines(vm, 'REFUSED ENODEV')),
+          'acquire of a disconnected pipeline is refused (ENODEV)')
+
+
 def host_bench(vm, check):
     vm.wait_for(r'^BROKER_EXIT=', timeout=500)
     for line in lines(vm, 'CYCLES ') + lines(vm, 'KILL9 '):
         print(f'BENCH {line}')
+    rv = sorted(float(ln.split()[1]) for ln in lines(vm, 'REVOKE_MS '))
+    if rv:
+        print(f'BENCH REVOKE {len(rv)} p50={rv[len(rv) // 2]:.3f} '
+              f'p99={rv[min(len(rv) - 1, int(len(rv) * 0.99))]:.3f} max={rv[-1]:.3f} ms '
+              '(broker: drmModeRevokeLease + keep/blank, per release)')
     check(value(vm, 'CYCLES_EXIT') == '0' and value(vm, 'KILL9_EXIT') == '0', 'bench ran')
 
 
@@ -344,6 +385,7 @@ HOST = {
     'two-clients': host_two_clients, 'isolation': host_isolation, 'kill9': host_kill9,
     'acl': host_acl, 'hostile': host_hostile, 'cycles': host_cycles,
     'release': host_release, 'sigterm': host_sigterm, 'bench': host_bench,
+    'hotplug': host_hotplug,
 }
 
 
