@@ -1,0 +1,381 @@
+# SPDX-License-Identifier: MIT
+"""scene: the whole kmsgate system inside the board VM, driven from the host.
+
+Inside the board VM (tests/vm/kgvm.py): kmsgate-broker on the virtio-gpu card
+(4 heads), one kmsgate-vgpu per guest, and one nested QEMU 10 guest per
+kmsgate-vgpu (tests/vm/nested.py) running kg-frames (tests/guest/) with its
+own pattern. A guest either takes a broker pipeline (a lease of one head) or
+drives a card directly (--device, used for vkms, which the broker does not
+own here).
+
+    import scene
+    guests = [scene.Guest('a', 'gradient', pipeline='a', connector='Virtual-2', crtc=1),
+              scene.Guest('b', 'solid', pipeline='b', connector='Virtual-3', crtc=2)]
+    with scene.Scene(build_dir, guests, on_release='keep') as sc:   # boots the board
+        sc.wait_flipping(['a', 'b'])          # both guests' frames are flowing
+        w, h, rgb = sc.vm.screendump(1)
+        sc.kill_vgpu('b'); sc.start_vgpu('b'); sc.restart_guest('b')
+        stats = sc.stats('a')                 # kmsgate-vgpu --stats JSON (dict)
+    sc.lats['a']                # [(frame, latency_us, host time)] from the guest
+    sc.cpu                      # [(host time, board uptime, name, vgpu_s, qemu_s)]
+
+Board-side the scene is a busybox sh script (board_script) that starts
+everything, relays each process's log to the console with a '[name] '
+prefix, and then obeys one-line commands the host sends on the console.
+"""
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'vm'))
+import kgvm  # noqa: E402
+import nested  # noqa: E402
+
+RUN = '/run/kmsgate'
+# kg-frames flips this many frames at most (it stops then, keeping the last
+# frame up with --hold); a scene ends long before.
+FRAMES = 100000
+# The guest prints its per-frame latencies in batches of this many frames.
+BATCH = 20
+
+# The nested guest's command: pattern and frame count come from the kernel
+# command line (one initramfs for every guest). kg-frames' per-frame lines
+# are folded into 'LATS first l0 l1 ...' batches: the serial line of a nested
+# guest is slow and the board console carries all guests.
+GUEST_SH = r'''p=gradient; n=60
+for a in $(cat /proc/cmdline); do
+	case "$a" in kg.pattern=*) p=${a#kg.pattern=} ;; kg.frames=*) n=${a#kg.frames=} ;; esac
+done
+echo "GUEST-START pattern $p frames $n"
+sleep 999999 | kg-frames --pattern "$p" --frames "$n" --hold |
+awk -v b=%(batch)d '/^frame / {
+	if (!started) { started = 1; print "GUEST-FLIPPING"; fflush() }
+	if (!k) first = $2
+	lat[k++] = $4
+	if (k == b) { s = "LATS " first; for (i = 0; i < k; i++) s = s " " lat[i]; print s; fflush(); k = 0 }
+	next
+}
+{ print; fflush() }'
+''' % {'batch': BATCH}
+
+
+class Guest:
+    """One nested guest and its kmsgate-vgpu.
+
+    pipeline: broker pipeline name (with connector and crtc for the broker's
+    config); or device: a card path inside the board (e.g. 'vkms' to find
+    the vkms card) that kmsgate-vgpu drives directly."""
+
+    def __init__(self, name, pattern, pipeline=None, connector=None, crtc=None, device=None,
+                 frames=FRAMES):
+        self.name = name
+        self.pattern = pattern
+        self.pipeline = pipeline
+        self.connector = connector
+        self.crtc = crtc
+        self.device = device
+        self.frames = frames
+
+
+def broker_config(guests, on_release):
+    lines = ['[broker]', f'on-release = {on_release}', '']
+    for g in guests:
+        if g.pipeline:
+            lines += [f'[{g.pipeline}]', f'connector = {g.connector}', f'crtc = {g.crtc}',
+                      'planes = primary', '']
+    return '\n'.join(lines)
+
+
+def board_script(guests, broker=True):
+    """The busybox sh program the board VM runs (see the module doc)."""
+    out = [r'''set -u
+relays=""
+relay() { # NAME FILE: FILE's lines on the console, prefixed, markers defused
+	: >>"$2"
+	tail -n +1 -f "$2" | awk -v p="[$1] " '{ gsub(/@@kgvm-/, "@@guest-"); print p $0; fflush() }' &
+	relays="$relays $!"
+}
+wait_sock() { # PATH: wait up to 20 s for a listening socket
+	n=0
+	while [ ! -S "$1" ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n + 1)); done
+	[ -S "$1" ]
+}
+card_of() { # DRIVER: /dev/dri/cardN of the first card of that kernel driver
+	for c in /sys/class/drm/card[0-9]; do
+		# vkms is a bare platform device: no driver link, the device is named vkms
+		for l in $c/device/driver $c/device; do
+			case "$(readlink $l)" in */"$1") echo /dev/dri/${c##*/}; return 0 ;; esac
+		done
+	done
+	return 1
+}
+ticks() { # PID: utime + stime in clock ticks (0 when gone)
+	[ -r /proc/$1/stat ] && awk '{ print $14 + $15 }' /proc/$1/stat || echo 0
+}
+''']
+    if broker:
+        out.append(f'''mkdir -p {RUN}
+relay broker /tmp/broker.log
+kmsgate-broker --driver virtio_gpu --config /e2e/kmsgate.conf --runtime-dir {RUN} \\
+	>>/tmp/broker.log 2>&1 &
+broker_pid=$!
+wait_sock {RUN}/broker.sock || {{ echo "E2E-FAIL broker did not come up"; exit 1; }}
+''')
+    for g in guests:
+        n = g.name
+        if g.pipeline:
+            how = f'--broker {RUN}/broker.sock --pipeline {g.pipeline}'
+        else:
+            how = f'--device "$(card_of {g.device})"'
+        qemu = nested.qemu_guest_args(f'/tmp/{n}.sock', append=f'kg.pattern={g.pattern} '
+                                      f'kg.frames={g.frames}', reconnect_ms=0)
+        out.append(f'''relay vgpu-{n} /tmp/vgpu-{n}.log
+relay {n} /tmp/guest-{n}.log
+vgpu_{n}=0; guest_{n}=0
+start_vgpu_{n}() {{
+	rm -f /tmp/{n}.sock
+	kmsgate-vgpu --socket /tmp/{n}.sock {how} --output kms --stats /tmp/{n}.json \\
+		>>/tmp/vgpu-{n}.log 2>&1 &
+	vgpu_{n}=$!
+	wait_sock /tmp/{n}.sock
+}}
+start_guest_{n}() {{
+	{qemu} </dev/null >>/tmp/guest-{n}.log 2>&1 &
+	guest_{n}=$!
+}}
+''')
+    names = ' '.join(g.name for g in guests)
+    for g in guests:
+        out.append(f'start_vgpu_{g.name} || echo "E2E-FAIL vgpu {g.name} did not come up"\n')
+    for g in guests:
+        out.append(f'start_guest_{g.name}\n')
+    out.append(f'''(while sleep 5; do
+	for n in {names}; do
+		eval "v=\\$vgpu_$n; q=\\$guest_$n"
+		echo "E2E-CPU $(cut -d' ' -f1 /proc/uptime) $n $(ticks $v) $(ticks $q)"
+	done
+done) &
+sampler=$!
+echo "E2E-READY $(getconf CLK_TCK 2>/dev/null || echo 100)"
+while read -r cmd arg; do
+	case "$cmd" in
+	kill-vgpu) eval "kill -9 \\$vgpu_$arg; wait \\$vgpu_$arg"; echo "E2E-DONE $cmd $arg" ;;
+	start-vgpu) start_vgpu_$arg; echo "E2E-DONE $cmd $arg" ;;
+	stop-guest) eval "kill \\$guest_$arg; wait \\$guest_$arg"; echo "E2E-DONE $cmd $arg" ;;
+	start-guest) start_guest_$arg; echo "E2E-DONE $cmd $arg" ;;
+	stats) echo "E2E-STATS $arg $(tr -d '\\n' </tmp/$arg.json)" ;;
+	quit) break ;;
+	*) echo "E2E-UNKNOWN $cmd" ;;
+	esac
+done
+kill $sampler
+for n in {names}; do eval "kill \\$guest_$n 2>/dev/null"; done
+for n in {names}; do eval "kill \\$vgpu_$n 2>/dev/null; wait \\$vgpu_$n"; done
+for n in {names}; do echo "E2E-STATS $n $(tr -d '\\n' </tmp/$n.json)"; done
+''')
+    if broker:
+        out.append('kill $broker_pid; wait $broker_pid\n')
+    out.append('sleep 0.5; kill $relays 2>/dev/null\necho E2E-END\n')
+    return ''.join(out)
+
+
+class Scene:
+    def __init__(self, build, guests, on_release='keep', vkms=False, guest_prog=None,
+                 timeout=1500):
+        self.build = os.path.abspath(build)
+        self.guests = list(guests)
+        self.on_release = on_release
+        self.vkms = vkms
+        self.guest_prog = guest_prog or os.path.join(self.build, 'tests/guest/kg-frames')
+        self.timeout = timeout
+        self.work = tempfile.mkdtemp(prefix='kg-e2e-')
+        self.vm = None
+        self.lats = {g.name: [] for g in self.guests}
+        self.cpu = []
+        self.stats_seen = {}
+        self.events = []          # (time, text) milestones for reports
+        self.t0 = None
+        self.clk_tck = 100
+        self._watch = []          # (regex, name) lines to remember
+        self.seen = []            # every console line with its arrival time
+
+    def _files(self):
+        for p in [self.guest_prog, os.path.join(self.build, 'broker/kmsgate-broker'),
+                  os.path.join(self.build, 'backend/kmsgate-vgpu')]:
+            if not os.path.exists(p):
+                raise kgvm.VMError(f'{p} not built: run ninja -C {self.build}')
+        kernel, initrd = nested.guest_initrd(os.environ.get('KG_VM_CACHE'), self.work,
+                                             add=[f'{self.guest_prog}:/bin/kg-frames'],
+                                             script=GUEST_SH)
+        script = os.path.join(self.work, 'scene')
+        with open(script, 'w') as f:
+            f.write(board_script(self.guests, broker=any(g.pipeline for g in self.guests)))
+        conf = os.path.join(self.work, 'kmsgate.conf')
+        with open(conf, 'w') as f:
+            f.write(broker_config(self.guests, self.on_release))
+        return nested.qemu_adds(reference_backend=False) + [
+            f'{kernel}:{nested.GUEST_KERNEL}', f'{initrd}:{nested.GUEST_INITRD}',
+            f'{script}:/e2e/scene', f'{conf}:/e2e/kmsgate.conf',
+            os.path.join(self.build, 'broker/kmsgate-broker'),
+            os.path.join(self.build, 'backend/kmsgate-vgpu')]
+
+    def __enter__(self):
+        try:
+            opts = kgvm.Options(add=self._files(), vkms=self.vkms, mem=nested.BOARD_MEM,
+                                timeout=self.timeout)
+            self.vm = kgvm.VM(opts, ['sh /e2e/scene'])
+            self.vm.start()
+            self.t0 = time.monotonic()
+            m = self.wait(r'^E2E-READY (\d+)', timeout=300)
+            self.clk_tck = int(m.group(1))
+            self.mark('board ready')
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.vm:
+            if self.vm.status is None and self.vm.proc and self.vm.proc.poll() is None:
+                try:
+                    self.vm.send('quit')
+                    self.wait(r'^E2E-END', timeout=60)
+                except kgvm.VMError:
+                    pass
+                self.vm.wait(timeout=60)
+            self.vm.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def mark(self, what):
+        t = time.monotonic() - (self.t0 or time.monotonic())
+        self.events.append((t, what))
+        kgvm.log(f'[{t:7.1f} s] {what}')
+
+    # Console: every line goes through _take so no data is lost while
+    # waiting for something else.
+    def _take(self, line):
+        now = time.monotonic()
+        self.seen.append((now, line))
+        m = re.match(r'^\[(\w+)\] LATS (\d+) (.*)$', line)
+        if m and m.group(1) in self.lats:
+            first = int(m.group(2))
+            for i, v in enumerate(m.group(3).split()):
+                self.lats[m.group(1)].append((first + i, float(v), now))
+            return
+        m = re.match(r'^E2E-CPU (\S+) (\w+) (\d+) (\d+)$', line)
+        if m:
+            self.cpu.append((now, float(m.group(1)), m.group(2), int(m.group(3)) / self.clk_tck,
+                             int(m.group(4)) / self.clk_tck))
+            return
+        m = re.match(r'^E2E-STATS (\w+) (.*)$', line)
+        if m:
+            try:
+                self.stats_seen[m.group(1)] = json.loads(m.group(2))
+            except ValueError:
+                self.stats_seen[m.group(1)] = None
+
+    def wait(self, regex, timeout):
+        pat = re.compile(regex)
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise kgvm.VMError(f'timed out after {timeout} s waiting for /{regex}/')
+            line = self.vm.readline(timeout=left)
+            if line is None:
+                if self.vm.status is not None:
+                    raise kgvm.VMError(f'board VM ended (status {self.vm.status}) before '
+                                       f'/{regex}/')
+                continue
+            self._take(line)
+            if line.startswith('E2E-FAIL'):
+                raise kgvm.VMError(f'board scene: {line}')
+            m = pat.search(line)
+            if m:
+                return m
+
+    def pump(self, seconds):
+        """Reads console lines for a while (latencies, CPU samples)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            line = self.vm.readline(timeout=max(end - time.monotonic(), 0.01))
+            if line is not None:
+                self._take(line)
+
+    def command(self, cmd, arg, timeout=60):
+        self.vm.send(f'{cmd} {arg}')
+        self.wait(rf'^E2E-DONE {cmd} {arg}$', timeout=timeout)
+        self.mark(f'{cmd} {arg}')
+
+    def wait_flipping(self, names, timeout=600):
+        """Waits until every named guest flips; returns after the last one."""
+        for n in names:
+            self.wait(rf'^\[{n}\] GUEST-FLIPPING', timeout=timeout)
+            self.mark(f'guest {n} flipping')
+
+    def kill_vgpu(self, name):
+        self.command('kill-vgpu', name)
+
+    def start_vgpu(self, name):
+        self.command('start-vgpu', name)
+
+    def restart_guest(self, name):
+        self.command('stop-guest', name)
+        self.command('start-guest', name)
+
+    def stats(self, name, timeout=30):
+        self.vm.send(f'stats {name}')
+        self.wait(rf'^E2E-STATS {name} ', timeout=timeout)
+        return self.stats_seen.get(name)
+
+    def frames(self, name):
+        return len(self.lats[name])
+
+
+# ------------------------------------------------------------ the pixels ----
+
+def gradient_pixel(x, y, i):
+    return ((x + 7 * i) & 255, (y + 13 * i) & 255, (x ^ y ^ i) & 255)
+
+
+def solid_pixel(i):
+    return ((37 * i) & 255, (255 - 11 * i) & 255, (91 * i) & 255)
+
+
+def pixel(rgb, w, x, y):
+    o = (y * w + x) * 3
+    return rgb[o], rgb[o + 1], rgb[o + 2]
+
+
+def match_frame(pattern, w, h, rgb, step=37):
+    """Which kg-frames frame (index mod 256) a screen shows, or None.
+
+    Frame i of 'gradient' has B(0,0) = i & 255; of 'solid', a uniform colour
+    from solid_pixel(i). A sampled grid of pixels must all match (a frame
+    torn between two buffers or another guest's pixels do not)."""
+    pts = [(x, y) for y in range(0, h, step) for x in range(0, w, step)]
+    if pattern == 'gradient':
+        cand = [pixel(rgb, w, 0, 0)[2]]
+        want = gradient_pixel
+    else:
+        c0 = pixel(rgb, w, 0, 0)
+        cand = [i for i in range(256) if solid_pixel(i) == c0]
+        want = lambda x, y, i: solid_pixel(i)  # noqa: E731
+    for i in cand:
+        if all(pixel(rgb, w, x, y) == want(x, y, i) for x, y in pts):
+            return i
+    return None
+
+
+def is_placeholder(w, h, rgb):
+    """QEMU's screen for a head with nothing scanned out: 640x480."""
+    return (w, h) == (640, 480)
