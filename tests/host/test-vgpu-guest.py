@@ -12,7 +12,7 @@ image and position reached the output; the backend's statistics count the
 frames. Exit 0 pass, 1 fail, 99 the rig failed (an ERROR in meson).
 
 Usage: test-vgpu-guest.py KMSGATE_VGPU KG_FRAMES [--frames N] [--pattern P]
-       [--size WxH] [--guest-arg ARG] [--keep DIR] [--expect-frame I]
+       [--size WxH] [--guest-arg ARG] [--boots N] [--keep DIR] [--expect-frame I]
 """
 import argparse
 import json
@@ -120,14 +120,56 @@ def expected_row(pattern, i, y, w):
     return bytes(row)
 
 
-def wait_log(path, text, timeout):
+def wait_log(path, text, count, timeout):
+    """Waits until text occurs count times in the file."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         with open(path) as f:
-            if text in f.read():
+            if f.read().count(text) >= count:
                 return True
         time.sleep(0.1)
     return False
+
+
+def run_guest(args, c, boot, guest_cmd, sock, backend, log_path, out_dir, width, height):
+    """Boots the guest once, runs kg-frames, checks what the guest saw.
+    Returns False when the guest did not finish."""
+    opts = kgvm.Options(add=[f'{args.kg_frames}:/bin/kg-frames'], mem=MEM_MB, timeout=240)
+    t0 = time.monotonic()
+    tag = f'boot {boot + 1}: '
+    with GuestVM(opts, ['sh', '-c', guest_cmd], sock) as vm:
+        vm.wait_for(r'^RESULT ', timeout=240)
+        # While the guest still shows its last frame and cursor: PNGs.
+        backend.send_signal(signal.SIGUSR1)
+        png_ready = wait_log(log_path, 'PNG file', boot + 1, 10)
+        live_png = os.path.join(out_dir, 'scanout-0-live.png')
+        if png_ready:
+            shutil.copy(os.path.join(out_dir, 'scanout-0.png'), live_png)
+        vm.send('done')
+        status = vm.wait(timeout=60)
+        lines = list(vm.output)
+    c.check(png_ready, tag + 'SIGUSR1 wrote the PNGs while the guest ran')
+    print(f'{tag}guest ran in {time.monotonic() - t0:.1f} s, status {status}', flush=True)
+    if status in (kgvm.STATUS_TIMEOUT, kgvm.STATUS_NO_MARKER):
+        print('the guest did not finish')
+        return False
+    text = '\n'.join(lines)
+    m = re.search(r'^MODES (.*)$', text, re.M)
+    modes = m.group(1).split() if m else []
+    c.check(f'{width}x{height}' in modes,
+            f'{tag}display info reached the guest: {args.size} in modes {modes}')
+    m = re.search(r'^EDID ([0-9a-f]*)$', text, re.M)
+    edid = bytes.fromhex(m.group(1)) if m else b''
+    c.check(len(edid) == 128 and edid[:8] == bytes.fromhex('00ffffffffffff00')
+            and b'kmsgate' in edid and sum(edid) % 256 == 0,
+            f'{tag}EDID reached the guest ({len(edid)} bytes, name kmsgate, checksum)')
+    m = re.search(r'^kg-frames: mode (\d+)x(\d+) frames (\d+) events (\d+) '
+                  r'p50_us ([\d.]+) p99_us ([\d.]+) max_us ([\d.]+)$', text, re.M)
+    c.check(bool(m) and int(m.group(3)) == args.frames and int(m.group(4)) == args.frames,
+            tag + 'the guest saw every flip complete' + (f' ({m.group(0)})' if m else ''))
+    c.check(re.search(r'^RESULT ok$', text, re.M) is not None, tag + 'kg-frames: RESULT ok')
+    c.check(re.search(r'^cursor shown', text, re.M) is not None, tag + 'the guest set a cursor')
+    return True
 
 
 class Checker:
@@ -149,6 +191,8 @@ def main():
     ap.add_argument('--size', default='800x600')
     ap.add_argument('--guest-arg', action='append', default=[],
                     help='one more kg-frames argument (e.g. --guest-arg=--legacy)')
+    ap.add_argument('--boots', type=int, default=1,
+                    help='boot the guest this many times against one kmsgate-vgpu')
     ap.add_argument('--keep', help='keep PNGs, stats and logs in this directory')
     ap.add_argument('--expect-frame', type=int, default=None,
                     help='frame the PNG must show (default: the last); for the must-fail test')
@@ -181,40 +225,12 @@ def main():
             'echo "EDID $(od -An -tx1 -v $C/edid | tr -d " \\n")"; '
             f'kg-frames --frames {args.frames} --pattern {args.pattern} --cursor --quiet --hold '
             + ' '.join(args.guest_arg))
-        opts = kgvm.Options(add=[f'{args.kg_frames}:/bin/kg-frames'], mem=MEM_MB, timeout=240)
-        t0 = time.monotonic()
-        with GuestVM(opts, ['sh', '-c', guest_cmd], sock) as vm:
-            vm.wait_for(r'^RESULT ', timeout=240)
-            # While the guest still shows its last frame and cursor: PNGs.
-            backend.send_signal(signal.SIGUSR1)
-            png_ready = wait_log(log_path, 'PNG file', 10)
-            live_png = os.path.join(out_dir, 'scanout-0-live.png')
-            if png_ready:
-                shutil.copy(os.path.join(out_dir, 'scanout-0.png'), live_png)
-            vm.send('done')
-            status = vm.wait(timeout=60)
-            lines = list(vm.output)
-        c.check(png_ready, 'SIGUSR1 wrote the PNGs while the guest ran')
-        print(f'guest ran in {time.monotonic() - t0:.1f} s, status {status}', flush=True)
-        if status in (kgvm.STATUS_TIMEOUT, kgvm.STATUS_NO_MARKER):
-            print('the guest did not finish')
-            return 1
-        text = '\n'.join(lines)
-        m = re.search(r'^MODES (.*)$', text, re.M)
-        modes = m.group(1).split() if m else []
-        c.check(f'{width}x{height}' in modes,
-                f'display info reached the guest: {args.size} in modes {modes}')
-        m = re.search(r'^EDID ([0-9a-f]*)$', text, re.M)
-        edid = bytes.fromhex(m.group(1)) if m else b''
-        c.check(len(edid) == 128 and edid[:8] == bytes.fromhex('00ffffffffffff00')
-                and b'kmsgate' in edid and sum(edid) % 256 == 0,
-                f'EDID reached the guest ({len(edid)} bytes, name kmsgate, checksum)')
-        m = re.search(r'^kg-frames: mode (\d+)x(\d+) frames (\d+) events (\d+) '
-                      r'p50_us ([\d.]+) p99_us ([\d.]+) max_us ([\d.]+)$', text, re.M)
-        c.check(bool(m) and int(m.group(3)) == args.frames and int(m.group(4)) == args.frames,
-                'the guest saw every flip complete' + (f' ({m.group(0)})' if m else ''))
-        c.check(re.search(r'^RESULT ok$', text, re.M) is not None, 'kg-frames: RESULT ok')
-        c.check(re.search(r'^cursor shown', text, re.M) is not None, 'the guest set a cursor')
+        for boot in range(args.boots):
+            # Each boot is a new QEMU on the same kmsgate-vgpu: the device
+            # must serve a new front-end after the old one went away.
+            if not run_guest(args, c, boot, guest_cmd, sock, backend, log_path, out_dir,
+                             width, height):
+                return 1
     finally:
         if backend.poll() is None:
             backend.send_signal(signal.SIGTERM)
@@ -247,7 +263,8 @@ def main():
     try:
         st = json.load(open(stats))
         s0 = st['scanouts'][0]
-        c.check(s0['shown'] >= 1 and s0['shown'] + s0['coalesced'] + s0['dropped'] >= args.frames,
+        c.check(s0['shown'] >= 1 and
+                s0['shown'] + s0['coalesced'] + s0['dropped'] >= args.frames * args.boots,
                 f"stats: frames {s0['frames']} shown {s0['shown']} coalesced {s0['coalesced']}")
         print('backend intervals:', json.dumps(s0['intervals']))
     except (OSError, ValueError, KeyError, IndexError) as e:
