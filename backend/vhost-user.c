@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -142,13 +141,16 @@ static void on_kick(void *data, int fd, uint32_t events)
 {
 	struct vu_queue *q = data;
 	struct kg_vu_dev *dev = q->dev;
-	eventfd_t v;
+	uint64_t v;
+	ssize_t n = read(fd, &v, sizeof(v));
 
-	if (eventfd_read(fd, &v) < 0 && errno != EAGAIN) {
-		/* Not an eventfd after all (or hung up): stop watching rather
-		 * than spin on it. */
-		kg_log_errno(KG_LOG_WARN, "vhost-user: queue %u kick fd unusable",
-			     kg_vq_index(q->vq));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return; /* spurious wake-up */
+	if (n != sizeof(v) || (events & (EPOLLHUP | EPOLLERR))) {
+		/* Not an eventfd after all (EOF, short read, hang-up): stop
+		 * watching it rather than spin on it. */
+		kg_warn("vhost-user: queue %u kick fd is not a usable eventfd; queue stopped",
+			kg_vq_index(q->vq));
 		queue_halt(dev, q);
 		return;
 	}

@@ -34,8 +34,13 @@ struct kg_vq_elem {
 
 /*
  * Pops the next available chain. Returns 1 with *elem filled, 0 when the
- * ring is empty, -EINVAL (or another -errno) when the ring is malformed: the
- * device must then stop using the queue.
+ * ring is empty (or the pop budget below is spent), -EINVAL (or another
+ * -errno) when the ring is malformed: the device must then stop using the
+ * queue.
+ * Pop until 0 on every kick. With VIRTIO_RING_F_EVENT_IDX (QEMU passes the
+ * guest's choice through, offered or not) the guest kicks again only after
+ * the device saw the ring empty: a device that stops popping early must
+ * come back to the queue on its own, no kick will remind it.
  */
 int kg_vq_pop(struct kg_vq *vq, struct kg_vq_elem *elem);
 /* Returns a chain to the guest with `written` bytes in its in buffers. */

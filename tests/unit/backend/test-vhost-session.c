@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/virtio_ring.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -635,6 +636,29 @@ static void test_ring_outside_memory_is_refused(void **state)
 	assert_true(kg_vu_connected(f->vu));
 }
 
+/* A kick "eventfd" that is really a pipe hitting EOF must stop the queue,
+ * not spin the loop. */
+static void test_kick_fd_that_hangs_up_stops_the_queue(void **state)
+{
+	struct fe *f = *state;
+	int p[2];
+	uint64_t idx = 0;
+
+	qemu_init(f);
+	qemu_start(f);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(call(f, KG_VU_SET_VRING_KICK, 0, &idx, 8, &p[0], 1, NULL, 0), -1);
+	close(p[0]);
+	assert_int_equal(enable_queue(f, 0, 1), 0);
+	int stopped = f->dev.stopped;
+	close(p[1]); /* EOF on the kick fd */
+	pump(f);
+	assert_int_equal(f->dev.stopped, stopped + 1);
+	pump(f);
+	assert_int_equal(kg_loop_dispatch(f->loop, 0), 0); /* nothing left firing */
+	assert_true(kg_vu_connected(f->vu));
+}
+
 static void test_config_changed_uses_backend_channel(void **state)
 {
 	struct fe *f = *state;
@@ -723,6 +747,7 @@ int main(void)
 		T(test_partial_message_waits),
 		T(test_unknown_request_is_refused_not_fatal),
 		T(test_ring_outside_memory_is_refused),
+		T(test_kick_fd_that_hangs_up_stops_the_queue),
 		T(test_config_changed_uses_backend_channel),
 		cmocka_unit_test(test_listen_one_at_a_time),
 	};
