@@ -144,6 +144,8 @@ bool kg_lease_sweep(struct kg_lease *lease)
 	if (lease->stale_fd < 0)
 		return false;
 	if (kg_device_plane_fb(lease->dev, lease->pp->plane_ids[0]) != lease->stale_fb) {
+		kg_dbg("pipeline %s: the new lessee shows its own frame; closing the kept one",
+		       lease->pp->name);
 		close_stale(lease);
 		return false;
 	}

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -338,7 +339,17 @@ def host_release(vm, check):
     head_is(vm, check, 1, RED, 'keep: after release')
     head_is_blank(vm, check, 2, 'blank: after release')
     vm.send('go')
-    vm.wait_for(r'^HOST taken-over$', timeout=60)
+    # Sample head 1 back to back while the next lessee starts and shows its
+    # frame: every sample must be the old frame or the new one, never off.
+    seen, deadline = {}, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        w, h, rgb = vm.screendump(1)
+        c = f'{colour_at(w, rgb, 500, 400):06x}' if (w, h) == (W, H) else f'off {w}x{h}'
+        seen[c] = seen.get(c, 0) + 1
+        if vm.readline(timeout=0.002) == 'HOST taken-over':
+            break
+    check(set(seen) == {f'{RED:06x}', f'{BLUE:06x}'},
+          f'takeover from the kept frame without a blank one: samples {seen}')
     head_is(vm, check, 1, BLUE, 'keep: next lessee took over')
     vm.send('go')
     vm.wait_for(r'^HOST killed$', timeout=60)
