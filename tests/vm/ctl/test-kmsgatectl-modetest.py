@@ -15,7 +15,9 @@
    and run exits 143;
 7. master-probe under `run --preload`: /dev/dri/card0 shows only the leased
    connector and CRTC, drmSetMaster works, DROP_MASTER is EINVAL from the
-   kernel and made to succeed by the shim.
+   kernel and made to succeed by the shim;
+8. while `run -- sleep 1` holds head1, `run` fails (1) and `run --wait`
+   gets the pipeline once it is released (0).
 
 Usage: test-kmsgatectl-modetest.py [--no-preload] BROKER KMSGATECTL PRELOAD_SO MODETEST MASTER_PROBE
 --no-preload runs modetest without the shim: it then opens the real device,
@@ -72,6 +74,12 @@ echo "--- modetest"; cat /tmp/modetest.log; echo "--- end"
 json after
 kmsgatectl run head1 -- sh -c 'exit 3'; echo "STATUS_EXIT=$?"
 kmsgatectl run @PRELOAD@ head1 -- master-probe; echo "PROBE_EXIT=$?"
+kmsgatectl run head1 -- sleep 1 &
+W=$!
+i=0; while ! kmsgatectl list | grep -q 'head1 *leased'; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ] || break; done
+kmsgatectl run head1 -- true; echo "NOWAIT_EXIT=$?"
+kmsgatectl run --wait head1 -- sh -c 'echo "WAITED_FOR=$KMSGATE_PIPELINE"'; echo "WAIT_EXIT=$?"
+wait $W
 kmsgatectl run head1 -- sleep 100 &
 S=$!
 i=0; while ! kmsgatectl list | grep -q 'head1 *leased'; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ] || break; done
@@ -189,10 +197,13 @@ def main():
     if after.get('head1', {}).get('state') != 'free':
         problems.append(f'list --json after run: head1 is {after.get("head1")}')
     for key, want in (('SHOW_EXIT', 0), ('BUSY_EXIT', 1), ('RUN_EXIT', 0), ('STATUS_EXIT', 3),
-                      ('REVOKE_EXIT', 0), ('REVOKED_RUN_EXIT', 143), ('PROBE_EXIT', 0)):
+                      ('REVOKE_EXIT', 0), ('REVOKED_RUN_EXIT', 143), ('PROBE_EXIT', 0), ('NOWAIT_EXIT', 1),
+                      ('WAIT_EXIT', 0)):
         got = value(lines, key)
         if got != want:
             problems.append(f'{key}={got}, expected {want}')
+    if 'WAITED_FOR=head1' not in lines:
+        problems.append('run --wait did not run its program on head1')
     if not any(re.match(r'^freq: [0-9.]+Hz$', line) for line in lines):
         problems.append('modetest never reported a page-flip rate')
     for p in problems:
