@@ -156,11 +156,12 @@ const char *kmsgate_pipeline_lessee_name(const struct kmsgate_pipeline *p);
  * Events that arrive meanwhile are queued for kmsgate_dispatch(). Returns the
  * lease, or NULL with errno:
  *   ENOENT           no pipeline of that name;
- *   EBUSY            leased to another client (without WAIT);
+ *   EBUSY            leased to another client (without WAIT), or held by
+ *                    this client already;
  *   EACCES           this user may not use it;
  *   ENODEV           the pipeline is unavailable (connector disconnected);
- *   ECANCELED        the wait ended without a lease;
- *   EAGAIN           the broker's limits are reached;
+ *   ECANCELED        the wait ended without a lease (broker stopping);
+ *   EAGAIN           already waiting for it, or too many waiters;
  *   EIO              the broker failed to create the lease;
  *   EINVAL           name is empty, too long or not printable;
  *   EPROTO, ECONNRESET, ETIMEDOUT (not with WAIT), ENOMEM.
