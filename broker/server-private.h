@@ -64,6 +64,7 @@ struct kg_server {
 	struct kg_source *sweep_timer;
 	struct client *clients;
 	size_t n_clients;
+	size_t max_clients; /* KG_SERVER_MAX_CLIENTS, or less if the fd limit is lower */
 };
 
 /* server.c */

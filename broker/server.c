@@ -19,6 +19,7 @@
 
 static void client_destroy(struct client *c);
 
+/* Raises the fd limit as far as allowed and returns how many clients fit. */
 static size_t max_clients(void)
 {
 	struct rlimit rl;
@@ -229,12 +230,16 @@ static int read_cred(struct client *c)
 	c->cred.uid = uc.uid;
 	c->cred.gid = uc.gid;
 	c->cred.groups = c->groups;
-	/* A peer in more groups than we have room for gets the first ones
-	 * only: it can lose access through a group, never gain it. */
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &glen) < 0 && errno != ERANGE)
+	/* A peer in more groups than we have room for (ERANGE: the kernel
+	 * copied nothing) gets none of them: it can lose access through a
+	 * supplementary group, never gain it from an unfilled buffer. */
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &glen) < 0 ||
+	    glen > sizeof(c->groups)) {
+		if (errno == ERANGE)
+			kg_warn("pid %d is in more than %d groups; only its uid and primary group count",
+				c->cred.pid, KG_SERVER_MAX_GROUPS);
 		glen = 0;
-	if (glen > sizeof(c->groups))
-		glen = sizeof(c->groups);
+	}
 	c->cred.n_groups = glen / sizeof(gid_t);
 	return 0;
 }
@@ -327,7 +332,7 @@ static void on_listen(void *data, int fd, uint32_t events)
 				kg_log_errno(KG_LOG_WARN, "accept failed");
 			return;
 		}
-		if (srv->n_clients >= max_clients()) {
+		if (srv->n_clients >= srv->max_clients) {
 			refuse(cfd, KG_PROTO_ERR_LIMIT, "too many clients");
 			continue;
 		}
@@ -439,6 +444,7 @@ struct kg_server *kg_server_create(const struct kg_server_config *cfg)
 	srv->admin = cfg->admin;
 	srv->lock_fd = -1;
 	srv->listen_fd = -1;
+	srv->max_clients = max_clients();
 	if (slots_create(srv) < 0)
 		goto err_srv;
 	if (make_runtime_dir(cfg->runtime_dir) < 0 || take_lock(srv, cfg->runtime_dir) < 0)
@@ -451,7 +457,7 @@ struct kg_server *kg_server_create(const struct kg_server_config *cfg)
 		kg_log_errno(KG_LOG_ERROR, "cannot watch the listening socket");
 		goto err_srv;
 	}
-	kg_info("listening on %s (max %zu clients)", srv->sock_path, max_clients());
+	kg_info("listening on %s (max %zu clients)", srv->sock_path, srv->max_clients);
 	return srv;
 err_srv:
 	kg_server_destroy(srv);
