@@ -2,6 +2,7 @@
 #include "kms-copy.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 struct kg_rect kg_rect_union(const struct kg_rect *a, const struct kg_rect *b)
@@ -20,6 +21,49 @@ struct kg_rect kg_rect_union(const struct kg_rect *a, const struct kg_rect *b)
 								     : (uint64_t)b->y + b->height;
 	return (struct kg_rect){ (uint32_t)x0, (uint32_t)y0, (uint32_t)(x1 - x0),
 				 (uint32_t)(y1 - y0) };
+}
+
+struct kg_rect kg_rect_clip(const struct kg_rect *r, uint32_t w, uint32_t h)
+{
+	uint32_t x = r->x < w ? r->x : w, y = r->y < h ? r->y : h;
+
+	return (struct kg_rect){ x, y, r->width < w - x ? r->width : w - x,
+				 r->height < h - y ? r->height : h - y };
+}
+
+/* Overlapping or sharing an edge: merging them costs no extra pixels. */
+static bool touch(const struct kg_rect *a, const struct kg_rect *b)
+{
+	return (uint64_t)a->x <= (uint64_t)b->x + b->width &&
+	       (uint64_t)b->x <= (uint64_t)a->x + a->width &&
+	       (uint64_t)a->y <= (uint64_t)b->y + b->height &&
+	       (uint64_t)b->y <= (uint64_t)a->y + a->height;
+}
+
+void kg_region_add(struct kg_region *reg, const struct kg_rect *r)
+{
+	struct kg_rect cur = *r;
+	bool merged = true;
+
+	if (!cur.width || !cur.height)
+		return;
+	while (merged) {
+		merged = false;
+		for (unsigned i = 0; i < reg->n; i++) {
+			if (touch(&cur, &reg->r[i])) {
+				cur = kg_rect_union(&cur, &reg->r[i]);
+				reg->r[i] = reg->r[--reg->n];
+				merged = true;
+				break;
+			}
+		}
+	}
+	if (reg->n == KG_REGION_MAX) {
+		for (unsigned i = 0; i < reg->n; i++)
+			cur = kg_rect_union(&cur, &reg->r[i]);
+		reg->n = 0;
+	}
+	reg->r[reg->n++] = cur;
 }
 
 /* Walks the chunks forward only: rows are copied top to bottom. */

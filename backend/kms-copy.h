@@ -31,4 +31,18 @@ int64_t kg_copy_damage(const struct kg_copy_dst *dst, const struct kg_fb_source 
 /* Bounding box of a and b (an empty rect, width or height 0, is ignored). */
 struct kg_rect kg_rect_union(const struct kg_rect *a, const struct kg_rect *b);
 
+/* r clipped to a w x h image (the guest may send any rectangle). */
+struct kg_rect kg_rect_clip(const struct kg_rect *r, uint32_t w, uint32_t h);
+
+/* A few disjoint rectangles: what a copy buffer lacks. Rectangles that
+ * overlap or touch are merged; past KG_REGION_MAX everything becomes one
+ * bounding box (never less than the truth, so nothing is ever missed). */
+#define KG_REGION_MAX 4
+struct kg_region {
+	unsigned n;
+	struct kg_rect r[KG_REGION_MAX];
+};
+
+void kg_region_add(struct kg_region *reg, const struct kg_rect *r);
+
 #endif

@@ -75,7 +75,7 @@ struct scanout {
 	int current_dumb;	    /* on screen (copy), else -1 */
 	struct kg_dumb copybuf[2];
 	struct copy_key copykey[2];
-	struct kg_rect stale[2]; /* where copybuf[i] lags the guest */
+	struct kg_region stale[2]; /* where copybuf[i] lags the guest */
 	uint32_t layout_w, layout_h;
 	enum layout layout;
 	struct kg_dumb cursor;
@@ -347,9 +347,9 @@ static int copy_into_back(struct scanout *so, struct frame *f, struct plane_setu
 	int back = so->current_dumb == 0 ? 1 : 0;
 	struct kg_dumb *d = &so->copybuf[back];
 	struct copy_key key = key_of(&f->fb);
-	struct kg_rect dmg = f->damage;
+	struct kg_region todo = so->stale[back];
 	struct kg_copy_dst dst;
-	int64_t n;
+	uint64_t copied = 0;
 	int ret;
 
 	if (!copy_format_ok(so, f->fb.drm_format))
@@ -359,23 +359,28 @@ static int copy_into_back(struct scanout *so, struct frame *f, struct plane_setu
 		return ret;
 	if (so->copykey[back].width != key.width || so->copykey[back].height != key.height)
 		memset(d->map, 0, d->size); /* the old image may show around the new one */
-	if (memcmp(&so->copykey[back], &key, sizeof(key)))
-		dmg = (struct kg_rect){ 0, 0, f->fb.width, f->fb.height };
-	else
-		dmg = kg_rect_union(&so->stale[back], &dmg);
+	if (memcmp(&so->copykey[back], &key, sizeof(key))) {
+		todo.n = 0;
+		kg_region_add(&todo, &(struct kg_rect){ 0, 0, f->fb.width, f->fb.height });
+	} else {
+		kg_region_add(&todo, &f->damage);
+	}
 	dst = (struct kg_copy_dst){ d->map,
 				    d->width,
 				    d->height,
 				    d->stride,
 				    ((int32_t)d->width - (int32_t)f->fb.width) / 2,
 				    ((int32_t)d->height - (int32_t)f->fb.height) / 2 };
-	n = kg_copy_damage(&dst, &f->fb, 4, &dmg);
-	if (n < 0)
-		return (int)n;
+	for (unsigned i = 0; i < todo.n; i++) {
+		int64_t n = kg_copy_damage(&dst, &f->fb, 4, &todo.r[i]);
+		if (n < 0)
+			return (int)n;
+		copied += (uint64_t)n;
+	}
 	so->copykey[back] = key;
-	so->stale[back] = (struct kg_rect){ 0 };
-	so->stale[!back] = kg_rect_union(&so->stale[!back], &f->damage);
-	f->bytes_copied = (uint64_t)n;
+	so->stale[back].n = 0;
+	kg_region_add(&so->stale[!back], &f->damage);
+	f->bytes_copied = copied;
 	f->dumb = back;
 	setup_full(so, d->fb_id, d->width, d->height, ps);
 	return 0;
@@ -405,7 +410,9 @@ static int commit_frame(struct scanout *so)
 		ret = zero_copy_layout(so, kg_zcfb_id(f->zc), f->fb.width, f->fb.height, &ps);
 		if (ret == 0) {
 			ret = commit(so, &ps, false);
-			if (ret < 0 && ret != -EBUSY)
+			/* What the display says about this fb (layout, stride,
+			 * memory it cannot scan out), not about the pipeline. */
+			if (ret == -EINVAL || ret == -ERANGE || ret == -ENOSPC || ret == -EFAULT)
 				kg_fbcache_refuse(so->out->cache, f->zc, ret);
 		}
 		if (ret < 0) {
@@ -477,7 +484,7 @@ static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_s
 	if (!so || !fb || !fb->width || !fb->height || !kg_format_cpp(fb->drm_format))
 		return -EINVAL;
 	full = (struct kg_rect){ 0, 0, fb->width, fb->height };
-	dmg = damage ? *damage : full;
+	dmg = damage ? kg_rect_clip(damage, fb->width, fb->height) : full;
 	if (so->pending.used) {
 		/* The newest frame wins; the one it replaces is never shown. */
 		struct copy_key a = key_of(&so->pending.fb), b = key_of(fb);

@@ -186,6 +186,59 @@ static void test_rect_union(void **state)
 	assert_memory_equal(&u, &a, sizeof(a));
 }
 
+static void test_rect_clip(void **state)
+{
+	struct kg_rect wrap = { 10, 20, UINT32_MAX, UINT32_MAX }, out = { 500, 500, 5, 5 };
+	struct kg_rect c = kg_rect_clip(&wrap, 40, 30);
+
+	assert_int_equal(c.x, 10);
+	assert_int_equal(c.width, 30);
+	assert_int_equal(c.height, 10);
+	c = kg_rect_clip(&out, 40, 30);
+	assert_int_equal(c.width, 0);
+	assert_int_equal(c.height, 0);
+}
+
+static unsigned region_area(const struct kg_region *reg)
+{
+	unsigned a = 0;
+
+	for (unsigned i = 0; i < reg->n; i++)
+		a += reg->r[i].width * reg->r[i].height;
+	return a;
+}
+
+static void test_region_merges_touching_keeps_apart_disjoint(void **state)
+{
+	struct kg_region reg = { 0 };
+	struct kg_rect band0 = { 0, 0, 100, 10 }, band1 = { 0, 10, 100, 10 };
+	struct kg_rect band7 = { 0, 70, 100, 10 }, empty = { 5, 5, 0, 9 };
+
+	kg_region_add(&reg, &band7);
+	kg_region_add(&reg, &band0);
+	assert_int_equal(reg.n, 2); /* a bounding box would be 8 bands */
+	assert_int_equal(region_area(&reg), 2000);
+	kg_region_add(&reg, &band1); /* touches band0: merged */
+	assert_int_equal(reg.n, 2);
+	assert_int_equal(region_area(&reg), 3000);
+	kg_region_add(&reg, &empty);
+	assert_int_equal(reg.n, 2);
+}
+
+static void test_region_overflows_into_a_bounding_box(void **state)
+{
+	struct kg_region reg = { 0 };
+
+	for (uint32_t i = 0; i < KG_REGION_MAX + 1; i++) {
+		struct kg_rect r = { i * 10, i * 10, 2, 2 };
+		kg_region_add(&reg, &r);
+	}
+	/* Never less than the truth: one box covering all five. */
+	assert_int_equal(reg.n, 1);
+	assert_int_equal(reg.r[0].x, 0);
+	assert_int_equal(reg.r[0].width, KG_REGION_MAX * 10 + 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +249,9 @@ int main(void)
 		cmocka_unit_test(test_hostile_damage_is_clipped),
 		cmocka_unit_test(test_short_backing_fails_without_reading_past_it),
 		cmocka_unit_test(test_rect_union),
+		cmocka_unit_test(test_rect_clip),
+		cmocka_unit_test(test_region_merges_touching_keeps_apart_disjoint),
+		cmocka_unit_test(test_region_overflows_into_a_bounding_box),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
