@@ -221,6 +221,10 @@ static int import(struct kg_fbcache *c, struct kg_zcfb *f, const struct kg_fb_so
 	ret = add_fb(c, f, handle, plan.fb_offset);
 	if (ret < 0)
 		refuse(c, f, "AddFB2", ret);
+	else
+		kg_info("kms: resource %u (%ux%u): zero copy, %u guest chunks in %u udmabuf "
+			"range(s)",
+			f->resource_id, f->width, f->height, plan.n_chunks, plan.n_ranges);
 	/* The fb keeps the GEM object alive; the handle is not needed. */
 	drmCloseBufferHandle(c->drm_fd, handle);
 out_dmabuf:

@@ -438,6 +438,10 @@ static int commit_frame(struct scanout *so)
 	so->in_flight = true;
 	so->active = true;
 	so->cursor_dirty = false;
+	if (so->stats.zero_copy + so->stats.copied == 0 ||
+	    so->zero_copy_last != (so->queued.zc != NULL))
+		kg_info("kms: scanout %u: %s path", so->index,
+			so->queued.zc ? "zero-copy" : "copy");
 	so->zero_copy_last = so->queued.zc != NULL;
 	if (so->queued.zc)
 		so->stats.zero_copy++;
