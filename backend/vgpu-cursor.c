@@ -21,7 +21,8 @@ static bool cursor_image(struct kg_vgpu *g, uint32_t id, uint32_t *argb)
 	struct vgpu_resource *r = vgpu_res_find(g, id);
 	struct kg_format fmt;
 
-	if (!r || !r->fmt || r->width != CURSOR_SIZE || r->height != CURSOR_SIZE ||
+	if (!r || !r->fmt || r->width != CURSOR_SIZE || r->height != CURSOR_SIZE || !r->backing ||
+	    !vgpu_backing_valid(g, r->backing) ||
 	    !vgpu_backing_read(r->backing, 0, argb, CURSOR_SIZE * CURSOR_SIZE * 4))
 		return false;
 	fmt = *r->fmt;

@@ -29,6 +29,7 @@ struct vgpu_backing {
 	uint64_t generation; /* unique per backing: the output's cache key */
 	uint64_t size;	     /* sum of the chunk lengths */
 	unsigned n_chunks;
+	uint64_t *chunk_gpa; /* guest address of each chunk (same allocation) */
 	struct kg_backing_chunk chunks[];
 };
 
@@ -127,6 +128,9 @@ struct vgpu_resource *vgpu_res_find(struct kg_vgpu *g, uint32_t id);
 void vgpu_res_destroy_all(struct kg_vgpu *g);
 void vgpu_backing_unref(struct vgpu_backing *b);
 struct vgpu_backing *vgpu_backing_ref(struct vgpu_backing *b);
+/* False if the memory table changed under the backing since it was made
+ * (a chunk no longer maps where it did): its host pointers are stale. */
+bool vgpu_backing_valid(const struct kg_vgpu *g, const struct vgpu_backing *b);
 /* Reads len bytes at off of the backing; false if it is not all there. */
 bool vgpu_backing_read(const struct vgpu_backing *b, uint64_t off, void *dst, size_t len);
 void vgpu_cmd_create_2d(struct kg_vgpu *g, struct vgpu_cmd *c);

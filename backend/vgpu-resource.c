@@ -38,6 +38,16 @@ void vgpu_backing_unref(struct vgpu_backing *b)
 		free(b);
 }
 
+bool vgpu_backing_valid(const struct kg_vgpu *g, const struct vgpu_backing *b)
+{
+	for (unsigned i = 0; i < b->n_chunks; i++) {
+		if (kg_gmem_gpa_to_va(g->gmem, b->chunk_gpa[i], b->chunks[i].len) !=
+		    b->chunks[i].va)
+			return false;
+	}
+	return true;
+}
+
 bool vgpu_backing_read(const struct vgpu_backing *b, uint64_t off, void *dst, size_t len)
 {
 	uint8_t *d = dst;
@@ -213,10 +223,14 @@ static bool add_chunk(struct kg_vgpu *g, struct vgpu_backing *b,
 
 	if (!va || fd < 0)
 		return false;
+	/* Merged chunks stay inside one region, so that they can be looked
+	 * up again (vgpu_backing_valid). */
 	if (prev && prev->memfd == fd && (uint8_t *)prev->va + prev->len == va &&
-	    prev->fd_offset + prev->len == fd_off) {
+	    prev->fd_offset + prev->len == fd_off &&
+	    kg_gmem_gpa_to_va(g->gmem, b->chunk_gpa[b->n_chunks - 1], prev->len + e->length)) {
 		prev->len += e->length;
 	} else {
+		b->chunk_gpa[b->n_chunks] = e->addr;
 		b->chunks[b->n_chunks++] = (struct kg_backing_chunk){
 			.va = va, .len = e->length, .memfd = fd, .fd_offset = fd_off
 		};
@@ -260,9 +274,10 @@ static struct vgpu_backing *backing_create(struct kg_vgpu *g, struct vgpu_cmd *c
 			(unsigned long long)g->total_chunks, n);
 		goto oom_entries;
 	}
-	b = calloc(1, sizeof(*b) + n * sizeof(b->chunks[0]));
+	b = calloc(1, sizeof(*b) + n * (sizeof(b->chunks[0]) + sizeof(b->chunk_gpa[0])));
 	if (!b)
 		goto oom_entries;
+	b->chunk_gpa = (uint64_t *)&b->chunks[n];
 	for (uint32_t i = 0; i < n; i++) {
 		if (!add_chunk(g, b, &e[i])) {
 			kg_dbg("vgpu: backing entry %u (%#llx + %u) outside guest RAM", i,

@@ -383,6 +383,12 @@ static struct vgpu_present *present_new(struct kg_vgpu *g, struct vgpu_cmd *c, u
 
 	if (!r->backing)
 		return NULL;
+	if (!vgpu_backing_valid(g, r->backing)) {
+		kg_warn("vgpu: resource %u: guest memory was remapped under its backing; the "
+			"guest must attach it again",
+			r->id);
+		return NULL;
+	}
 	need = s->offset + (uint64_t)(s->r.height - 1) * s->stride +
 	       (uint64_t)s->r.width * s->fmt->cpp;
 	if (need > r->backing->size)

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "test-vgpu-harness.h"
@@ -487,6 +489,37 @@ static void test_unref_during_flip_keeps_pages(void **state)
 	assert_int_equal(h_resp_type(h, t), OK);
 }
 
+static void test_remapped_guest_memory_is_not_scanned_out(void **state)
+{
+	struct harness *h = *state;
+	struct kg_gmem_region r[2] = {
+		{ H_RAM_GPA, H_REGION_SIZE, 0x7f0000000000ull, 0 },
+		{ H_RAM_GPA + H_REGION_SIZE, H_REGION_SIZE, 0x7f0000400000ull, 0 },
+	};
+	int fds[2];
+	struct virtio_gpu_mem_entry e = { H_RAM_GPA + 16 * PG, 64 * 64 * 4 };
+
+	make_scanout(h, 1, 64, 64);
+	h_flush(h, 1, 0, 0, 64, 64, 0);
+	assert_int_equal(h->n_presents, 1);
+	h_complete(h, 0, true);
+	/* QEMU sends a new table: region A is another file now. */
+	for (int i = 0; i < 2; i++) {
+		fds[i] = memfd_create("guest-ram-2", MFD_CLOEXEC);
+		assert_true(fds[i] >= 0 && ftruncate(fds[i], H_REGION_SIZE) == 0);
+	}
+	assert_int_equal(kg_gmem_set_table(h->gm, r, 2, fds), 0);
+	assert_int_equal(h_resp_type(h, h_flush(h, 1, 0, 0, 64, 64, 0)), E_UNSPEC);
+	assert_int_equal(h->n_presents, 1); /* no stale pointers handed out */
+	assert_int_equal(h_simple(h, VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING, 1), OK);
+	assert_int_equal(h_attach(h, 1, &e, 1), OK);
+	assert_int_equal(h_resp_type(h, h_flush(h, 1, 0, 0, 64, 64, 0)), OK);
+	assert_int_equal(h->n_presents, 2);
+	assert_ptr_equal(h->presents[1].chunks[0].va,
+			 kg_gmem_gpa_to_va(h->gm, H_RAM_GPA + 16 * PG, PG));
+	h_complete(h, 1, true);
+}
+
 static void test_reset_drops_pending_fences(void **state)
 {
 	struct harness *h = *state;
@@ -674,6 +707,7 @@ int main(void)
 		cmocka_unit_test(test_fifo_shows_every_frame),
 		T(test_refused_present_still_answers),
 		T(test_unref_during_flip_keeps_pages),
+		T(test_remapped_guest_memory_is_not_scanned_out),
 		T(test_reset_drops_pending_fences),
 		cmocka_unit_test(test_destroy_with_frames_in_flight),
 		T(test_cursor),
