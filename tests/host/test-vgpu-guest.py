@@ -225,12 +225,17 @@ def main():
             'echo "EDID $(od -An -tx1 -v $C/edid | tr -d " \\n")"; '
             f'kg-frames --frames {args.frames} --pattern {args.pattern} --cursor --quiet --hold '
             + ' '.join(args.guest_arg))
+        fds0 = len(os.listdir(f'/proc/{backend.pid}/fd'))
         for boot in range(args.boots):
             # Each boot is a new QEMU on the same kmsgate-vgpu: the device
             # must serve a new front-end after the old one went away.
             if not run_guest(args, c, boot, guest_cmd, sock, backend, log_path, out_dir,
                              width, height):
                 return 1
+            gone = wait_log(log_path, 'front-end disconnected', boot + 1, 10)
+            fds = len(os.listdir(f'/proc/{backend.pid}/fd'))
+            c.check(gone and fds == fds0,
+                    f'boot {boot + 1}: QEMU gone, kmsgate-vgpu back to {fds0} fds ({fds})')
     finally:
         if backend.poll() is None:
             backend.send_signal(signal.SIGTERM)
