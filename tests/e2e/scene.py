@@ -88,7 +88,7 @@ def broker_config(guests, on_release):
     for g in guests:
         if g.pipeline:
             lines += [f'[{g.pipeline}]', f'connector = {g.connector}', f'crtc = {g.crtc}',
-                      'planes = primary', '']
+                      'planes = primary', 'mode = 1024x768', '']
     return '\n'.join(lines)
 
 
@@ -187,7 +187,7 @@ for n in {names}; do echo "E2E-STATS $n $(tr -d '\\n' </tmp/$n.json)"; done
 
 class Scene:
     def __init__(self, build, guests, on_release='keep', vkms=False, guest_prog=None,
-                 timeout=1500):
+                 timeout=2400, echo=True, log_path=None):
         self.build = os.path.abspath(build)
         self.guests = list(guests)
         self.on_release = on_release
@@ -204,6 +204,8 @@ class Scene:
         self.clk_tck = 100
         self._watch = []          # (regex, name) lines to remember
         self.seen = []            # every console line with its arrival time
+        self.echo = echo
+        self.log = open(log_path, 'w') if log_path else None
 
     def _files(self):
         for p in [self.guest_prog, os.path.join(self.build, 'broker/kmsgate-broker'),
@@ -228,7 +230,7 @@ class Scene:
     def __enter__(self):
         try:
             opts = kgvm.Options(add=self._files(), vkms=self.vkms, mem=nested.BOARD_MEM,
-                                timeout=self.timeout)
+                                timeout=self.timeout, echo=self.echo)
             self.vm = kgvm.VM(opts, ['sh /e2e/scene'])
             self.vm.start()
             self.t0 = time.monotonic()
@@ -254,6 +256,9 @@ class Scene:
                 self.vm.wait(timeout=60)
             self.vm.close()
         shutil.rmtree(self.work, ignore_errors=True)
+        if self.log:
+            self.log.close()
+            self.log = None
 
     def mark(self, what):
         t = time.monotonic() - (self.t0 or time.monotonic())
@@ -265,6 +270,8 @@ class Scene:
     def _take(self, line):
         now = time.monotonic()
         self.seen.append((now, line))
+        if self.log:
+            self.log.write(line + '\n')
         m = re.match(r'^\[(\w+)\] LATS (\d+) (.*)$', line)
         if m and m.group(1) in self.lats:
             first = int(m.group(2))
