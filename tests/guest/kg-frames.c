@@ -37,6 +37,7 @@ struct buf {
 struct opts {
 	const char *card, *connector, *pattern;
 	unsigned frames;
+	unsigned fps; /* 0: flip as fast as the events come */
 	bool legacy, cursor, quiet, hold;
 };
 
@@ -48,6 +49,7 @@ struct state {
 	struct buf bufs[2];
 	bool flip_pending;
 	uint64_t commit_ns, *lat_ns;
+	uint64_t start_ns, end_ns;
 	unsigned events;
 	uint32_t prop_fb, prop_crtc_id, prop_conn_crtc, prop_active, prop_mode;
 	uint32_t prop_src[4], prop_dst[4];
@@ -70,13 +72,14 @@ static void usage(FILE *f)
 		"  --connector NAME    e.g. Virtual-1 (default: the first connected one)\n"
 		"  --frames N          frames to flip (default 60)\n"
 		"  --pattern P         gradient (default) or solid\n"
+		"  --fps N             start a frame every 1/N s (default: as fast as flips complete)\n"
 		"  --legacy            drmModePageFlip instead of atomic commits\n"
 		"  --cursor            also show a 64x64 cursor at (100, 50), hotspot (3, 4)\n"
 		"  --hold              wait for a line on stdin before exiting\n"
 		"  --quiet             only the summary\n"
 		"  --help              this text\n\n"
 		"Output: one 'frame I latency_us L' line per flip (unless --quiet), then\n"
-		"'kg-frames: mode WxH frames N events E p50_us A p99_us B max_us C' and\n"
+		"'kg-frames: mode WxH frames N events E p50_us A p99_us B max_us C fps F' and\n"
 		"'RESULT ok' (or 'RESULT fail: why').\n");
 }
 
@@ -325,10 +328,12 @@ static void summary(struct state *s)
 
 	memcpy(v, s->lat_ns, n * sizeof(*v));
 	qsort(v, n, sizeof(*v), cmp_u64);
-	printf("kg-frames: mode %ux%u frames %u events %u p50_us %.1f p99_us %.1f max_us %.1f\n",
+	printf("kg-frames: mode %ux%u frames %u events %u p50_us %.1f p99_us %.1f max_us %.1f "
+	       "fps %.1f\n",
 	       s->mode.hdisplay, s->mode.vdisplay, s->o.frames, n,
 	       n ? v[(n - 1) * 50 / 100] / 1e3 : 0.0, n ? v[(n * 99 + 99) / 100 - 1] / 1e3 : 0.0,
-	       n ? v[n - 1] / 1e3 : 0.0);
+	       n ? v[n - 1] / 1e3 : 0.0,
+	       s->end_ns > s->start_ns ? n * 1e9 / (double)(s->end_ns - s->start_ns) : 0.0);
 	free(v);
 }
 
@@ -341,6 +346,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "pattern", required_argument, NULL, 'p' },
 		{ "legacy", no_argument, NULL, 'l' },
 		{ "cursor", no_argument, NULL, 'u' },
+		{ "fps", required_argument, NULL, 'f' },
 		{ "hold", no_argument, NULL, 'H' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -362,6 +368,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'p':
 			o->pattern = optarg;
+			break;
+		case 'f':
+			o->fps = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'l':
 			o->legacy = true;
@@ -443,9 +452,17 @@ int main(int argc, char **argv)
 	       s.crtc_id, s.plane_id, s.mode.hdisplay, s.mode.vdisplay);
 	if (s.o.cursor)
 		show_cursor(&s);
+	s.start_ns = now_ns();
 	for (unsigned i = 0; i < s.o.frames; i++) {
 		struct buf *b = &s.bufs[i & 1];
 
+		if (s.o.fps) {
+			/* Paced like an application rendering at fps. */
+			uint64_t due = s.start_ns + (uint64_t)i * 1000000000ull / s.o.fps;
+			struct timespec ts = { (time_t)(due / 1000000000ull),
+					       (long)(due % 1000000000ull) };
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		}
 		draw(&s, b, i);
 		s.flip_pending = true;
 		ret = commit(&s, b, i == 0);
@@ -458,6 +475,7 @@ int main(int argc, char **argv)
 		if (!s.o.quiet)
 			printf("frame %u latency_us %.1f\n", i, s.lat_ns[s.events - 1] / 1e3);
 	}
+	s.end_ns = now_ns();
 	summary(&s);
 	printf("RESULT %s\n", s.events == s.o.frames ? "ok" : "fail: events missing");
 	if (s.o.hold) {
