@@ -291,8 +291,10 @@ static int enter_section(struct parse_ctx *ctx, const char *section)
 {
 	struct kg_config *cfg = ctx->cfg;
 	struct kg_config_pipeline *grown;
+	size_t len = strnlen(section, sizeof(ctx->section) - 1);
 
-	snprintf(ctx->section, sizeof(ctx->section), "%s", section);
+	memcpy(ctx->section, section, len);
+	ctx->section[len] = '\0';
 	ctx->cur = NULL;
 	if (strcmp(section, "broker") == 0)
 		return 1;

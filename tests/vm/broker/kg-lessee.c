@@ -273,7 +273,7 @@ static int cmd_show(struct kmsgate_client *c, const char *name, const char *colo
 	drmModeModeInfo mode;
 	struct fb fbs[2];
 	uint32_t rgb = (uint32_t)strtoul(colour, NULL, 16);
-	int fd;
+	int fd, ret;
 
 	s.lease = kmsgate_acquire(c, name, 0);
 	if (!s.lease) {
@@ -289,7 +289,12 @@ static int cmd_show(struct kmsgate_client *c, const char *name, const char *colo
 		return 1;
 	printf("LEASED %s %ux%u\n", name, mode.hdisplay, mode.vdisplay);
 	fflush(stdout);
-	return show_loop(c, &s, fd, &mode, fbs);
+	ret = show_loop(c, &s, fd, &mode, fbs);
+	if (s.revoked)
+		kmsgate_lease_destroy(s.lease);
+	else
+		kmsgate_release(c, s.lease);
+	return ret;
 }
 
 static int cmd_acquire(struct kmsgate_client *c, const char *name, uint32_t flags)
