@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/virtio_gpu.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,17 +28,25 @@ struct kg_vgpu_vu {
 	struct kg_vu_device_ops ops;
 	uint8_t *cmd_buf;     /* VU_MAX_CMD bytes: the command, out of guest reach */
 	struct vu_req *spare; /* a popped-into element not yet used */
+	/* While a kick is processed, answers collect here and the guest is
+	 * interrupted once at the end instead of once per command. */
+	struct kg_vq *kick_vq;
+	bool notify_pending;
 };
 
 static void t_reply(void *data, void *token, const void *resp, size_t len)
 {
+	struct kg_vgpu_vu *v = data;
 	struct vu_req *req = token;
 	size_t written = 0;
 
 	if (len)
 		written = kg_iov_from_buf(req->elem.in, req->elem.in_num, 0, resp, len);
 	kg_vq_push(req->vq, &req->elem, (uint32_t)written);
-	kg_vq_notify(req->vq);
+	if (req->vq == v->kick_vq)
+		v->notify_pending = true;
+	else
+		kg_vq_notify(req->vq);
 	free(req);
 }
 
@@ -98,8 +107,13 @@ static void d_queue_kick(void *opaque, struct kg_vq *vq)
 {
 	struct kg_vgpu_vu *v = opaque;
 
+	v->kick_vq = vq;
+	v->notify_pending = false;
 	while (process_one(v, vq))
 		;
+	v->kick_vq = NULL;
+	if (v->notify_pending)
+		kg_vq_notify(vq);
 }
 
 static void d_queue_stopped(void *opaque, struct kg_vq *vq)
