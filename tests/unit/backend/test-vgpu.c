@@ -50,6 +50,44 @@ static void test_short_header_is_unspec(void **state)
 	assert_int_equal(h_resp_type(h, h_submit(h, b, 0)), E_UNSPEC);
 }
 
+/* Every command one byte short of its size is refused, never read past. */
+static void test_every_command_short_by_one_is_unspec(void **state)
+{
+	static const struct {
+		uint32_t type;
+		size_t size;
+	} cmds[] = {
+		{ VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, sizeof(struct virtio_gpu_resource_create_2d) },
+		{ VIRTIO_GPU_CMD_RESOURCE_UNREF, sizeof(struct virtio_gpu_resource_unref) },
+		{ VIRTIO_GPU_CMD_SET_SCANOUT, sizeof(struct virtio_gpu_set_scanout) },
+		{ VIRTIO_GPU_CMD_RESOURCE_FLUSH, sizeof(struct virtio_gpu_resource_flush) },
+		{ VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
+		  sizeof(struct virtio_gpu_transfer_to_host_2d) },
+		{ VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+		  sizeof(struct virtio_gpu_resource_attach_backing) },
+		{ VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING,
+		  sizeof(struct virtio_gpu_resource_detach_backing) },
+		{ VIRTIO_GPU_CMD_GET_EDID, sizeof(struct virtio_gpu_cmd_get_edid) },
+		{ VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB,
+		  sizeof(struct virtio_gpu_resource_create_blob) },
+		{ VIRTIO_GPU_CMD_SET_SCANOUT_BLOB, sizeof(struct virtio_gpu_set_scanout_blob) },
+	};
+	struct harness *h = *state;
+
+	kg_vgpu_set_features(h->g, 1ull << VIRTIO_GPU_F_EDID | 1ull << VIRTIO_GPU_F_RESOURCE_BLOB);
+	assert_int_equal(h_create_2d(h, 1, XRGB, 16, 16), OK);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		/* A heap buffer of exactly the short size: ASan catches a read past it. */
+		uint8_t *b = calloc(1, cmds[i].size - 1);
+		struct virtio_gpu_ctrl_hdr hd = hdr(cmds[i].type);
+
+		memcpy(b, &hd, sizeof(hd));
+		b[sizeof(hd)] = 1; /* resource/scanout ids that exist */
+		assert_int_equal(h_resp_type(h, h_submit(h, b, cmds[i].size - 1)), E_UNSPEC);
+		free(b);
+	}
+}
+
 static void test_unknown_and_3d_commands_are_unspec(void **state)
 {
 	struct harness *h = *state;
@@ -686,6 +724,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_short_header_is_unspec),
+		T(test_every_command_short_by_one_is_unspec),
 		T(test_unknown_and_3d_commands_are_unspec),
 		T(test_display_info),
 		T(test_get_edid),
