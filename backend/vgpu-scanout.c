@@ -145,7 +145,9 @@ static void present_cb(void *data, const struct kg_present_result *res)
 	if (s->inflight == p)
 		s->inflight = NULL;
 	present_finish(g, p, res, false);
-	if (!s->inflight && s->queue) {
+	/* A frame the output refuses at once must not leave the ones behind
+	 * it waiting for a flip that never comes. */
+	while (!s->inflight && s->queue) {
 		struct vgpu_present *next = s->queue;
 
 		s->queue = next->next;

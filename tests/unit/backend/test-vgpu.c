@@ -500,6 +500,24 @@ static void test_fifo_shows_every_frame(void **state)
 	h_destroy(h);
 }
 
+static void test_refused_queued_frames_do_not_stall(void **state)
+{
+	struct harness *h = h_create(true, 0, 0);
+	uintptr_t t[4];
+
+	make_scanout(h, 1, 64, 64);
+	for (int i = 0; i < 4; i++)
+		t[i] = h_flush(h, 1, 0, 0, 8, 8, (uint64_t)i + 1);
+	/* The output refuses what follows the frame it has: the queue must
+	 * drain (fences answered) instead of waiting for another flush. */
+	h->present_error = -5;
+	h_complete(h, 0, true);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(h_resp_type(h, t[i]), OK);
+	h->present_error = 0;
+	h_destroy(h);
+}
+
 static void test_refused_present_still_answers(void **state)
 {
 	struct harness *h = *state;
@@ -745,6 +763,7 @@ int main(void)
 		T(test_superseded_frame_of_another_size_damages_all),
 		cmocka_unit_test(test_fifo_shows_every_frame),
 		T(test_refused_present_still_answers),
+		cmocka_unit_test(test_refused_queued_frames_do_not_stall),
 		T(test_unref_during_flip_keeps_pages),
 		T(test_remapped_guest_memory_is_not_scanned_out),
 		T(test_reset_drops_pending_fences),
