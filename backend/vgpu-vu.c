@@ -167,10 +167,8 @@ struct kg_vgpu_vu *kg_vgpu_vu_create(struct kg_loop *loop, const struct kg_vgpu_
 		.reset = d_reset,
 	};
 	v->dev = kg_vu_create(loop, cfg->socket_path, &v->ops, v);
-	if (!v->dev) {
-		kg_log_errno(KG_LOG_ERROR, "vgpu: cannot listen on %s", cfg->socket_path);
-		goto fail;
-	}
+	if (!v->dev)
+		goto fail; /* kg_vu said why */
 	gc = cfg->vgpu;
 	gc.gmem = kg_vu_gmem(v->dev);
 	gc.transport = &vu_transport;
