@@ -94,11 +94,13 @@ static int open_card(struct kg_device *dev, const char *path, const char *driver
 	return fd;
 }
 
-static int become_master(struct kg_device *dev)
+static int become_master(struct kg_device *dev, bool master)
 {
 	/* The first opener is master already; this catches the case where
 	 * someone else (a compositor, fbcon users do not count) holds it. */
-	if (drmSetMaster(dev->fd) < 0 && !drmIsMaster(dev->fd)) {
+	if (!master)
+		drmDropMaster(dev->fd);
+	else if (drmSetMaster(dev->fd) < 0 && !drmIsMaster(dev->fd)) {
 		kg_log_errno(
 			KG_LOG_ERROR,
 			"cannot become DRM master of %s (another display server runs on it? stop it)",
@@ -282,7 +284,7 @@ static int describe(struct kg_device *dev)
 	return ret;
 }
 
-int kg_device_open(const char *path, const char *driver, struct kg_device **out)
+int kg_device_open(const char *path, const char *driver, bool master, struct kg_device **out)
 {
 	struct kg_device *dev = calloc(1, sizeof(*dev));
 	int ret;
@@ -295,7 +297,7 @@ int kg_device_open(const char *path, const char *driver, struct kg_device **out)
 		ret = dev->fd;
 		goto err_dev;
 	}
-	ret = become_master(dev);
+	ret = become_master(dev, master);
 	if (ret < 0)
 		goto err_dev;
 	ret = describe(dev);

@@ -17,9 +17,10 @@ struct kg_device;
 
 /* Opens path if not NULL, else the first card whose kernel driver is named
  * driver, else (driver NULL, or "rcar-du" not present) the first card that
- * can do KMS. Becomes DRM master and turns on universal planes and atomic.
+ * can do KMS. Becomes DRM master (if master; else it only reads, e.g. for
+ * --check while a broker runs) and turns on universal planes and atomic.
  * Returns 0 or -errno, logging what failed and what to do. */
-int kg_device_open(const char *path, const char *driver, struct kg_device **out);
+int kg_device_open(const char *path, const char *driver, bool master, struct kg_device **out);
 /* Accepts NULL. Closing the fd drops master and ends every lease. */
 void kg_device_destroy(struct kg_device *dev);
 

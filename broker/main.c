@@ -44,6 +44,7 @@ struct broker {
 	struct kg_server *srv;
 	struct kg_hotplug *hp;
 	int sig_fd;
+	int lock_fd;
 	struct kg_source *sig_src;
 };
 
@@ -222,7 +223,7 @@ static int load_plan(struct broker *b, const struct options *o)
 		kg_err("config: %s", err);
 		return -1;
 	}
-	if (kg_device_open(o->device, o->driver, &b->dev) < 0)
+	if (kg_device_open(o->device, o->driver, !o->check, &b->dev) < 0)
 		return -1;
 	if (kg_plan_build(kg_device_desc(b->dev), b->cfg, &b->plan, err, sizeof(err)) < 0) {
 		kg_err("%s%sconfig does not fit %s: %s", o->config ? o->config : "",
@@ -241,11 +242,13 @@ static int serve(struct broker *b, const struct options *o)
 		.plan = b->plan,
 		.admin = b->cfg ? &b->cfg->admin : &no_admins,
 		.runtime_dir = o->runtime_dir,
+		.lock_fd = b->lock_fd,
 	};
 
 	sc.listen_fd = listen_fd_from_systemd();
 	if (sc.listen_fd == -2)
 		return -1;
+	b->lock_fd = -1; /* the server's now, whatever happens */
 	b->srv = kg_server_create(&sc);
 	if (!b->srv)
 		return -1;
@@ -271,12 +274,14 @@ static void broker_finish(struct broker *b)
 	kg_device_destroy(b->dev);
 	kg_config_destroy(b->cfg);
 	kg_loop_destroy(b->loop);
+	if (b->lock_fd >= 0)
+		close(b->lock_fd);
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct broker b = { .sig_fd = -1 };
+	struct broker b = { .sig_fd = -1, .lock_fd = -1 };
 	int ret = 1;
 
 	kg_log_init("kmsgate-broker", KG_LOG_INFO);
@@ -286,6 +291,12 @@ int main(int argc, char **argv)
 	if (!b.loop) {
 		kg_log_errno(KG_LOG_ERROR, "cannot create the event loop");
 		return 1;
+	}
+	/* The lock first: a second broker must not even try the device. */
+	if (!o.check) {
+		b.lock_fd = kg_server_lock(o.runtime_dir);
+		if (b.lock_fd < 0)
+			goto out;
 	}
 	if (load_plan(&b, &o) < 0)
 		goto out;

@@ -56,7 +56,6 @@ struct kg_server {
 	struct slot *slots;
 	size_t n_slots;
 	char sock_path[108];
-	char lock_path[256];
 	int lock_fd;
 	int listen_fd;
 	bool unlink_socket; /* we bound it (not systemd) */

@@ -355,22 +355,28 @@ static int make_runtime_dir(const char *dir)
 	return 0;
 }
 
-static int take_lock(struct kg_server *srv, const char *dir)
+int kg_server_lock(const char *runtime_dir)
 {
-	snprintf(srv->lock_path, sizeof(srv->lock_path), "%s/broker.lock", dir);
-	srv->lock_fd = open(srv->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (srv->lock_fd < 0) {
-		kg_log_errno(KG_LOG_ERROR, "cannot open lock file %s", srv->lock_path);
+	char path[256];
+	int fd;
+
+	if (make_runtime_dir(runtime_dir) < 0)
+		return -EIO;
+	snprintf(path, sizeof(path), "%s/broker.lock", runtime_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		kg_log_errno(KG_LOG_ERROR, "cannot open lock file %s", path);
 		return -errno;
 	}
-	if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		kg_log_errno(
 			KG_LOG_ERROR,
 			"cannot lock %s: another kmsgate-broker runs with this runtime directory (stop it, or use --runtime-dir)",
-			srv->lock_path);
+			path);
+		close(fd);
 		return -EBUSY;
 	}
-	return 0;
+	return fd;
 }
 
 static int bind_socket(struct kg_server *srv)
@@ -436,18 +442,18 @@ struct kg_server *kg_server_create(const struct kg_server_config *cfg)
 {
 	struct kg_server *srv = calloc(1, sizeof(*srv));
 
-	if (!srv)
+	if (!srv) {
+		close(cfg->lock_fd);
 		return NULL;
+	}
 	srv->loop = cfg->loop;
 	srv->dev = cfg->dev;
 	srv->plan = cfg->plan;
 	srv->admin = cfg->admin;
-	srv->lock_fd = -1;
+	srv->lock_fd = cfg->lock_fd;
 	srv->listen_fd = -1;
 	srv->max_clients = max_clients();
 	if (slots_create(srv) < 0)
-		goto err_srv;
-	if (make_runtime_dir(cfg->runtime_dir) < 0 || take_lock(srv, cfg->runtime_dir) < 0)
 		goto err_srv;
 	if (listen_setup(srv, cfg) < 0)
 		goto err_srv;

@@ -30,10 +30,16 @@ struct kg_server_config {
 	const struct kg_plan *plan; /* must outlive the server */
 	const struct kg_acl *admin; /* who may REVOKE besides root */
 	const char *runtime_dir;
+	int lock_fd;   /* from kg_server_lock(); the server owns it from here */
 	int listen_fd; /* a listening socket from systemd, or -1 to bind one */
 };
 
-/* Takes the lock, binds (or adopts listen_fd) and starts serving. Returns
+/* Creates the runtime directory (0755) if needed and takes its lock, so
+ * that a second broker stops before touching the device. Returns the lock
+ * fd, or -errno after logging (-EBUSY: another broker holds it). */
+int kg_server_lock(const char *runtime_dir);
+
+/* Binds (or adopts listen_fd) and starts serving. Returns
  * NULL on failure, after logging what failed and what to do. */
 struct kg_server *kg_server_create(const struct kg_server_config *cfg);
 /* Revokes every lease (telling lessees: shutdown), cancels waiters, closes

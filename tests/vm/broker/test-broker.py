@@ -148,6 +148,9 @@ finish
     # SIGTERM: every lessee hears it is revoked, the broker exits 0 and
     # removes its socket.
     'sigterm': r"""
+kmsgate-broker --config /etc/kmsgate.conf 2>/tmp/second.log; echo "SECOND_EXIT=$?"
+echo "SECOND_LOCKED=$(grep -c 'another kmsgate-broker runs' /tmp/second.log)"
+kmsgate-broker --check --config /etc/kmsgate.conf 2>/dev/null | sed 's/^/CHECK /'
 lessee 0 show head0 ff0000
 lessee 1 show head1 00ff00
 sleep 2
@@ -362,6 +365,11 @@ def host_release(vm, check):
 
 def host_sigterm(vm, check):
     vm.wait_for(r'^SOCKET_', timeout=120)
+    check(value(vm, 'SECOND_EXIT') == '1' and value(vm, 'SECOND_LOCKED') == '1',
+          'a second broker on the same runtime directory stops at the lock')
+    c = lines(vm, 'CHECK ')
+    check(len(c) == 4 and c[1].startswith('CHECK head1 connector=Virtual-2 crtc=1'),
+          f'--check prints the partition while a broker runs: {c}')
     check(value(vm, 'BROKER_EXIT') == '0', 'broker exits 0 on SIGTERM')
     r = sorted(lines(vm, 'REVOKED '))
     check(r == ['REVOKED head0 3', 'REVOKED head1 3'], f'both lessees revoked (shutdown): {r}')
