@@ -10,6 +10,22 @@
 
 #include "log.h"
 
+#ifndef DRM_IOCTL_MODE_CLOSEFB /* libdrm < 2.4.121 */
+struct drm_mode_closefb {
+	uint32_t fb_id;
+	uint32_t pad;
+};
+#define DRM_IOCTL_MODE_CLOSEFB DRM_IOWR(0xD0, struct drm_mode_closefb)
+#endif
+
+void kg_kms_close_fb(int fd, uint32_t fb_id)
+{
+	struct drm_mode_closefb c = { .fb_id = fb_id };
+
+	if (drmIoctl(fd, DRM_IOCTL_MODE_CLOSEFB, &c) < 0 && (errno == ENOTTY || errno == EINVAL))
+		drmModeRmFB(fd, fb_id);
+}
+
 uint32_t kg_format_cpp(uint32_t f)
 {
 	switch (f) {
@@ -95,7 +111,7 @@ err_dumb:
 void kg_dumb_finish(struct kg_dumb *d)
 {
 	if (d->fb_id)
-		drmModeRmFB(d->fd, d->fb_id);
+		kg_kms_close_fb(d->fd, d->fb_id);
 	if (d->map)
 		munmap(d->map, d->size);
 	if (d->handle) {

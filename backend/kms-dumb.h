@@ -18,6 +18,14 @@ struct kg_dumb {
 	uint8_t *map; /* zero-filled at creation */
 };
 
+/*
+ * Drops our framebuffer id without turning off a plane that still shows it
+ * (DRM_IOCTL_MODE_CLOSEFB, Linux 6.8+), so the last frame stays on screen
+ * when kmsgate-vgpu exits and the broker decides (keep or blank). Older
+ * kernels get RmFB, which turns such a plane off.
+ */
+void kg_kms_close_fb(int fd, uint32_t fb_id);
+
 /* Bytes per pixel of a single-plane DRM format, 0 when not supported. */
 uint32_t kg_format_cpp(uint32_t drm_format);
 

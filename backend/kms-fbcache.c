@@ -62,7 +62,7 @@ struct kg_fbcache *kg_fbcache_create(int drm_fd)
 static void zcfb_free(struct kg_zcfb *f)
 {
 	if (f->fb_id)
-		drmModeRmFB(f->cache->drm_fd, f->fb_id);
+		kg_kms_close_fb(f->cache->drm_fd, f->fb_id);
 	free(f);
 }
 

@@ -492,8 +492,15 @@ static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_s
 	if (so->pending.used) {
 		/* The newest frame wins; the one it replaces is never shown. */
 		struct copy_key a = key_of(&so->pending.fb), b = key_of(fb);
-		if (!memcmp(&a, &b, sizeof(a)))
+		if (!memcmp(&a, &b, sizeof(a))) {
 			dmg = kg_rect_union(&so->pending.damage, &dmg);
+		} else {
+			/* Its damage is lost with it: a copy buffer that
+			 * mirrors its resource is copied in full next time. */
+			for (int i = 0; i < 2; i++)
+				if (!memcmp(&so->copykey[i], &a, sizeof(a)))
+					memset(&so->copykey[i], 0, sizeof(a));
+		}
 		so->stats.coalesced++;
 		frame_drop(&so->pending);
 	}

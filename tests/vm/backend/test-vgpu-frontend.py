@@ -8,8 +8,8 @@ stream, 2D resources with scattered backing pages, a fence per flip).
 Checks: every frame's fence came back; kmsgate-vgpu's --stats JSON says the
 expected path (zero copy: 0 bytes copied, zero_copy_ratio 1; copy: bytes
 copied, ratio 0) and shown == frames; on vkms the fences are paced by the
-display (median interval 16.7 ms); with --screendump, head 0 equals the guest's
-pixels; kmsgate-vgpu exits cleanly on SIGTERM.
+display (never faster than the 16.7 ms vblank period); with --screendump,
+head 0 equals the guest's pixels; kmsgate-vgpu exits cleanly on SIGTERM.
 
 Usage: test-vgpu-frontend.py [--vkms] [--screendump] [--expect-path P]
            KMSGATE_VGPU KG_FRONTEND [-- FRONTEND ARGS...]
@@ -122,11 +122,20 @@ def main():
     else:
         problems.append('no stats from kmsgate-vgpu')
     if a.vkms and len(fences) > 10:
+        # Paced by the display: a fence completes on the flip, so the guest
+        # can never run faster than the 60 Hz vblank (an unpaced device
+        # answers in about a millisecond). A loaded TCG host may make it
+        # slower (the guest's round trip misses a vblank): that is not a
+        # pacing fault. Exact 60 Hz with kernel timestamps is checked by
+        # kms-output-vkms-zero-copy-scattered.
+        period = 1000 / 60
         iv = sorted((b - c) * 1000 for c, b in zip(fences, fences[1:]))
-        med = iv[len(iv) // 2]
-        print(f'fence interval: median {med:.3f} ms over {len(iv)}')
-        if abs(med - 1000 / 60) > 1.5:
-            problems.append(f'fences not paced at 60 Hz: median interval {med:.3f} ms')
+        med, mean = iv[len(iv) // 2], (fences[-1] - fences[0]) * 1000 / len(iv)
+        print(f'fence interval: median {med:.3f} ms, mean {mean:.3f} ms over {len(iv)} '
+              f'(vblank {period:.3f} ms)')
+        if med < period - 1.5 or mean < period * 0.97:
+            problems.append(f'fences faster than the display: median {med:.3f} ms, '
+                            f'mean {mean:.3f} ms')
     if backend.get('exit') != '0':
         problems.append(f'kmsgate-vgpu exit status {backend.get("exit")}')
     if status != 0:
