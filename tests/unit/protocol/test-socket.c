@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -173,8 +174,17 @@ static void test_too_many_fds_ctrunc(void **state)
 	struct pair *p = *state;
 	uint8_t out[KG_PROTO_MAX_MSG_SIZE], in[KG_PROTO_MAX_MSG_SIZE];
 	size_t n = encode_type(KG_PROTO_MSG_LEASE, out, sizeof(out));
-	int before, fd, devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int before, fd, devnull;
 
+	/*
+	 * qemu-user (the arm64 cross run's exe wrapper) receives all 32 fds
+	 * into its own buffer and leaks those that do not fit the program's
+	 * control buffer: the kernel's MSG_CTRUNC cleanup is not what runs
+	 * there. Only a real kernel can answer this test.
+	 */
+	if (getenv("MESON_EXE_WRAPPER"))
+		skip();
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	before = kg_test_fd_count();
 	send_raw(p->a, out, n, devnull, 32);
 	assert_int_equal(kg_proto_recv(p->b, in, sizeof(in), &fd, NULL), -EMSGSIZE);
