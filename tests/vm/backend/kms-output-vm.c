@@ -23,6 +23,8 @@
  *   --force-copy     KG_KMS_FORCE_COPY=1: the copy path on any driver
  *   --cursor         after the last frame, a 64x64 opaque cursor (hot spot
  *                    3,5) moved to 200,150: the check includes its pixels
+ *   --after-destroy  destroy the output before the writeback/screendump
+ *                    check: the last frame must stay on screen
  *   --scribble       after the last frame, the guest overwrites its buffer
  *                    without presenting: the screen follows only when it
  *                    scans the guest pages out (zero copy); expected pixels
@@ -55,7 +57,7 @@ struct opts {
 	unsigned frames;
 	int layout;
 	uint32_t w, h;
-	bool damage, coalesce, writeback, screendump, scribble, cursor;
+	bool damage, coalesce, writeback, screendump, scribble, cursor, after_destroy;
 	long list_limit;
 };
 
@@ -320,19 +322,13 @@ static void print_result(struct kg_output *out, const struct opts *o, const stru
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "driver", 1, 0, 'd' },
-		{ "frames", 1, 0, 'n' },
-		{ "layout", 1, 0, 'l' },
-		{ "size", 1, 0, 's' },
-		{ "damage", 0, 0, 'D' },
-		{ "coalesce", 0, 0, 'c' },
-		{ "writeback", 0, 0, 'w' },
-		{ "screendump", 0, 0, 'S' },
-		{ "list-limit", 1, 0, 'L' },
-		{ "force-copy", 0, 0, 'F' },
-		{ "scribble", 0, 0, 'x' },
-		{ "cursor", 0, 0, 'C' },
-		{ 0 },
+		{ "driver", 1, 0, 'd' },	{ "frames", 1, 0, 'n' },
+		{ "layout", 1, 0, 'l' },	{ "size", 1, 0, 's' },
+		{ "damage", 0, 0, 'D' },	{ "coalesce", 0, 0, 'c' },
+		{ "writeback", 0, 0, 'w' },	{ "screendump", 0, 0, 'S' },
+		{ "list-limit", 1, 0, 'L' },	{ "force-copy", 0, 0, 'F' },
+		{ "scribble", 0, 0, 'x' },	{ "cursor", 0, 0, 'C' },
+		{ "after-destroy", 0, 0, 'A' }, { 0 },
 	};
 	int c;
 
@@ -376,6 +372,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'C':
 			o->cursor = true;
 			break;
+		case 'A':
+			o->after_destroy = true;
+			break;
 		default:
 			return -1;
 		}
@@ -417,6 +416,13 @@ static int run(const struct opts *o, int fd, struct kg_loop *loop)
 	if (o->scribble)
 		kg_fg_draw(&bufs[last], 0xdead, NULL);
 	ret = 0;
+	if (o->after_destroy) {
+		/* The output is gone; its last frame must still be on screen
+		 * (the guest pages stay referenced by the plane). */
+		out->ops->destroy(out);
+		out = NULL;
+		printf("output destroyed\n");
+	}
 	if (o->writeback && writeback_check(fd, &pipe, &bufs[last]) < 0)
 		ret = -1;
 	if (o->screendump) {
@@ -448,7 +454,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: kms-output-vm [--driver vkms|virtio_gpu] [--frames N] "
 				"[--layout contiguous|runs|scattered] [--size WxH] [--damage] "
 				"[--coalesce] [--writeback] [--screendump] [--list-limit N] "
-				"[--force-copy] [--scribble] [--cursor]\n");
+				"[--force-copy] [--scribble] [--cursor] [--after-destroy]\n");
 		return 2;
 	}
 	if (o.list_limit)
