@@ -429,3 +429,14 @@ uint32_t kg_device_plane_fb(struct kg_device *dev, uint32_t plane_id)
 	drmModeFreePlane(p);
 	return fb;
 }
+
+bool kg_device_crtc_mode(struct kg_device *dev, size_t crtc, drmModeModeInfo *mode)
+{
+	drmModeCrtcPtr c = drmModeGetCrtc(dev->fd, dev->desc.crtcs[crtc].id);
+	bool on = c && c->mode_valid;
+
+	if (on)
+		*mode = c->mode;
+	drmModeFreeCrtc(c);
+	return on;
+}

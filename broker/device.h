@@ -40,6 +40,10 @@ int kg_device_reprobe(struct kg_device *dev, bool *changed);
 int kg_device_blank(struct kg_device *dev, size_t crtc, size_t connector, const uint32_t *planes,
 		    size_t n_planes);
 
+/* The mode the CRTC (index) runs now; false when it is off. Read-only, so
+ * also fine on a leased CRTC. */
+bool kg_device_crtc_mode(struct kg_device *dev, size_t crtc, drmModeModeInfo *mode);
+
 /* The framebuffer id a plane scans out now (0: none), or 0 on error. */
 uint32_t kg_device_plane_fb(struct kg_device *dev, uint32_t plane_id);
 

@@ -94,6 +94,7 @@ static void fill_pipeline(struct kg_server *srv, const struct slot *s, const str
 {
 	const struct kg_desc_connector *conn = slot_connector(srv, s);
 	const drmModeModeInfo *pref = preferred_mode(conn);
+	drmModeModeInfo cur;
 
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", s->pp->name);
@@ -112,6 +113,11 @@ static void fill_pipeline(struct kg_server *srv, const struct slot *s, const str
 	to_proto_mode(pref, &p->preferred_mode);
 	if (p->preferred_mode.clock)
 		p->flags |= KG_PROTO_PIPE_HAS_PREFERRED_MODE;
+	if (kg_device_crtc_mode(srv->dev, s->pp->crtc, &cur)) {
+		to_proto_mode(&cur, &p->current_mode);
+		if (p->current_mode.clock)
+			p->flags |= KG_PROTO_PIPE_HAS_CURRENT_MODE;
+	}
 	if (s->lessee) {
 		p->lessee_pid = (uint32_t)s->lessee->cred.pid;
 		p->lessee_uid = s->lessee->cred.uid;

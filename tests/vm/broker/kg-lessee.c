@@ -498,10 +498,13 @@ static int cmd_list(struct kmsgate_client *c)
 	for (size_t i = 0; i < kmsgate_list_count(list); i++) {
 		const struct kmsgate_pipeline *p = kmsgate_list_get(list, i);
 
-		printf("PIPELINE %s state=%u status=%u connector=%s planes=%zu\n",
+		struct kmsgate_mode m = { 0 };
+		int cur = kmsgate_pipeline_current_mode(p, &m);
+
+		printf("PIPELINE %s state=%u status=%u connector=%s planes=%zu current=%s\n",
 		       kmsgate_pipeline_name(p), kmsgate_pipeline_state(p),
 		       kmsgate_pipeline_connector_status(p), kmsgate_pipeline_connector_name(p),
-		       kmsgate_pipeline_plane_count(p));
+		       kmsgate_pipeline_plane_count(p), cur == 0 ? m.name : "none");
 	}
 	kmsgate_list_free(list);
 	return 0;

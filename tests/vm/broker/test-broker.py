@@ -162,6 +162,10 @@ tail -n 30 /tmp/broker.log
     # Hotplug: forcing a connector off and on reaches clients as
     # CONNECTOR_CHANGED, LIST shows it, and acquire refuses while it is off.
     'hotplug': r"""
+lessee 0 show head0 ff0000
+sleep 2
+kg-lessee list | grep head0
+echo quit >&3; wait $L0
 kg-lessee events 8 &
 E=$!
 sleep 1
@@ -386,6 +390,9 @@ def host_hotplug(vm, check):
     pl = lines(vm, 'PIPELINE head2 ')
     check(len(pl) == 2 and 'state=2 status=2' in pl[0] and 'state=0 status=1' in pl[1],
           f'LIST shows head2 unavailable, then free: {pl}')
+    h0 = lines(vm, 'PIPELINE head0 ')
+    check(len(h0) == 1 and 'state=1' in h0[0] and 'current=1024x768' in h0[0],
+          f'LIST shows a leased pipeline with its current mode: {h0}')
     check(value(vm, 'ACQUIRE_OFF') == '1' and bool(lines(vm, 'REFUSED ENODEV')),
           'acquire of a disconnected pipeline is refused (ENODEV)')
 
