@@ -5,7 +5,7 @@ and the kg-lessee test client, runs one scenario's guest script, and checks
 what the guest prints and what QMP screendumps show on each head.
 
 Usage: test-broker.py SCENARIO BROKER KG_LESSEE [--png-dir DIR]
-Scenarios: two-clients isolation kill9 acl hostile cycles release sigterm hotplug bench
+Scenarios: two-clients isolation kill9 acl hostile cycles release sigterm hotplug vkms bench
 Exit: 0 pass, 1 a check failed, 99 the rig failed."""
 
 import argparse
@@ -44,18 +44,21 @@ mode = 1024x768
 allow-users = 1000
 """
 
-# Starts the broker (log in /tmp/broker.log, printed at the end), waits for
-# its socket. $B is its pid. fdcount prints its open fds.
+# start_broker ARGS starts the broker (log in /tmp/broker.log, printed at
+# the end), waits for its socket; $B is its pid. fdcount prints its open fds.
+# Every scenario but vkms starts it on virtio-gpu with CONFIG.
 PRELUDE = r"""
 set -u
 # The rig's initramfs root is 0700 (it is a mkdtemp): let other uids reach
 # /run/kmsgate, as on a real system.
 chmod 755 /
 mkdir -p /run/kmsgate
-kmsgate-broker --config /etc/kmsgate.conf --log-level debug 2>/tmp/broker.log &
-B=$!
-i=0; while [ ! -S /run/kmsgate/broker.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-[ -S /run/kmsgate/broker.sock ] || { echo "NO BROKER SOCKET"; cat /tmp/broker.log; exit 99; }
+start_broker() {
+	kmsgate-broker "$@" --log-level debug 2>/tmp/broker.log &
+	B=$!
+	i=0; while [ ! -S /run/kmsgate/broker.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+	[ -S /run/kmsgate/broker.sock ] || { echo "NO BROKER SOCKET"; cat /tmp/broker.log; exit 99; }
+}
 fdcount() { ls /proc/$B/fd | wc -l; }
 finish() { kill -TERM $B 2>/dev/null; wait $B; echo "BROKER_EXIT=$?"; echo "--- broker log"; tail -n 60 /tmp/broker.log; }
 # A lessee reading commands from a fifo: lessee N ARGS...; quit with: echo quit >&N+3
@@ -184,6 +187,20 @@ kill -HUP $B
 wait $E
 finish
 """,
+    # vkms (the second card, real 60 Hz vblank, 8 overlays): the config
+    # takes every overlay; the lease carries primary, 8 overlays and cursor
+    # and a lessee flips at the display's rate through it.
+    'vkms': r"""
+kmsgate-broker --driver vkms --check 2>/dev/null > /tmp/check.txt; sed 's/^/VKCHECK /' /tmp/check.txt
+C=$(sed -n '1s/.*connector=\([^ ]*\).*/\1/p' /tmp/check.txt)
+printf '[vk]\nconnector = %s\nplanes = primary, overlays, cursor\nmode = 1024x768\n' "$C" > /tmp/vk.conf
+start_broker --driver vkms --config /tmp/vk.conf
+kg-lessee list
+lessee 0 show vk 00ff00
+sleep 3
+echo quit >&3; wait $L0
+finish
+""",
     # Lease acquisition latency: connect -> lease fd in hand.
     'bench': r"""
 kg-lessee cycles head0 1000; echo "CYCLES_EXIT=$?"
@@ -255,12 +272,13 @@ def run(args, scenario, check):
         with open(conf, 'w') as f:
             f.write(CONFIG)
         with open(script, 'w') as f:
-            f.write(PRELUDE + SCENARIOS[scenario])
+            start = '' if scenario == 'vkms' else 'start_broker --config /etc/kmsgate.conf\n'
+            f.write(PRELUDE + start + SCENARIOS[scenario])
         opts = kgvm.Options(add=[f'{args.broker}:/bin/kmsgate-broker',
                                  f'{args.lessee}:/bin/kg-lessee',
                                  f'{conf}:/etc/kmsgate.conf',
                                  f'{script}:/bin/scenario.sh'],
-                            timeout=args.timeout)
+                            vkms=scenario == 'vkms', timeout=args.timeout)
         with kgvm.VM(opts, ['sh', '/bin/scenario.sh']) as vm:
             HOST[scenario](vm, check)
             status = vm.wait(timeout=args.timeout)
@@ -397,6 +415,22 @@ def host_hotplug(vm, check):
           'acquire of a disconnected pipeline is refused (ENODEV)')
 
 
+def host_vkms(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=240)
+    vk = lines(vm, 'VKCHECK ')
+    check(len(vk) == 1 and 'planes=' in vk[0] and len(vk[0].split('planes=')[1].split()[0]
+                                                      .split(',')) == 2,
+          f'default partition of vkms: one pipeline, primary + cursor: {vk}')
+    pl = lines(vm, 'PIPELINE vk ')
+    check(len(pl) == 1 and 'planes=10' in pl[0],
+          f'config "primary, overlays, cursor" leases 10 planes: {pl}')
+    check(bool(lines(vm, 'LEASED vk 1024x768')), 'a lessee got vk at 1024x768')
+    flips = [int(ln.split()[1]) for ln in lines(vm, 'FLIPS ')]
+    # 3 s at 60 Hz is 180 flips; TCG and start-up cost some.
+    check(len(flips) == 1 and 60 <= flips[0] <= 200,
+          f'flips through the lease paced by the real vblank: {flips}')
+
+
 def host_bench(vm, check):
     vm.wait_for(r'^BROKER_EXIT=', timeout=500)
     for line in lines(vm, 'CYCLES ') + lines(vm, 'KILL9 '):
@@ -413,7 +447,7 @@ HOST = {
     'two-clients': host_two_clients, 'isolation': host_isolation, 'kill9': host_kill9,
     'acl': host_acl, 'hostile': host_hostile, 'cycles': host_cycles,
     'release': host_release, 'sigterm': host_sigterm, 'bench': host_bench,
-    'hotplug': host_hotplug,
+    'hotplug': host_hotplug, 'vkms': host_vkms,
 }
 
 
