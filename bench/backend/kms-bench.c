@@ -119,9 +119,10 @@ static int push(struct bench *b, struct kg_loop *loop, struct kg_output *out, st
 			fprintf(stderr, "present: %s\n", strerror(-ret));
 			return -1;
 		}
+		/* 10 s: a loaded TCG host can stall the VM for seconds. */
 		while (b->done < f + 1)
-			if (kg_loop_dispatch(loop, 2000) <= 0) {
-				fprintf(stderr, "frame %u: no completion within 2 s\n", f);
+			if (kg_loop_dispatch(loop, 10000) <= 0) {
+				fprintf(stderr, "frame %u: no completion within 10 s\n", f);
 				return -1;
 			}
 	}

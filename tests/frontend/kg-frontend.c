@@ -74,7 +74,7 @@ static int wait_all(struct fe *fe, unsigned n, void *last, uint32_t last_len, ui
 	for (unsigned i = 0; i < n; i++) {
 		const struct virtio_gpu_ctrl_hdr *r;
 		uint32_t len;
-		int ret = kg_fe_vring_wait(&fe->ctrl, 3000, (const void **)&r, &len);
+		int ret = kg_fe_vring_wait(&fe->ctrl, 10000, (const void **)&r, &len);
 
 		if (ret < 0) {
 			fprintf(stderr, "kg-frontend: no response (%s)\n", strerror(-ret));

@@ -77,7 +77,7 @@ static int read_full(int fd, void *buf, size_t len)
 	while (got < len) {
 		ssize_t n;
 
-		if (poll(&p, 1, 5000) <= 0)
+		if (poll(&p, 1, 10000) <= 0)
 			return -ETIMEDOUT;
 		n = read(fd, (char *)buf + got, len - got);
 		if (n <= 0)

@@ -98,8 +98,8 @@ static void on_present(void *data, const struct kg_present_result *r)
 static int wait_done(struct kg_loop *loop, struct waiter *w, unsigned target)
 {
 	while (w->done < target)
-		if (kg_loop_dispatch(loop, 2000) <= 0) {
-			fprintf(stderr, "no completion within 2 s (%u of %u)\n", w->done, target);
+		if (kg_loop_dispatch(loop, 10000) <= 0) {
+			fprintf(stderr, "no completion within 10 s (%u of %u)\n", w->done, target);
 			return -1;
 		}
 	return 0;
