@@ -24,6 +24,7 @@ stdlib only.
 """
 
 import os
+import subprocess
 
 import kgvm
 
@@ -31,8 +32,10 @@ QEMU = '/usr/bin/qemu-system-x86_64'
 # The only QEMU modules a vhost-user-gpu-pci guest with -display none opens
 # (strace of QEMU 10.0.2); the other UI and audio modules are only probed.
 QEMU_MODULES = ['hw-display-virtio-gpu', 'hw-display-virtio-gpu-pci']
-# Firmware a -kernel boot of the pc machine reads (same strace).
-FIRMWARE = ['bios-256k.bin', 'kvmvapic.bin', 'linuxboot_dma.bin']
+# Firmware a -kernel boot of the pc machine reads (same strace): bzImage
+# through linuxboot_dma.bin, an uncompressed PVH vmlinux through pvh.bin.
+FIRMWARE = ['bios-256k.bin', 'kvmvapic.bin', 'linuxboot_dma.bin', 'pvh.bin']
+ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
 REFERENCE_BACKEND = '/usr/lib/qemu/vhost-user-gpu'
 
 # Where things live inside the board VM.
@@ -92,7 +95,33 @@ def guest_initrd(cache_dir, out_dir, add=(), script='true'):
     os.makedirs(out_dir, exist_ok=True)
     initrd = os.path.join(out_dir, 'guest-initrd.gz')
     kgvm.build_initramfs(initrd, mods, list(add), [script], 1)
-    return os.path.join(root, 'boot', f'vmlinuz-{abi}'), initrd
+    vmlinuz = os.path.join(root, 'boot', f'vmlinuz-{abi}')
+    return pvh_kernel(vmlinuz, os.path.join(cache.path, f'vmlinux-{abi}')), initrd
+
+
+def pvh_kernel(vmlinuz, vmlinux):
+    """The uncompressed kernel (an ELF with a PVH entry: QEMU boots it through
+    pvh.bin), extracted once from the bzImage's zstd payload; vmlinuz itself
+    when that fails. A nested guest then skips decompressing ~57 MB under TCG
+    inside TCG: its boot is ~20 % shorter."""
+    if os.path.exists(vmlinux):
+        return vmlinux
+    with open(vmlinuz, 'rb') as f:
+        data = f.read()
+    at = data.find(ZSTD_MAGIC)
+    if at < 0:
+        return vmlinuz
+    # zstd complains about the bzImage's bytes after the payload: judge the
+    # output, not the exit status.
+    r = subprocess.run(['zstd', '-dc'], input=data[at:], capture_output=True)
+    if r.stdout[:4] != b'\x7fELF':
+        kgvm.log(f'{vmlinuz}: no ELF in its zstd payload; nested guests boot the bzImage')
+        return vmlinuz
+    tmp = f'{vmlinux}.{os.getpid()}'
+    with open(tmp, 'wb') as f:
+        f.write(r.stdout)
+    os.rename(tmp, vmlinux)
+    return vmlinux
 
 
 def qemu_guest_args(sock, mem=GUEST_MEM, append='', reconnect_ms=0):
