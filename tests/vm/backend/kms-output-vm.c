@@ -23,6 +23,8 @@
  *   --force-copy     KG_KMS_FORCE_COPY=1: the copy path on any driver
  *   --cursor         after the last frame, a 64x64 opaque cursor (hot spot
  *                    3,5) moved to 200,150: the check includes its pixels
+ *   --forget         the guest drops all resources, then shows one again
+ *                    under a new generation (re-imported)
  *   --after-destroy  destroy the output before the writeback/screendump
  *                    check: the last frame must stay on screen
  *   --scribble       after the last frame, the guest overwrites its buffer
@@ -57,7 +59,7 @@ struct opts {
 	unsigned frames;
 	int layout;
 	uint32_t w, h;
-	bool damage, coalesce, writeback, screendump, scribble, cursor, after_destroy;
+	bool damage, coalesce, writeback, screendump, scribble, cursor, after_destroy, forget;
 	long list_limit;
 };
 
@@ -216,6 +218,25 @@ static int show_cursor(struct kg_loop *loop, struct kg_output *out, bool writeba
 	return 0;
 }
 
+/* The guest drops every resource (forget) while one is on screen, then shows
+ * a buffer again under a new generation: the fb on screen must survive, the
+ * new one be imported afresh. */
+static int forget_and_reshow(const struct opts *o, struct kg_loop *loop, struct kg_output *out,
+			     struct kg_fg_fb *bufs, struct waiter *w, unsigned *last)
+{
+	unsigned next = (*last + 1) % NBUF, target = w->done + 1;
+
+	for (unsigned i = 0; i < NBUF; i++)
+		out->ops->forget(out, bufs[i].src.resource_id);
+	bufs[next].src.generation++;
+	kg_fg_draw(&bufs[next], 0xf00d, NULL);
+	if (present(out, &bufs[next], NULL, w) < 0 || wait_done(loop, w, target) < 0)
+		return -1;
+	*last = next;
+	printf("forgot %u resources, showed resource %u again\n", NBUF, bufs[next].src.resource_id);
+	return 0;
+}
+
 static int writeback_check(int fd, const struct kg_kms_pipe *p, const struct kg_fg_fb *fb)
 {
 	uint32_t wb = 0, handles[4] = { 0 }, pitches[4] = { 0 }, offsets[4] = { 0 }, fb_id = 0;
@@ -322,13 +343,21 @@ static void print_result(struct kg_output *out, const struct opts *o, const stru
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "driver", 1, 0, 'd' },	{ "frames", 1, 0, 'n' },
-		{ "layout", 1, 0, 'l' },	{ "size", 1, 0, 's' },
-		{ "damage", 0, 0, 'D' },	{ "coalesce", 0, 0, 'c' },
-		{ "writeback", 0, 0, 'w' },	{ "screendump", 0, 0, 'S' },
-		{ "list-limit", 1, 0, 'L' },	{ "force-copy", 0, 0, 'F' },
-		{ "scribble", 0, 0, 'x' },	{ "cursor", 0, 0, 'C' },
-		{ "after-destroy", 0, 0, 'A' }, { 0 },
+		{ "driver", 1, 0, 'd' },
+		{ "frames", 1, 0, 'n' },
+		{ "layout", 1, 0, 'l' },
+		{ "size", 1, 0, 's' },
+		{ "damage", 0, 0, 'D' },
+		{ "coalesce", 0, 0, 'c' },
+		{ "writeback", 0, 0, 'w' },
+		{ "screendump", 0, 0, 'S' },
+		{ "list-limit", 1, 0, 'L' },
+		{ "force-copy", 0, 0, 'F' },
+		{ "scribble", 0, 0, 'x' },
+		{ "cursor", 0, 0, 'C' },
+		{ "after-destroy", 0, 0, 'A' },
+		{ "forget", 0, 0, 'G' },
+		{ 0 },
 	};
 	int c;
 
@@ -375,6 +404,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'A':
 			o->after_destroy = true;
 			break;
+		case 'G':
+			o->forget = true;
+			break;
 		default:
 			return -1;
 		}
@@ -409,6 +441,8 @@ static int run(const struct opts *o, int fd, struct kg_loop *loop)
 	if (!out)
 		goto out;
 	if (run_frames(o, loop, out, bufs, &w, &last) < 0)
+		goto out;
+	if (o->forget && forget_and_reshow(o, loop, out, bufs, &w, &last) < 0)
 		goto out;
 	print_result(out, o, &w, &bufs[last]);
 	if (o->cursor && show_cursor(loop, out, o->writeback) < 0)
@@ -451,10 +485,11 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	kg_log_init("kms-output-vm", KG_LOG_INFO);
 	if (parse(argc, argv, &o) < 0) {
-		fprintf(stderr, "usage: kms-output-vm [--driver vkms|virtio_gpu] [--frames N] "
-				"[--layout contiguous|runs|scattered] [--size WxH] [--damage] "
-				"[--coalesce] [--writeback] [--screendump] [--list-limit N] "
-				"[--force-copy] [--scribble] [--cursor] [--after-destroy]\n");
+		fprintf(stderr,
+			"usage: kms-output-vm [--driver vkms|virtio_gpu] [--frames N] "
+			"[--layout contiguous|runs|scattered] [--size WxH] [--damage] "
+			"[--coalesce] [--writeback] [--screendump] [--list-limit N] "
+			"[--force-copy] [--scribble] [--cursor] [--after-destroy] [--forget]\n");
 		return 2;
 	}
 	if (o.list_limit)
