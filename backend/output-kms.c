@@ -20,6 +20,7 @@
 #include "kms-copy.h"
 #include "kms-dumb.h"
 #include "kms-fbcache.h"
+#include "kms-layout.h"
 #include "kms-props.h"
 #include "log.h"
 #include "loop.h"
@@ -33,13 +34,6 @@ enum layout {
 	LAYOUT_SCALE,  /* the plane scales the guest image to fit, aspect kept */
 	LAYOUT_CENTRE, /* 1:1, centred, cropped when larger */
 	LAYOUT_NONE,   /* the plane takes neither: copy into a mode-sized buffer */
-};
-
-struct plane_setup {
-	uint32_t fb_id;
-	uint32_t src_x, src_y, src_w, src_h; /* pixels */
-	int32_t crtc_x, crtc_y;
-	uint32_t crtc_w, crtc_h;
 };
 
 struct frame {
@@ -138,7 +132,7 @@ static void frame_drop(struct frame *f)
 /* ---- building commits ---------------------------------------------------- */
 
 static void add_plane(struct kg_atomic *a, uint32_t plane, const struct kg_kms_plane_props *p,
-		      uint32_t crtc, const struct plane_setup *ps)
+		      uint32_t crtc, const struct kg_plane_setup *ps)
 {
 	kg_atomic_add(a, plane, p->fb_id, ps->fb_id);
 	kg_atomic_add(a, plane, p->crtc_id, crtc);
@@ -160,7 +154,7 @@ static void add_plane_off(struct kg_atomic *a, uint32_t plane, const struct kg_k
 
 static void add_cursor(struct scanout *so, struct kg_atomic *a)
 {
-	struct plane_setup ps = {
+	struct kg_plane_setup ps = {
 		.fb_id = so->cursor.fb_id,
 		.src_w = CURSOR_SIZE,
 		.src_h = CURSOR_SIZE,
@@ -188,7 +182,7 @@ static void add_cursor(struct scanout *so, struct kg_atomic *a)
  * plane when ps is given, the cursor when it changed. test_only asks the
  * kernel without changing anything. Returns 0 or -errno.
  */
-static int commit(struct scanout *so, const struct plane_setup *ps, bool test_only)
+static int commit(struct scanout *so, const struct kg_plane_setup *ps, bool test_only)
 {
 	struct kg_atomic a;
 	uint32_t flags = DRM_MODE_PAGE_FLIP_EVENT | DRM_MODE_ATOMIC_NONBLOCK;
@@ -212,78 +206,27 @@ static int commit(struct scanout *so, const struct plane_setup *ps, bool test_on
 
 /* ---- zero copy ------------------------------------------------------------ */
 
-static void setup_full(struct scanout *so, uint32_t fb_id, uint32_t w, uint32_t h,
-		       struct plane_setup *ps)
-{
-	*ps = (struct plane_setup){ .fb_id = fb_id,
-				    .src_w = w,
-				    .src_h = h,
-				    .crtc_w = so->pipe.mode.hdisplay,
-				    .crtc_h = so->pipe.mode.vdisplay };
-}
-
-static void setup_scale(struct scanout *so, uint32_t fb_id, uint32_t w, uint32_t h,
-			struct plane_setup *ps)
-{
-	uint64_t mw = so->pipe.mode.hdisplay, mh = so->pipe.mode.vdisplay;
-	uint64_t cw = mw, ch = mh;
-
-	/* Fit inside the mode, aspect ratio kept. */
-	if (mw * h > mh * w)
-		cw = mh * w / h;
-	else
-		ch = mw * h / w;
-	*ps = (struct plane_setup){ .fb_id = fb_id,
-				    .src_w = w,
-				    .src_h = h,
-				    .crtc_x = (int32_t)((mw - cw) / 2),
-				    .crtc_y = (int32_t)((mh - ch) / 2),
-				    .crtc_w = (uint32_t)cw,
-				    .crtc_h = (uint32_t)ch };
-}
-
-static void centre_axis(uint32_t src, uint32_t mode, uint32_t *src_off, uint32_t *len, int32_t *pos)
-{
-	if (src <= mode) {
-		*src_off = 0;
-		*len = src;
-		*pos = (int32_t)((mode - src) / 2);
-	} else {
-		*src_off = (src - mode) / 2;
-		*len = mode;
-		*pos = 0;
-	}
-}
-
-static void setup_centre(struct scanout *so, uint32_t fb_id, uint32_t w, uint32_t h,
-			 struct plane_setup *ps)
-{
-	memset(ps, 0, sizeof(*ps));
-	ps->fb_id = fb_id;
-	centre_axis(w, so->pipe.mode.hdisplay, &ps->src_x, &ps->src_w, &ps->crtc_x);
-	centre_axis(h, so->pipe.mode.vdisplay, &ps->src_y, &ps->src_h, &ps->crtc_y);
-	ps->crtc_w = ps->src_w;
-	ps->crtc_h = ps->src_h;
-}
+#define MODE_W(so) ((uint32_t)(so)->pipe.mode.hdisplay)
+#define MODE_H(so) ((uint32_t)(so)->pipe.mode.vdisplay)
 
 /* Where a w×h guest image goes on this mode, decided once per size by
  * TEST_ONLY commits. Returns 0 with ps filled or -ENOTSUP (copy instead). */
 static int zero_copy_layout(struct scanout *so, uint32_t fb_id, uint32_t w, uint32_t h,
-			    struct plane_setup *ps)
+			    struct kg_plane_setup *ps)
 {
 	if (w == so->pipe.mode.hdisplay && h == so->pipe.mode.vdisplay) {
-		setup_full(so, fb_id, w, h, ps);
+		kg_layout_full(MODE_W(so), MODE_H(so), fb_id, w, h, ps);
 		return 0;
 	}
 	if (so->layout_w != w || so->layout_h != h) {
 		so->layout_w = w;
 		so->layout_h = h;
 		so->layout = LAYOUT_UNKNOWN;
-		setup_scale(so, fb_id, w, h, ps);
+		kg_layout_scale(MODE_W(so), MODE_H(so), fb_id, w, h, ps);
 		if (commit(so, ps, true) == 0) {
 			so->layout = LAYOUT_SCALE;
 		} else {
-			setup_centre(so, fb_id, w, h, ps);
+			kg_layout_centre(MODE_W(so), MODE_H(so), fb_id, w, h, ps);
 			so->layout = commit(so, ps, true) == 0 ? LAYOUT_CENTRE : LAYOUT_NONE;
 		}
 		kg_info("kms: scanout %u: guest %ux%u on a %ux%u mode: %s", so->index, w, h,
@@ -293,9 +236,9 @@ static int zero_copy_layout(struct scanout *so, uint32_t fb_id, uint32_t w, uint
 						      : "the plane takes neither: copied, centred");
 	}
 	if (so->layout == LAYOUT_SCALE)
-		setup_scale(so, fb_id, w, h, ps);
+		kg_layout_scale(MODE_W(so), MODE_H(so), fb_id, w, h, ps);
 	else if (so->layout == LAYOUT_CENTRE)
-		setup_centre(so, fb_id, w, h, ps);
+		kg_layout_centre(MODE_W(so), MODE_H(so), fb_id, w, h, ps);
 	else
 		return -ENOTSUP;
 	return 0;
@@ -342,7 +285,7 @@ static bool copy_format_ok(struct scanout *so, uint32_t format)
 
 /* Copies what the back buffer lacks: this frame's damage plus whatever
  * changed while it was not the back buffer. */
-static int copy_into_back(struct scanout *so, struct frame *f, struct plane_setup *ps)
+static int copy_into_back(struct scanout *so, struct frame *f, struct kg_plane_setup *ps)
 {
 	int back = so->current_dumb == 0 ? 1 : 0;
 	struct kg_dumb *d = &so->copybuf[back];
@@ -382,7 +325,7 @@ static int copy_into_back(struct scanout *so, struct frame *f, struct plane_setu
 	kg_region_add(&so->stale[!back], &f->damage);
 	f->bytes_copied = copied;
 	f->dumb = back;
-	setup_full(so, d->fb_id, d->width, d->height, ps);
+	kg_layout_full(MODE_W(so), MODE_H(so), d->fb_id, d->width, d->height, ps);
 	return 0;
 }
 
@@ -399,7 +342,7 @@ static void log_commit_failure(struct scanout *so, int err)
 static int commit_frame(struct scanout *so)
 {
 	struct frame *f = &so->pending;
-	struct plane_setup ps;
+	struct kg_plane_setup ps;
 	unsigned ranges = 0;
 	int ret = -ENOTSUP;
 
