@@ -44,7 +44,8 @@ if [ -n "$bpid" ]; then
 	while [ ! -S $sock ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 	[ -S $sock ] || { echo "BENCH-ERROR back-end did not listen"; cat /tmp/backend.log; exit 1; }
 fi
-sh /bench/guest-qemu $path </dev/null 2>&1 | awk '{ gsub(/@@kgvm-/, "@@guest-"); print "[g] " $0; fflush() }' &
+# QEMU's own messages go to a file: on the console they would split the guest's lines.
+sh /bench/guest-qemu $path </dev/null 2>/tmp/qemu.err | awk '{ gsub(/@@kgvm-/, "@@guest-"); print "[g] " $0; fflush() }' &
 n=0; qpid=
 while [ -z "$qpid" ] && [ $n -lt 100 ]; do qpid=$(pidof qemu-system-x86_64); sleep 0.1; n=$((n + 1)); done
 echo "BENCH-PIDS qemu=$qpid backend=${bpid:-none} tck=$(getconf CLK_TCK 2>/dev/null || echo 100)"
@@ -58,6 +59,7 @@ done
 n=0
 while kill -0 $qpid 2>/dev/null && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
 kill $qpid 2>/dev/null
+echo "BENCH-QEMU-MESSAGES $(wc -l </tmp/qemu.err) lines, $(sort /tmp/qemu.err | uniq -c | sort -rn | head -3 | tr '\n' ';')"
 if [ -n "$bpid" ]; then
 	kill $bpid; wait $bpid
 	[ -f /tmp/stats.json ] && tr -d '\n' </tmp/stats.json | sed 's/^/BENCH-STATS /' && echo

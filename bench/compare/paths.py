@@ -120,9 +120,11 @@ class SdlVirtioGpu(Path):
             ('guest pages -> host resource (TRANSFER_TO_HOST_2D)', f,
              'QEMU hw/display/virtio-gpu.c virtio_gpu_transfer_to_host_2d: iov_to_buf per row'),
             ('console surface -> SDL texture', f,
-             'QEMU ui/sdl2-2d.c sdl2_2d_update: SDL_UpdateTexture of the whole surface'),
+             'QEMU ui/sdl2-2d.c sdl2_2d_update: SDL_UpdateTexture of the flushed rectangle '
+             '(here the whole frame)'),
             ('SDL texture -> X server (present)', f,
-             'SDL2 render + X11 (XPutImage/XShmPutImage or GL) into Xvfb: at least one; not QEMU code'),
+             'SDL2 RenderCopy + RenderPresent into Xvfb (software or llvmpipe GL renderer, then '
+             'X11 put-image): at least one more copy, not counted further; not QEMU code'),
         ]
 
 

@@ -33,7 +33,7 @@ def table(rows):
         by = ', '.join(f'{k} {fmt(v)}' for k, v in r['cpu_ms_per_frame_by_process'].items())
         mib = r['bytes_copied_per_frame'] / 2**20
         hidden = r.get('not_shown')
-        out.append(f"| {r['title']} | {r['level']} | {r['shown']} / {r['frames']} | "
+        out.append(f"| {r['title']} | {r['level'].split(':')[0]} | {r['shown']} / {r['frames']} | "
                    f"{'n/a' if hidden is None else hidden} | {fmt(r['lat_p50_ms'])} / {fmt(r['lat_p99_ms'])} / "
                    f"{fmt(r['lat_max_ms'])} | {fmt(r['fps'], 1)} | {fmt(r['cpu_ms_per_frame'])} | "
                    f"{fmt(r['cpu_over_control_ms'])} | "

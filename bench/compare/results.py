@@ -14,6 +14,12 @@ KGF_FRAME_RE = re.compile(r'^frame (\d+) latency_us (\d+(?:\.\d+)?)$')
 KGF_SUMMARY_RE = re.compile(r'^kg-frames: mode (\d+)x(\d+) frames (\d+) events (\d+) ')
 
 
+def is_data_line(line):
+    """True for the workload's per-frame lines (not worth echoing)."""
+    line = line.strip()
+    return bool(LAT_RE.match(line) or KGF_FRAME_RE.match(line))
+
+
 class ProbeOutput:
     """What the guest program reported: mode, per-frame latencies (us) and
     its summary counters. Reads flip-probe's lines or kg-frames' lines.

@@ -88,6 +88,12 @@ class TestKgFrames(unittest.TestCase):
         self.assertAlmostEqual(row['cpu_ms_per_frame'], 500.0)
         self.assertAlmostEqual(row['fps'], 4.0)
 
+    def test_data_lines(self):
+        self.assertTrue(results.is_data_line('frame 3 latency_us 12.5'))
+        self.assertTrue(results.is_data_line('PROBE-LAT 1 2'))
+        self.assertFalse(results.is_data_line('RESULT ok'))
+        self.assertFalse(results.is_data_line(KGF_OUT[4]))
+
     def test_missing_frame_line_is_incomplete(self):
         p = results.ProbeOutput(clock=FakeClock())
         for line in KGF_OUT[:1] + KGF_OUT[2:]:
