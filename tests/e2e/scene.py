@@ -44,13 +44,14 @@ FRAMES = 100000
 # The guest prints its per-frame latencies in batches of this many frames.
 BATCH = 20
 
-# kmsgate-vgpu hands the guest the leased connector's own EDID, and the board's
-# virtio-gpu EDID prefers a far larger mode (5120x2160) than the pipeline's
-# 1024x768; the guest's driver then marks both preferred and the larger wins,
-# so kg-frames would draw 5120x2160 frames. Until kmsgate-vgpu offers an EDID
-# that prefers the pipeline's mode, the nested guests use the kernel's
-# built-in 1024x768 EDID instead (CONFIG_DRM_LOAD_EDID_FIRMWARE=y).
-GUEST_EDID = 'drm.edid_firmware=Virtual-1:edid/1024x768.bin'
+# kmsgate-vgpu hands the guest the leased connector's own EDID. The board's
+# virtio-gpu EDID prefers another mode than the pipeline's 1024x768 (which is
+# what GET_DISPLAY_INFO says); Linux's virtio-gpu driver drops a preferred
+# mode that differs from the display info, and kg-frames then takes the
+# largest remaining mode (5120x2160). Until kmsgate-vgpu offers an EDID that
+# prefers the pipeline's mode, the nested guests get a 1024x768 EDID of their
+# own (nested.guest_initrd edid=).
+GUEST_MODE = (1024, 768)
 
 # The nested guest's command: pattern and frame count come from the kernel
 # command line (one initramfs for every guest). kg-frames' per-frame lines
@@ -142,7 +143,7 @@ wait_sock {RUN}/broker.sock || {{ echo "E2E-FAIL broker did not come up"; exit 1
         else:
             how = f'--device "$(card_of {g.device})"'
         qemu = nested.qemu_guest_args(f'/tmp/{n}.sock', append=f'kg.pattern={g.pattern} '
-                                      f'kg.frames={g.frames} {GUEST_EDID}', reconnect_ms=0)
+                                      f'kg.frames={g.frames}', reconnect_ms=0)
         out.append(f'''relay vgpu-{n} /tmp/vgpu-{n}.log
 relay {n} /tmp/guest-{n}.log
 vgpu_{n}=0; guest_{n}=0
@@ -222,7 +223,7 @@ class Scene:
                 raise kgvm.VMError(f'{p} not built: run ninja -C {self.build}')
         kernel, initrd = nested.guest_initrd(os.environ.get('KG_VM_CACHE'), self.work,
                                              add=[f'{self.guest_prog}:/bin/kg-frames'],
-                                             script=GUEST_SH)
+                                             script=GUEST_SH, edid=GUEST_MODE)
         script = os.path.join(self.work, 'scene')
         with open(script, 'w') as f:
             f.write(board_script(self.guests, broker=any(g.pipeline for g in self.guests)))

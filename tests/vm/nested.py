@@ -83,20 +83,65 @@ def qemu_adds(reference_backend=True):
     return adds
 
 
-def guest_initrd(cache_dir, out_dir, add=(), script='true'):
+def guest_initrd(cache_dir, out_dir, add=(), script='true', edid=None):
     """Builds the nested guest's initramfs; returns (kernel, initrd) paths.
 
-    script is the guest command (run by sh); add are kgvm --add specs."""
+    script is the guest command (run by sh); add are kgvm --add specs.
+    edid=(w, h): the guest's Virtual-1 gets an EDID of that one mode instead
+    of the one its vhost-user-gpu device offers (drm.edid_firmware; busybox
+    insmod ignores module options on the kernel command line, so it goes
+    on drm's insmod line)."""
     timings = {}
     cache = kgvm.Cache(cache_dir or kgvm.default_cache())
     with cache:
         abi, root = cache.kernel(timings)
         mods = cache.modules(abi, root, None)
     os.makedirs(out_dir, exist_ok=True)
+    add = list(add)
+    params = {}
+    if edid:
+        path = os.path.join(out_dir, 'kmsgate-edid.bin')
+        with open(path, 'wb') as f:
+            f.write(edid_block(*edid))
+        add.append(f'{path}:/lib/firmware/edid/kmsgate.bin')
+        params['drm'] = 'edid_firmware=Virtual-1:edid/kmsgate.bin'
     initrd = os.path.join(out_dir, 'guest-initrd.gz')
-    kgvm.build_initramfs(initrd, mods, list(add), [script], 1)
+    kgvm.build_initramfs(initrd, mods, add, [script], 1, params)
     vmlinuz = os.path.join(root, 'boot', f'vmlinuz-{abi}')
     return pvh_kernel(vmlinuz, os.path.join(cache.path, f'vmlinux-{abi}')), initrd
+
+
+# VESA DMT timings (pixel clock kHz, h: active fp sync bp, v: active fp sync bp)
+# of the modes edid_block knows.
+DMT = {(1024, 768): (65000, 1024, 24, 136, 160, 768, 3, 6, 29),
+       (1280, 1024): (108000, 1280, 48, 112, 248, 1024, 1, 3, 38),
+       (1920, 1080): (148500, 1920, 88, 44, 148, 1080, 4, 5, 36)}
+
+
+def edid_block(w, h):
+    """A 128-byte EDID 1.3 whose only (and preferred) timing is w x h @ 60."""
+    clk, ha, hfp, hs, hbp, va, vfp, vs, vbp = DMT[(w, h)]
+    hb, vb = hfp + hs + hbp, vfp + vs + vbp
+    e = bytearray(b'\x00\xff\xff\xff\xff\xff\xff\x00')
+    e += bytes([0x2d, 0xa7, 1, 0, 0, 0, 0, 0, 1, 34, 1, 3, 0x80, 34, 27, 0x78, 0x0a])
+    e += bytes([0xee, 0x91, 0xa3, 0x54, 0x4c, 0x99, 0x26, 0x0f, 0x50, 0x54])
+    e += bytes(3) + b'\x01\x01' * 8
+    dtd = bytearray(18)
+    dtd[0:2] = (clk // 10).to_bytes(2, 'little')
+    dtd[2], dtd[3], dtd[4] = ha & 255, hb & 255, (ha >> 8) << 4 | hb >> 8
+    dtd[5], dtd[6], dtd[7] = va & 255, vb & 255, (va >> 8) << 4 | vb >> 8
+    dtd[8], dtd[9], dtd[10] = hfp & 255, hs & 255, (vfp & 15) << 4 | vs & 15
+    dtd[11] = (hfp >> 8) << 6 | (hs >> 8) << 4 | (vfp >> 4) << 2 | vs >> 4
+    dtd[12], dtd[13], dtd[14] = 340 & 255, 270 & 255, (340 >> 8) << 4 | 270 >> 8
+    dtd[17] = 0x18
+    e += dtd
+    e += b'\x00\x00\x00\xfc\x00' + b'kmsgate\n'.ljust(13, b' ')
+    e += b'\x00\x00\x00\xfd\x00' + bytes([56, 76, 30, 83, 16, 0, 0x0a]) + b' ' * 6
+    e += b'\x00\x00\x00\x10\x00' + bytes(13)
+    e += b'\x00'
+    e.append((256 - sum(e) % 256) % 256)
+    assert len(e) == 128
+    return bytes(e)
 
 
 def pvh_kernel(vmlinuz, vmlinux):
