@@ -16,81 +16,8 @@
 #include <time.h>
 #include <xf86drm.h>
 
-#include "kms-atomic.h"
-#include "kms-copy.h"
-#include "kms-dumb.h"
-#include "kms-fbcache.h"
-#include "kms-layout.h"
-#include "kms-props.h"
 #include "log.h"
-#include "loop.h"
-
-#define CURSOR_SIZE 64
-/* How long destroy waits for flips in flight (a vblank is 16.7 ms at 60 Hz). */
-#define DRAIN_MS 200
-
-enum layout {
-	LAYOUT_UNKNOWN = 0,
-	LAYOUT_SCALE,  /* the plane scales the guest image to fit, aspect kept */
-	LAYOUT_CENTRE, /* 1:1, centred, cropped when larger */
-	LAYOUT_NONE,   /* the plane takes neither: copy into a mode-sized buffer */
-};
-
-struct frame {
-	bool used;
-	struct kg_fb_source fb; /* chunks borrowed until cb runs */
-	struct kg_rect damage;
-	kg_present_cb cb;
-	void *data;
-	struct kg_zcfb *zc; /* zero copy: the fb (a reference) */
-	int dumb;	    /* copy path: index into copybuf, else -1 */
-	uint64_t bytes_copied;
-	uint64_t commit_ns;
-};
-
-/* What a copy buffer mirrors, so that only damage needs copying. */
-struct copy_key {
-	uint32_t resource_id, format, width, height, stride;
-	uint64_t generation, offset;
-};
-
-struct scanout {
-	struct kg_output_kms *out;
-	unsigned index;
-	struct kg_kms_pipe pipe;
-	struct kg_kms_conn_props conn_props;
-	struct kg_kms_crtc_props crtc_props;
-	struct kg_kms_plane_props primary_props, cursor_props;
-	uint32_t mode_blob;
-	bool active;	/* the modeset was committed */
-	bool in_flight; /* a commit's flip event is still to come */
-	struct frame pending, queued;
-	struct kg_zcfb *current_zc; /* on screen (zero copy) */
-	int current_dumb;	    /* on screen (copy), else -1 */
-	struct kg_dumb copybuf[2];
-	struct copy_key copykey[2];
-	struct kg_region stale[2]; /* where copybuf[i] lags the guest */
-	uint32_t layout_w, layout_h;
-	enum layout layout;
-	struct kg_dumb cursor;
-	bool cursor_visible, cursor_dirty;
-	int32_t cursor_x, cursor_y, hot_x, hot_y;
-	bool zero_copy_last;
-	bool copy_format_warned;
-	uint8_t *edid;
-	size_t edid_len;
-	struct kg_output_kms_stats stats;
-};
-
-struct kg_output_kms {
-	struct kg_output base; /* first: kg_output * casts to this */
-	struct kg_loop *loop;
-	int fd;
-	struct kg_source *src;
-	struct kg_fbcache *cache;
-	unsigned n;
-	struct scanout scanouts[KG_MAX_SCANOUTS];
-};
+#include "output-kms-private.h"
 
 static uint64_t now_ns(void)
 {
@@ -100,20 +27,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static struct kg_output_kms *to_kms(struct kg_output *out)
+struct scanout *kg_kms_scanout(struct kg_output *out, unsigned idx)
 {
-	return (struct kg_output_kms *)out;
-}
-
-static struct scanout *get_scanout(struct kg_output *out, unsigned idx)
-{
-	struct kg_output_kms *k = to_kms(out);
+	struct kg_output_kms *k = kg_kms_from_output(out);
 
 	return idx < k->n ? &k->scanouts[idx] : NULL;
 }
 
 /* Completes a frame that will never be shown. */
-static void frame_drop(struct frame *f)
+void kg_kms_frame_drop(struct frame *f)
 {
 	struct kg_present_result res = { .shown = false,
 					 .zero_copy = f->zc != NULL,
@@ -146,7 +68,7 @@ static void add_plane(struct kg_atomic *a, uint32_t plane, const struct kg_kms_p
 	kg_atomic_add(a, plane, p->crtc_h, ps->crtc_h);
 }
 
-static void add_plane_off(struct kg_atomic *a, uint32_t plane, const struct kg_kms_plane_props *p)
+void kg_kms_add_plane_off(struct kg_atomic *a, uint32_t plane, const struct kg_kms_plane_props *p)
 {
 	kg_atomic_add(a, plane, p->fb_id, 0);
 	kg_atomic_add(a, plane, p->crtc_id, 0);
@@ -174,7 +96,7 @@ static void add_cursor(struct scanout *so, struct kg_atomic *a)
 				      (uint64_t)(int64_t)so->hot_y);
 		}
 	} else
-		add_plane_off(a, so->pipe.cursor_plane_id, &so->cursor_props);
+		kg_kms_add_plane_off(a, so->pipe.cursor_plane_id, &so->cursor_props);
 }
 
 /*
@@ -264,7 +186,7 @@ static int copybuf_ensure(struct scanout *so)
 	return 0;
 }
 
-static struct copy_key key_of(const struct kg_fb_source *fb)
+struct copy_key kg_kms_copy_key_of(const struct kg_fb_source *fb)
 {
 	return (struct copy_key){ fb->resource_id, fb->drm_format, fb->width, fb->height,
 				  fb->stride,	   fb->generation, fb->offset };
@@ -289,7 +211,7 @@ static int copy_into_back(struct scanout *so, struct frame *f, struct kg_plane_s
 {
 	int back = so->current_dumb == 0 ? 1 : 0;
 	struct kg_dumb *d = &so->copybuf[back];
-	struct copy_key key = key_of(&f->fb);
+	struct copy_key key = kg_kms_copy_key_of(&f->fb);
 	struct kg_region todo = so->stale[back];
 	struct kg_copy_dst dst;
 	uint64_t copied = 0;
@@ -331,7 +253,7 @@ static int copy_into_back(struct scanout *so, struct frame *f, struct kg_plane_s
 
 /* ---- presenting --------------------------------------------------------- */
 
-static void log_commit_failure(struct scanout *so, int err)
+void kg_kms_log_commit_failure(struct scanout *so, int err)
 {
 	kg_err("kms: scanout %u: atomic commit on CRTC %u failed: %s (is the pipeline still "
 	       "leased to us?)",
@@ -395,7 +317,7 @@ static int commit_frame(struct scanout *so)
 }
 
 /* After a flip (or when nothing is in flight): commit what waits. */
-static void commit_next(struct scanout *so)
+void kg_kms_commit_next(struct scanout *so)
 {
 	int ret;
 
@@ -404,8 +326,8 @@ static void commit_next(struct scanout *so)
 	if (so->pending.used) {
 		ret = commit_frame(so);
 		if (ret < 0) {
-			log_commit_failure(so, ret);
-			frame_drop(&so->pending);
+			kg_kms_log_commit_failure(so, ret);
+			kg_kms_frame_drop(&so->pending);
 		}
 		return;
 	}
@@ -415,7 +337,7 @@ static void commit_next(struct scanout *so)
 			so->cursor_dirty = false;
 			so->in_flight = true;
 		} else if (ret != -EBUSY) {
-			log_commit_failure(so, ret);
+			kg_kms_log_commit_failure(so, ret);
 			so->cursor_dirty = false;
 		}
 	}
@@ -424,7 +346,7 @@ static void commit_next(struct scanout *so)
 static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_source *fb,
 		       const struct kg_rect *damage, kg_present_cb cb, void *data)
 {
-	struct scanout *so = get_scanout(out, idx);
+	struct scanout *so = kg_kms_scanout(out, idx);
 	struct kg_rect full, dmg;
 	int ret;
 
@@ -434,7 +356,7 @@ static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_s
 	dmg = damage ? kg_rect_clip(damage, fb->width, fb->height) : full;
 	if (so->pending.used) {
 		/* The newest frame wins; the one it replaces is never shown. */
-		struct copy_key a = key_of(&so->pending.fb), b = key_of(fb);
+		struct copy_key a = kg_kms_copy_key_of(&so->pending.fb), b = kg_kms_copy_key_of(fb);
 		if (!memcmp(&a, &b, sizeof(a))) {
 			dmg = kg_rect_union(&so->pending.damage, &dmg);
 		} else {
@@ -445,7 +367,7 @@ static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_s
 					memset(&so->copykey[i], 0, sizeof(a));
 		}
 		so->stats.coalesced++;
-		frame_drop(&so->pending);
+		kg_kms_frame_drop(&so->pending);
 	}
 	so->pending = (struct frame){
 		.used = true, .fb = *fb, .damage = dmg, .cb = cb, .data = data, .dumb = -1
@@ -455,7 +377,7 @@ static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_s
 		return 0;
 	ret = commit_frame(so);
 	if (ret < 0) {
-		log_commit_failure(so, ret);
+		kg_kms_log_commit_failure(so, ret);
 		memset(&so->pending, 0, sizeof(so->pending));
 		so->pending.dumb = -1;
 		so->stats.presented--;
@@ -486,7 +408,7 @@ static void flip_done(struct scanout *so, unsigned seq, unsigned sec, unsigned u
 	}
 	/* Commit what waits before telling the device, so that a present()
 	 * from inside the callback finds the flip in flight and queues. */
-	commit_next(so);
+	kg_kms_commit_next(so);
 	if (done.used && done.cb)
 		done.cb(done.data, &res);
 }
@@ -516,175 +438,7 @@ static void on_drm_readable(void *data, int fd, uint32_t events)
 
 static unsigned kms_num_scanouts(struct kg_output *out)
 {
-	return to_kms(out)->n;
-}
-
-static void read_edid(struct scanout *so)
-{
-	uint64_t blob_id = 0;
-	drmModePropertyBlobRes *blob;
-
-	free(so->edid);
-	so->edid = NULL;
-	so->edid_len = 0;
-	if (!so->conn_props.edid ||
-	    kg_kms_prop_value(so->out->fd, so->pipe.connector_id, DRM_MODE_OBJECT_CONNECTOR,
-			      so->conn_props.edid, &blob_id) < 0 ||
-	    !blob_id)
-		return;
-	blob = drmModeGetPropertyBlob(so->out->fd, (uint32_t)blob_id);
-	if (!blob)
-		return;
-	so->edid = malloc(blob->length);
-	if (so->edid) {
-		memcpy(so->edid, blob->data, blob->length);
-		so->edid_len = blob->length;
-	}
-	drmModeFreePropertyBlob(blob);
-}
-
-static int kms_get_info(struct kg_output *out, unsigned idx, struct kg_scanout_info *info)
-{
-	struct scanout *so = get_scanout(out, idx);
-	drmModeConnector *conn;
-	const drmModeModeInfo *m;
-
-	if (!so)
-		return -EINVAL;
-	m = &so->pipe.mode;
-	memset(info, 0, sizeof(*info));
-	conn = drmModeGetConnectorCurrent(so->out->fd, so->pipe.connector_id);
-	if (!conn)
-		return -errno;
-	info->connected = conn->connection == DRM_MODE_CONNECTED;
-	info->width_mm = conn->mmWidth;
-	info->height_mm = conn->mmHeight;
-	drmModeFreeConnector(conn);
-	info->width = m->hdisplay;
-	info->height = m->vdisplay;
-	if (m->htotal && m->vtotal)
-		info->refresh_mhz = (uint32_t)((uint64_t)m->clock * 1000000u /
-					       ((uint64_t)m->htotal * m->vtotal));
-	read_edid(so);
-	info->edid = so->edid;
-	info->edid_len = so->edid_len;
-	return 0;
-}
-
-static int kms_disable(struct kg_output *out, unsigned idx)
-{
-	struct scanout *so = get_scanout(out, idx);
-	struct kg_atomic a;
-	int ret;
-
-	if (!so)
-		return -EINVAL;
-	if (so->pending.used)
-		frame_drop(&so->pending);
-	if (!so->active)
-		return 0;
-	kg_atomic_begin(&a, so->out->fd);
-	add_plane_off(&a, so->pipe.primary_plane_id, &so->primary_props);
-	if (so->pipe.cursor_plane_id)
-		add_plane_off(&a, so->pipe.cursor_plane_id, &so->cursor_props);
-	kg_atomic_add(&a, so->pipe.crtc_id, so->crtc_props.active, 0);
-	kg_atomic_add(&a, so->pipe.crtc_id, so->crtc_props.mode_id, 0);
-	kg_atomic_add(&a, so->pipe.connector_id, so->conn_props.crtc_id, 0);
-	/* Blocking: it waits for a flip in flight, whose event still comes. */
-	ret = kg_atomic_commit(&a, DRM_MODE_ATOMIC_ALLOW_MODESET, false, NULL);
-	kg_atomic_finish(&a);
-	if (ret < 0) {
-		log_commit_failure(so, ret);
-		return ret;
-	}
-	so->active = false;
-	so->cursor_dirty = so->cursor_visible;
-	return 0;
-}
-
-static int cursor_ensure(struct scanout *so)
-{
-	if (so->cursor.fb_id)
-		return 0;
-	return kg_dumb_init(&so->cursor, so->out->fd, CURSOR_SIZE, CURSOR_SIZE,
-			    DRM_FORMAT_ARGB8888);
-}
-
-static int kms_cursor_set(struct kg_output *out, unsigned idx, const uint32_t *argb, int32_t hot_x,
-			  int32_t hot_y)
-{
-	struct scanout *so = get_scanout(out, idx);
-	int ret;
-
-	if (!so)
-		return -EINVAL;
-	if (!so->pipe.cursor_plane_id)
-		return -ENOTSUP;
-	if (argb) {
-		ret = cursor_ensure(so);
-		if (ret < 0)
-			return ret;
-		/* The kernel may scan this buffer out while we write: a torn
-		 * cursor for one frame is acceptable, a second buffer is not
-		 * worth it for 16 KiB. */
-		for (unsigned y = 0; y < CURSOR_SIZE; y++)
-			memcpy(so->cursor.map + (size_t)y * so->cursor.stride,
-			       argb + (size_t)y * CURSOR_SIZE, CURSOR_SIZE * 4);
-		so->hot_x = hot_x;
-		so->hot_y = hot_y;
-	}
-	so->cursor_visible = argb != NULL;
-	so->cursor_dirty = true;
-	commit_next(so);
-	return 0;
-}
-
-static int kms_cursor_move(struct kg_output *out, unsigned idx, int32_t x, int32_t y)
-{
-	struct scanout *so = get_scanout(out, idx);
-
-	if (!so)
-		return -EINVAL;
-	if (!so->pipe.cursor_plane_id)
-		return -ENOTSUP;
-	so->cursor_x = x;
-	so->cursor_y = y;
-	so->cursor_dirty = true;
-	commit_next(so);
-	return 0;
-}
-
-static void kms_forget(struct kg_output *out, uint32_t resource_id)
-{
-	struct kg_output_kms *k = to_kms(out);
-
-	kg_fbcache_forget(k->cache, resource_id);
-	/* A copy buffer that mirrored it must be copied in full next time. */
-	for (unsigned i = 0; i < k->n; i++)
-		for (int b = 0; b < 2; b++)
-			if (k->scanouts[i].copykey[b].resource_id == resource_id)
-				memset(&k->scanouts[i].copykey[b], 0, sizeof(struct copy_key));
-}
-
-static const char *kms_path(struct kg_output *out, unsigned idx)
-{
-	struct scanout *so = get_scanout(out, idx);
-
-	if (!so)
-		return "none";
-	if (so->stats.zero_copy + so->stats.copied == 0)
-		return kg_fbcache_disabled(so->out->cache) ? "copy" : "zero-copy";
-	return so->zero_copy_last ? "zero-copy" : "copy";
-}
-
-int kg_output_kms_get_stats(struct kg_output *out, unsigned idx, struct kg_output_kms_stats *st)
-{
-	struct scanout *so = get_scanout(out, idx);
-
-	if (!so)
-		return -EINVAL;
-	*st = so->stats;
-	return 0;
+	return kg_kms_from_output(out)->n;
 }
 
 /* ---- create / destroy ----------------------------------------------------- */
@@ -711,9 +465,9 @@ static void drain(struct kg_output_kms *k)
 static void scanout_finish(struct scanout *so)
 {
 	if (so->pending.used)
-		frame_drop(&so->pending);
+		kg_kms_frame_drop(&so->pending);
 	if (so->queued.used)
-		frame_drop(&so->queued);
+		kg_kms_frame_drop(&so->queued);
 	kg_zcfb_unref(so->current_zc);
 	so->current_zc = NULL;
 	kg_dumb_finish(&so->copybuf[0]);
@@ -726,7 +480,7 @@ static void scanout_finish(struct scanout *so)
 
 static void kms_destroy(struct kg_output *out)
 {
-	struct kg_output_kms *k = to_kms(out);
+	struct kg_output_kms *k = kg_kms_from_output(out);
 
 	if (!k)
 		return;
@@ -744,13 +498,13 @@ static const struct kg_output_ops kms_ops = {
 	.name = "kms",
 	.destroy = kms_destroy,
 	.num_scanouts = kms_num_scanouts,
-	.get_info = kms_get_info,
+	.get_info = kg_kms_get_info,
 	.present = kms_present,
-	.disable = kms_disable,
-	.cursor_set = kms_cursor_set,
-	.cursor_move = kms_cursor_move,
-	.forget = kms_forget,
-	.path = kms_path,
+	.disable = kg_kms_disable,
+	.cursor_set = kg_kms_cursor_set,
+	.cursor_move = kg_kms_cursor_move,
+	.forget = kg_kms_forget,
+	.path = kg_kms_path,
 };
 
 static int scanout_init(struct kg_output_kms *k, unsigned i, const struct kg_kms_pipe *pipe)

@@ -104,6 +104,26 @@ def main():
     if a.screendump:
         argv += ['--screendump']
     opts = kgvm.Options(vkms=a.vkms, add=[f'{a.prog}:/bin/kms-output-vm'], timeout=a.timeout)
+    # A loaded TCG host delays the program and the kernel's commit work, so
+    # a run can be late on vblanks for no fault of the output. A run whose
+    # only problems are pacing ones is repeated (up to 3 runs); a real pacing
+    # fault fails every run.
+    for run in range(1, 4):
+        ret, problems, pacing_only = attempt(a, opts, argv)
+        if ret == 99 or not problems or not pacing_only or run == 3:
+            break
+        print(f'pacing problems only (run {run} of 3, loaded host?): running again')
+    for msg in problems[:20]:
+        print('FAIL', msg)
+    if ret == 99:
+        return 99
+    print('PASS' if not problems else f'FAIL: {len(problems)} problem(s)')
+    return 1 if problems else 0
+
+
+def attempt(a, opts, argv):
+    """One VM run: (99 on a rig error else 0, problems, whether all problems
+    are pacing ones)."""
     problems = []
     try:
         with kgvm.VM(opts, argv) as vm:
@@ -117,10 +137,10 @@ def main():
             lines = vm.output
     except kgvm.VMError as e:
         print(f'rig error: {e}', file=sys.stderr)
-        return 99
+        return 99, [], False
     if status in (kgvm.STATUS_TIMEOUT, kgvm.STATUS_NO_MARKER):
         print(f'rig error: VM ended with status {status}', file=sys.stderr)
-        return 99
+        return 99, [], False
     flips, result, ranges, wb, fds, pixels = parse(lines)
     if ranges:
         print('ranges: ' + ' '.join(f'{k}={v}' for k, v in ranges.items()))
@@ -131,6 +151,7 @@ def main():
     if a.expect_coalesced and not (result and int(result['coalesced']) > 0 and
                                    int(result['not_shown_cb']) == int(result['coalesced'])):
         problems.append(f'expected coalesced frames completed as not shown: {result}')
+    flip_problems = []
     if a.vkms:
         # The first event ends the modeset: its timestamp may predate the
         # CRTC's vblank timer, so pacing is checked from the second on.
@@ -141,7 +162,6 @@ def main():
             print(f'flip interval: n={st["n"]} mean {st["mean_ms"]:.3f} ms, '
                   f'per vblank {st["vblank_ms"]:.3f} ms, late {st["late"]}, '
                   f'missed {st["missed"]}')
-        problems += flip_problems
         if wb is None:
             problems.append('no WRITEBACK line')
         elif int(wb['mismatches']):
@@ -152,11 +172,8 @@ def main():
         problems.append(f'fd leak or no FDS line: {fds}')
     if status != 0:
         problems.append(f'kms-output-vm exited with status {status}')
-    for msg in problems[:20]:
-        print('FAIL', msg)
-    print('PASS' if not problems else f'FAIL: {len(problems)} problem(s)')
-    return 1 if problems else 0
-
+    pacing_only = bool(flip_problems) and not problems
+    return 0, problems + flip_problems, pacing_only
 
 if __name__ == '__main__':
     sys.exit(main())
