@@ -364,6 +364,9 @@ def parse_add(spec):
 def build_initramfs(out, modules, add, argv, cards, extra_params=None):
     """Writes a gzip'd newc cpio to out; argv (list) is the guest command."""
     stage = tempfile.mkdtemp(prefix='kgvm-initrd-')
+    # mkdtemp makes it 0700, and it becomes the guest's /: other uids
+    # (access-control tests) must be able to reach /run and /tmp.
+    os.chmod(stage, 0o755)
     try:
         def put(src, dest):
             d = os.path.join(stage, dest.lstrip('/'))
