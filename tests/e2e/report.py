@@ -81,10 +81,14 @@ COLS = [('guest', 'guest', '{}'), ('display', 'display', '{}'), ('pattern', 'pat
 def fmt(row):
     out = []
     for key, _, f in COLS:
+        v = row[key]
+        if isinstance(v, float) and v != v:
+            out.append('-')  # no samples
+            continue
         try:
-            out.append(f.format(row[key]))
+            out.append(f.format(v))
         except (ValueError, TypeError):
-            out.append(str(row[key]))
+            out.append(str(v))
     return out
 
 

@@ -42,7 +42,7 @@ RUN = '/run/kmsgate'
 # frame up with --hold); a scene ends long before.
 FRAMES = 100000
 # The guest prints its per-frame latencies in batches of this many frames.
-BATCH = 20
+BATCH = 5
 
 # kmsgate-vgpu hands the guest the leased connector's own EDID. The board's
 # virtio-gpu EDID prefers another mode than the pipeline's 1024x768 (which is
