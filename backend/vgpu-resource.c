@@ -304,6 +304,21 @@ oom:
 	return NULL;
 }
 
+/* The non-blob resource an attach (attached false) or detach (attached
+ * true) names, if its backing is in the state the command needs; else NULL
+ * with the error set. */
+static struct vgpu_resource *res_get_for_backing(struct kg_vgpu *g, struct vgpu_cmd *c, uint32_t id,
+						 bool attached)
+{
+	struct vgpu_resource *r = res_get(g, c, id);
+
+	if (r && (r->blob || (r->backing != NULL) != attached)) {
+		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return NULL;
+	}
+	return r;
+}
+
 void vgpu_cmd_attach_backing(struct kg_vgpu *g, struct vgpu_cmd *c)
 {
 	struct virtio_gpu_resource_attach_backing cmd;
@@ -311,13 +326,9 @@ void vgpu_cmd_attach_backing(struct kg_vgpu *g, struct vgpu_cmd *c)
 
 	if (!vgpu_cmd_get(c, &cmd, sizeof(cmd)))
 		return;
-	r = res_get(g, c, cmd.resource_id);
+	r = res_get_for_backing(g, c, cmd.resource_id, false);
 	if (!r)
 		return;
-	if (r->backing || r->blob) {
-		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
-		return;
-	}
 	r->backing = backing_create(g, c, sizeof(cmd), cmd.nr_entries);
 }
 
@@ -328,13 +339,9 @@ void vgpu_cmd_detach_backing(struct kg_vgpu *g, struct vgpu_cmd *c)
 
 	if (!vgpu_cmd_get(c, &cmd, sizeof(cmd)))
 		return;
-	r = res_get(g, c, cmd.resource_id);
+	r = res_get_for_backing(g, c, cmd.resource_id, true);
 	if (!r)
 		return;
-	if (!r->backing || r->blob) {
-		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
-		return;
-	}
 	drop_backing(g, r);
 }
 
