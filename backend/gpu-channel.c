@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "scm-fds.h"
 #include "vhost-user-proto.h"
 
 /* Features kmsgate uses on the channel: none (no EDID or dmabuf from QEMU). */
@@ -81,22 +82,6 @@ static void handle_reply(struct kg_gpuchan *ch)
 		kg_warn("vhost-user-gpu channel: cannot send SET_PROTOCOL_FEATURES");
 }
 
-static void close_fds(struct msghdr *mh)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			close(fd);
-		}
-	}
-}
-
 /* Reads once into the header or the payload. Returns bytes read, 0 at
  * EOF, -errno. */
 static ssize_t read_some(struct kg_gpuchan *ch)
@@ -128,7 +113,7 @@ static ssize_t read_some(struct kg_gpuchan *ch)
 	if (n < 0)
 		return -errno;
 	/* kmsgate asks QEMU for no fd: whatever comes is closed. */
-	close_fds(&mh);
+	kg_scm_take_fds(&mh, NULL, &(unsigned){ 0 }, 0);
 	return n;
 }
 

@@ -26,6 +26,7 @@
 #include "gpu-channel.h"
 #include "log.h"
 #include "loop.h"
+#include "scm-fds.h"
 #include "vhost-user-proto.h"
 
 #define BIT(n) (1ull << (n))
@@ -554,24 +555,8 @@ static void collect_fds(struct kg_vu_dev *dev, struct msghdr *mh)
 {
 	if (mh->msg_flags & MSG_CTRUNC)
 		dev->fds_overflow = true;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (dev->nfds < KG_VU_MAX_FDS) {
-				dev->fds[dev->nfds++] = fd;
-			} else {
-				close(fd);
-				dev->fds_overflow = true;
-			}
-		}
-	}
+	if (!kg_scm_take_fds(mh, dev->fds, &dev->nfds, KG_VU_MAX_FDS))
+		dev->fds_overflow = true;
 }
 
 /* One recvmsg into the message buffer. Bytes read, 0 at EOF, or -errno. */
