@@ -9,7 +9,6 @@
  * Invariants: no crash or sanitizer report, and no fd left behind once
  * kg_vu is destroyed.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "loop.h"
 #include "vhost-user-proto.h"
 #include "vhost-user.h"
+#include "fdcount.h"
 
 #define RAM_SIZE    0x10000u
 #define UVA_BASE    0x7f0000000000ull
@@ -278,19 +278,6 @@ static void connect_frontend(struct fz *f)
 	f->sock = sv[1];
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -303,7 +290,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz f = { .sock = -1, .ram = -1, .p = data, .left = size };
-	int base = count_fds();
+	int base = kg_test_fd_count();
 
 	f.loop = kg_loop_create();
 	f.vu = f.loop ? kg_vu_create_from_fd(f.loop, -1, &ops, NULL) : NULL;
@@ -351,7 +338,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	munmap(f.host, RAM_SIZE);
 	close(f.ram);
 	/* kg_vu must not keep (or lose track of) any fd it was given. */
-	if (count_fds() != base)
+	if (kg_test_fd_count() != base)
 		abort();
 	return 0;
 }

@@ -6,28 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "guest-mem.h"
+#include "fdcount.h"
 
 #define RAM_SIZE (1u << 20)
 #define UVA_BASE 0x7f0000000000ull
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static int ram_fd(size_t size)
 {
@@ -63,7 +51,7 @@ static struct kg_gmem *gmem_with_two_regions(int ram)
 
 static void test_translates_inside_regions_only(void **state)
 {
-	int base_fds = count_fds();
+	int base_fds = kg_test_fd_count();
 	int ram = ram_fd(RAM_SIZE);
 	uint8_t *host = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, ram, 0);
 	struct kg_gmem *gm = gmem_with_two_regions(ram);
@@ -89,7 +77,7 @@ static void test_translates_inside_regions_only(void **state)
 	munmap(host, RAM_SIZE);
 	close(ram);
 	kg_gmem_destroy(gm);
-	assert_int_equal(count_fds(), base_fds);
+	assert_int_equal(kg_test_fd_count(), base_fds);
 }
 
 static void test_partial_map_and_fd_offset(void **state)
@@ -113,7 +101,7 @@ static void test_partial_map_and_fd_offset(void **state)
 
 static void expect_rejected(const struct kg_gmem_region *r, unsigned n)
 {
-	int base_fds = count_fds();
+	int base_fds = kg_test_fd_count();
 	int ram = ram_fd(RAM_SIZE);
 	struct kg_gmem *gm = gmem_with_two_regions(ram);
 	void *before = kg_gmem_gpa_to_va(gm, 0x100000, 1);
@@ -127,7 +115,7 @@ static void expect_rejected(const struct kg_gmem_region *r, unsigned n)
 	close(ram);
 	kg_gmem_destroy(gm);
 	/* Every fd passed in was closed. */
-	assert_int_equal(count_fds(), base_fds);
+	assert_int_equal(kg_test_fd_count(), base_fds);
 }
 
 static void test_rejects_bad_tables(void **state)
@@ -158,7 +146,7 @@ static void test_rejects_bad_tables(void **state)
 
 static void test_too_many_regions_closes_fds(void **state)
 {
-	int base_fds = count_fds();
+	int base_fds = kg_test_fd_count();
 	struct kg_gmem_region r[KG_GMEM_MAX_REGIONS + 1];
 	int fds[KG_GMEM_MAX_REGIONS + 1];
 	struct kg_gmem *gm = kg_gmem_create();
@@ -170,12 +158,12 @@ static void test_too_many_regions_closes_fds(void **state)
 	}
 	assert_int_equal(kg_gmem_set_table(gm, r, KG_GMEM_MAX_REGIONS + 1, fds), -E2BIG);
 	kg_gmem_destroy(gm);
-	assert_int_equal(count_fds(), base_fds);
+	assert_int_equal(kg_test_fd_count(), base_fds);
 }
 
 static void test_identical_resend_keeps_mapping(void **state)
 {
-	int base_fds = count_fds();
+	int base_fds = kg_test_fd_count();
 	int ram = ram_fd(RAM_SIZE);
 	struct kg_gmem *gm = gmem_with_two_regions(ram);
 	void *p1 = kg_gmem_gpa_to_va(gm, 0x100000, 0x1000);
@@ -196,7 +184,7 @@ static void test_identical_resend_keeps_mapping(void **state)
 	close(ram);
 	kg_gmem_destroy(gm);
 	kg_gmem_destroy(NULL);
-	assert_int_equal(count_fds(), base_fds);
+	assert_int_equal(kg_test_fd_count(), base_fds);
 }
 
 int main(void)

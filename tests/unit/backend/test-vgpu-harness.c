@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "test-vgpu-harness.h"
+#include "fdcount.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -128,19 +128,6 @@ static void t_drop(void *data, void *token)
 
 static const struct kg_vgpu_transport transport = { t_reply, t_drop };
 
-int h_count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int make_ram(struct harness *h)
 {
 	struct kg_gmem_region r[2] = {
@@ -169,7 +156,7 @@ struct harness *h_create(bool fifo, uint32_t max_resources, uint64_t max_bytes)
 
 	if (!h)
 		abort();
-	h->fds_before = h_count_fds();
+	h->fds_before = kg_test_fd_count();
 	h->out.ops = &fake_ops;
 	h->num_scanouts = 2;
 	for (int i = 0; i < 128; i++)
@@ -195,7 +182,7 @@ void h_destroy(struct harness *h)
 	kg_vgpu_destroy(h->g);
 	kg_gmem_destroy(h->gm);
 	/* Every fd the test opened (the memfds) must be gone again. */
-	if (h_count_fds() != h->fds_before)
+	if (kg_test_fd_count() != h->fds_before)
 		abort();
 	free(h);
 }

@@ -63,7 +63,6 @@ struct harness {
 /* Sets up everything; fifo selects FIFO presents. */
 struct harness *h_create(bool fifo, uint32_t max_resources, uint64_t max_bytes);
 void h_destroy(struct harness *h);
-int h_count_fds(void);
 
 /* Submits a control command; returns its token. */
 uintptr_t h_submit(struct harness *h, const void *cmd, size_t len);

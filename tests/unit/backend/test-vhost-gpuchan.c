@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -17,18 +16,7 @@
 #include "gpu-channel.h"
 #include "loop.h"
 #include "vhost-user-proto.h"
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
+#include "fdcount.h"
 
 static void pump(struct kg_loop *loop)
 {
@@ -79,7 +67,7 @@ static void expect_request(int sock, uint32_t request, uint32_t size, void *payl
 static void test_handshake_and_draining(void **state)
 {
 	struct kg_loop *loop = kg_loop_create();
-	int base = count_fds();
+	int base = kg_test_fd_count();
 	int sv[2];
 	struct kg_gpuchan *ch;
 	uint8_t big[1500];
@@ -112,27 +100,27 @@ static void test_handshake_and_draining(void **state)
 	assert_int_equal(set, 0);
 	assert_true(kg_gpuchan_is_open(ch));
 	/* The unexpected fd was closed: only our socket end is extra. */
-	assert_int_equal(count_fds(), base + 2);
+	assert_int_equal(kg_test_fd_count(), base + 2);
 
 	close(sv[1]); /* QEMU closes the channel (guest driver reset) */
 	pump(loop);
 	assert_false(kg_gpuchan_is_open(ch));
 	kg_gpuchan_destroy(ch);
 	kg_gpuchan_destroy(NULL);
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(kg_test_fd_count(), base);
 	kg_loop_destroy(loop);
 }
 
 static void test_create_fails_cleanly_on_a_dead_socket(void **state)
 {
 	struct kg_loop *loop = kg_loop_create();
-	int base = count_fds();
+	int base = kg_test_fd_count();
 	int sv[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	close(sv[1]);
 	assert_null(kg_gpuchan_create(loop, sv[0])); /* EPIPE: fd closed too */
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(kg_test_fd_count(), base);
 	kg_loop_destroy(loop);
 }
 

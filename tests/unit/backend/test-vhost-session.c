@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_ring.h>
@@ -29,6 +28,7 @@
 #include "loop.h"
 #include "vhost-user-proto.h"
 #include "vhost-user.h"
+#include "fdcount.h"
 
 #define RAM_SIZE	(1u << 20)
 #define UVA_BASE	0x7f0000000000ull
@@ -39,18 +39,6 @@
 /* Ring q lives at 0x10000 * (q + 1): desc, avail +0x1000, used +0x2000. */
 #define RING_GPA(q) (0x10000ull * ((q) + 1))
 #define BUF_GPA	    0x80000ull
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 /* ---- the device side: records what kg_vu asks of it ---- */
 
@@ -242,7 +230,7 @@ static int fe_setup(void **state)
 	f->loop = kg_loop_create();
 	f->vu = kg_vu_create_from_fd(f->loop, -1, &ops, &f->dev);
 	assert_non_null(f->vu);
-	f->base_fds = count_fds();
+	f->base_fds = kg_test_fd_count();
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(kg_vu_serve_fd(f->vu, sv[0]), 0);
 	f->sock = sv[1];
@@ -496,7 +484,7 @@ static void test_qemu_sequence(void **state)
 	pump(f);
 	assert_false(kg_vu_connected(f->vu));
 	assert_int_equal(f->dev.resets, 1);
-	assert_int_equal(count_fds(), f->base_fds);
+	assert_int_equal(kg_test_fd_count(), f->base_fds);
 }
 
 static void test_restart_after_reset(void **state)
@@ -559,7 +547,7 @@ static void test_mem_table_fd_count_mismatch_drops(void **state)
 	assert_true(v & (1ull << KG_VU_F_VERSION_1));
 	fe_close_own_fds(f);
 	pump(f);
-	assert_int_equal(count_fds(), f->base_fds);
+	assert_int_equal(kg_test_fd_count(), f->base_fds);
 }
 
 static void test_oversized_and_truncated_messages(void **state)
@@ -572,7 +560,7 @@ static void test_oversized_and_truncated_messages(void **state)
 	expect_dropped(f);
 	fe_close_own_fds(f);
 	pump(f);
-	assert_int_equal(count_fds(), f->base_fds);
+	assert_int_equal(kg_test_fd_count(), f->base_fds);
 }
 
 static void test_partial_message_waits(void **state)
@@ -704,7 +692,7 @@ static void test_listen_one_at_a_time(void **state)
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	assert_int_equal(bind(stale, (struct sockaddr *)&a, sizeof(a)), 0);
 	close(stale);
-	base = count_fds();
+	base = kg_test_fd_count();
 	vu = kg_vu_create(loop, path, &ops, &dev);
 	assert_non_null(vu);
 
@@ -730,7 +718,7 @@ static void test_listen_one_at_a_time(void **state)
 	close(c3);
 	kg_vu_destroy(vu);
 	kg_loop_destroy(loop);
-	assert_int_equal(count_fds(), base - 1); /* the loop's epoll fd */
+	assert_int_equal(kg_test_fd_count(), base - 1); /* the loop's epoll fd */
 	assert_int_equal(access(path, F_OK), -1);
 	rmdir(dir);
 }

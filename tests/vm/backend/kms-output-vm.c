@@ -32,7 +32,6 @@
  *                    scans the guest pages out (zero copy); expected pixels
  *                    are taken from the guest's memory either way
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -51,6 +50,7 @@
 #include "log.h"
 #include "loop.h"
 #include "output-kms.h"
+#include "fdcount.h"
 
 #define NBUF 4
 
@@ -66,19 +66,6 @@ struct opts {
 struct waiter {
 	unsigned done, shown, not_shown;
 };
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n - 3;
-}
 
 static void on_present(void *data, const struct kg_present_result *r)
 {
@@ -494,7 +481,7 @@ int main(int argc, char **argv)
 	}
 	if (o.list_limit)
 		write_list_limit(o.list_limit);
-	before = count_fds();
+	before = kg_test_fd_count();
 	loop = kg_loop_create();
 	fd = kg_vmt_open_card(o.driver);
 	if (!loop || fd < 0)
@@ -506,7 +493,7 @@ int main(int argc, char **argv)
 	ret = run(&o, fd, loop);
 	close(fd);
 	kg_loop_destroy(loop);
-	after = count_fds();
+	after = kg_test_fd_count();
 	printf("FDS before=%d after=%d\n", before, after);
 	return ret == 0 && before == after ? 0 : 1;
 }
