@@ -23,6 +23,7 @@
 #include "log.h"
 #include "output.h"
 #include "vgpu.h"
+#include "guest-ram.h"
 
 #define RAM_GPA	 0x10000ull
 #define RAM_SIZE (1u << 20)
@@ -150,10 +151,10 @@ static void complete_held(bool shown)
 static int init(void)
 {
 	struct kg_gmem_region r = { RAM_GPA, RAM_SIZE, 0x10000000ull, 0 };
-	int fd = memfd_create("fuzz-ram", MFD_CLOEXEC);
+	int fd = kg_test_ram_fd(RAM_SIZE);
 
 	kg_log_init("fuzz-vgpu", KG_LOG_SILENT);
-	if (fd < 0 || ftruncate(fd, RAM_SIZE) < 0)
+	if (fd < 0)
 		abort();
 	F.gm = kg_gmem_create();
 	if (!F.gm || kg_gmem_set_table(F.gm, &r, 1, &fd) < 0)

@@ -23,6 +23,7 @@
 #include "vhost-user-proto.h"
 #include "vhost-user.h"
 #include "fdcount.h"
+#include "guest-ram.h"
 
 #define RAM_SIZE    0x10000u
 #define UVA_BASE    0x7f0000000000ull
@@ -294,8 +295,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	f.loop = kg_loop_create();
 	f.vu = f.loop ? kg_vu_create_from_fd(f.loop, -1, &ops, NULL) : NULL;
-	f.ram = memfd_create("fuzz-ram", MFD_CLOEXEC);
-	if (!f.vu || f.ram < 0 || ftruncate(f.ram, RAM_SIZE) < 0)
+	f.ram = kg_test_ram_fd(RAM_SIZE);
+	if (!f.vu || f.ram < 0)
 		abort();
 	f.host = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f.ram, 0);
 	if (f.host == MAP_FAILED)

@@ -13,16 +13,16 @@
 
 #include "guest-mem.h"
 #include "fdcount.h"
+#include "guest-ram.h"
 
 #define RAM_SIZE (1u << 20)
 #define UVA_BASE 0x7f0000000000ull
 
 static int ram_fd(size_t size)
 {
-	int fd = memfd_create("guest-ram", MFD_CLOEXEC);
+	int fd = kg_test_ram_fd(size);
 
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
 	return fd;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "test-vgpu-harness.h"
 #include "fdcount.h"
+#include "guest-ram.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -137,8 +138,8 @@ static int make_ram(struct harness *h)
 	int fds[2];
 
 	for (int i = 0; i < 2; i++) {
-		fds[i] = memfd_create("guest-ram", MFD_CLOEXEC);
-		if (fds[i] < 0 || ftruncate(fds[i], H_REGION_SIZE) < 0)
+		fds[i] = kg_test_ram_fd(H_REGION_SIZE);
+		if (fds[i] < 0)
 			return -1;
 	}
 	h->gm = kg_gmem_create();

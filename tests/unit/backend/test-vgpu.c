@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "test-vgpu-harness.h"
+#include "guest-ram.h"
 
 #define OK	  VIRTIO_GPU_RESP_OK_NODATA
 #define E_UNSPEC  VIRTIO_GPU_RESP_ERR_UNSPEC
@@ -561,8 +562,8 @@ static void test_remapped_guest_memory_is_not_scanned_out(void **state)
 	h_complete(h, 0, true);
 	/* QEMU sends a new table: region A is another file now. */
 	for (int i = 0; i < 2; i++) {
-		fds[i] = memfd_create("guest-ram-2", MFD_CLOEXEC);
-		assert_true(fds[i] >= 0 && ftruncate(fds[i], H_REGION_SIZE) == 0);
+		fds[i] = kg_test_ram_fd(H_REGION_SIZE);
+		assert_true(fds[i] >= 0);
 	}
 	assert_int_equal(kg_gmem_set_table(h->gm, r, 2, fds), 0);
 	assert_int_equal(h_resp_type(h, h_flush(h, 1, 0, 0, 64, 64, 0)), E_UNSPEC);

@@ -29,6 +29,7 @@
 #include "vhost-user-proto.h"
 #include "vhost-user.h"
 #include "fdcount.h"
+#include "guest-ram.h"
 
 #define RAM_SIZE	(1u << 20)
 #define UVA_BASE	0x7f0000000000ull
@@ -234,8 +235,8 @@ static int fe_setup(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(kg_vu_serve_fd(f->vu, sv[0]), 0);
 	f->sock = sv[1];
-	f->ram = memfd_create("guest-ram", MFD_CLOEXEC);
-	assert_int_equal(ftruncate(f->ram, RAM_SIZE), 0);
+	f->ram = kg_test_ram_fd(RAM_SIZE);
+	assert_true(f->ram >= 0);
 	f->host = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->ram, 0);
 	assert_true(f->host != MAP_FAILED);
 	for (unsigned q = 0; q < NQ; q++) {

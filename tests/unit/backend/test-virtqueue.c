@@ -17,6 +17,7 @@
 
 #include "guest-mem.h"
 #include "virtqueue.h"
+#include "guest-ram.h"
 
 #define RAM_SIZE  (1u << 20)
 #define UVA_BASE  0x7f0000000000ull
@@ -44,8 +45,8 @@ static int setup(void **state)
 	const struct kg_gmem_region r = { 0, RAM_SIZE, UVA_BASE, 0 };
 	int fd;
 
-	g->ram = memfd_create("guest-ram", MFD_CLOEXEC);
-	assert_int_equal(ftruncate(g->ram, RAM_SIZE), 0);
+	g->ram = kg_test_ram_fd(RAM_SIZE);
+	assert_true(g->ram >= 0);
 	g->host = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g->ram, 0);
 	assert_true(g->host != MAP_FAILED);
 	g->gm = kg_gmem_create();
