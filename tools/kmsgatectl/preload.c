@@ -102,34 +102,26 @@ typedef int (*openat_fn)(int, const char *, int, ...);
 typedef int (*open2_fn)(const char *, int);
 typedef int (*openat2_fn)(int, const char *, int);
 
-/* Relative paths (openat with a dirfd) are not redirected: DRM devices are
- * opened by absolute path in practice. */
-#define OPEN_WRAPPER(name)                                \
-	EXPORT int name(const char *path, int flags, ...) \
-	{                                                 \
-		va_list ap;                               \
-		mode_t mode;                              \
-		va_start(ap, flags);                      \
-		mode = mode_arg(flags, ap);               \
-		va_end(ap);                               \
-		if (is_lease_node(path))                  \
-			return redirect(path, flags);     \
-		NEXT(name, open_fn);                      \
-		return next_##name(path, flags, mode);    \
-	}
+/* One wrapper for each open entry point: params is its parameter list
+ * (path and flags named so), args the call to the real one. Relative paths
+ * (openat with a dirfd) are not redirected: DRM devices are opened by
+ * absolute path in practice. */
+#define REDIRECT_OR_NEXT(name, type, args)    \
+	if (is_lease_node(path))              \
+		return redirect(path, flags); \
+	NEXT(name, type);                     \
+	return next_##name args;
 
-#define OPENAT_WRAPPER(name)                                         \
-	EXPORT int name(int dirfd, const char *path, int flags, ...) \
-	{                                                            \
-		va_list ap;                                          \
-		mode_t mode;                                         \
-		va_start(ap, flags);                                 \
-		mode = mode_arg(flags, ap);                          \
-		va_end(ap);                                          \
-		if (is_lease_node(path))                             \
-			return redirect(path, flags);                \
-		NEXT(name, openat_fn);                               \
-		return next_##name(dirfd, path, flags, mode);        \
+/* The variadic ones read a mode when flags ask for one. */
+#define OPEN_WRAPPER(name, type, params, args)     \
+	EXPORT int name params                     \
+	{                                          \
+		va_list ap;                        \
+		mode_t mode;                       \
+		va_start(ap, flags);               \
+		mode = mode_arg(flags, ap);        \
+		va_end(ap);                        \
+		REDIRECT_OR_NEXT(name, type, args) \
 	}
 
 /* glibc's _FORTIFY_SOURCE entry points (no public prototypes). */
@@ -138,32 +130,24 @@ int __open64_2(const char *path, int flags);
 int __openat_2(int dirfd, const char *path, int flags);
 int __openat64_2(int dirfd, const char *path, int flags);
 
-#define OPEN2_WRAPPER(name)                           \
-	EXPORT int name(const char *path, int flags)  \
-	{                                             \
-		if (is_lease_node(path))              \
-			return redirect(path, flags); \
-		NEXT(name, open2_fn);                 \
-		return next_##name(path, flags);      \
+#define OPEN2_WRAPPER(name, type, params, args)    \
+	EXPORT int name params                     \
+	{                                          \
+		REDIRECT_OR_NEXT(name, type, args) \
 	}
 
-#define OPENAT2_WRAPPER(name)                                   \
-	EXPORT int name(int dirfd, const char *path, int flags) \
-	{                                                       \
-		if (is_lease_node(path))                        \
-			return redirect(path, flags);           \
-		NEXT(name, openat2_fn);                         \
-		return next_##name(dirfd, path, flags);         \
-	}
-
-OPEN_WRAPPER(open)
-OPEN_WRAPPER(open64)
-OPENAT_WRAPPER(openat)
-OPENAT_WRAPPER(openat64)
-OPEN2_WRAPPER(__open_2)
-OPEN2_WRAPPER(__open64_2)
-OPENAT2_WRAPPER(__openat_2)
-OPENAT2_WRAPPER(__openat64_2)
+#define OPEN_PARAMS    (const char *path, int flags, ...)
+#define OPENAT_PARAMS  (int dirfd, const char *path, int flags, ...)
+#define OPEN2_PARAMS   (const char *path, int flags)
+#define OPENAT2_PARAMS (int dirfd, const char *path, int flags)
+OPEN_WRAPPER(open, open_fn, OPEN_PARAMS, (path, flags, mode))
+OPEN_WRAPPER(open64, open_fn, OPEN_PARAMS, (path, flags, mode))
+OPEN_WRAPPER(openat, openat_fn, OPENAT_PARAMS, (dirfd, path, flags, mode))
+OPEN_WRAPPER(openat64, openat_fn, OPENAT_PARAMS, (dirfd, path, flags, mode))
+OPEN2_WRAPPER(__open_2, open2_fn, OPEN2_PARAMS, (path, flags))
+OPEN2_WRAPPER(__open64_2, open2_fn, OPEN2_PARAMS, (path, flags))
+OPEN2_WRAPPER(__openat_2, openat2_fn, OPENAT2_PARAMS, (dirfd, path, flags))
+OPEN2_WRAPPER(__openat64_2, openat2_fn, OPENAT2_PARAMS, (dirfd, path, flags))
 
 /* Is fd on the lease's device? */
 static bool on_lease_device(int fd)
