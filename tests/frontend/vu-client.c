@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vhost-user-proto.h"
+#include "scm-send.h"
 
 #define BIT(n) (1ull << (n))
 
@@ -46,23 +47,13 @@ void kg_fe_vu_close(struct kg_fe_vu *vu)
 static int send_msg(struct kg_fe_vu *vu, const struct kg_vu_hdr *hdr, const void *payload,
 		    const int *fds, unsigned nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * KG_VU_MAX_FDS)] = { 0 };
+	struct kg_test_scm_buf ctrl;
 	struct iovec iov[2] = { { (void *)hdr, sizeof(*hdr) }, { (void *)payload, hdr->size } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = hdr->size ? 2 : 1 };
 	ssize_t n;
 
-	if (nfds > KG_VU_MAX_FDS)
+	if (nfds > KG_VU_MAX_FDS || !kg_test_scm_attach(&mh, &ctrl, fds, nfds))
 		return -EINVAL;
-	if (nfds) {
-		struct cmsghdr *c;
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
 	n = sendmsg(vu->sock, &mh, MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;

@@ -24,6 +24,7 @@
 #include "vhost-user.h"
 #include "fdcount.h"
 #include "guest-ram.h"
+#include "scm-send.h"
 
 #define RAM_SIZE    0x10000u
 #define UVA_BASE    0x7f0000000000ull
@@ -108,26 +109,12 @@ static void pump(struct fz *f)
 static void send_raw(struct fz *f, const struct kg_vu_hdr *hdr, const void *payload, size_t size,
 		     const int *fds, unsigned nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} ctrl;
+	struct kg_test_scm_buf ctrl;
 	struct iovec iov[2] = { { (void *)hdr, sizeof(*hdr) }, { (void *)payload, size } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 
-	if (f->sock < 0)
+	if (f->sock < 0 || !kg_test_scm_attach(&mh, &ctrl, fds, nfds))
 		return;
-	if (nfds) {
-		struct cmsghdr *c;
-
-		mh.msg_control = ctrl.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
 	if (sendmsg(f->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		return;
 	pump(f);

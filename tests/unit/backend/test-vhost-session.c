@@ -30,6 +30,7 @@
 #include "vhost-user.h"
 #include "fdcount.h"
 #include "guest-ram.h"
+#include "scm-send.h"
 
 #define RAM_SIZE	(1u << 20)
 #define UVA_BASE	0x7f0000000000ull
@@ -148,10 +149,7 @@ static void send_msg(int sock, uint32_t request, uint32_t flags, const void *pay
 {
 	uint8_t buf[sizeof(struct kg_vu_hdr) + KG_VU_MAX_PAYLOAD + 64];
 	struct kg_vu_hdr hdr = { request, KG_VU_VERSION | flags, size };
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} ctrl;
+	struct kg_test_scm_buf ctrl;
 	struct iovec iov = { buf, sizeof(hdr) + size };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
@@ -159,17 +157,7 @@ static void send_msg(int sock, uint32_t request, uint32_t flags, const void *pay
 	memcpy(buf, &hdr, sizeof(hdr));
 	if (size)
 		memcpy(buf + sizeof(hdr), payload, size);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		mh.msg_control = ctrl.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
+	assert_true(kg_test_scm_attach(&mh, &ctrl, fds, nfds));
 	assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)(sizeof(hdr) + size));
 }
 
