@@ -3,11 +3,12 @@
 
 #include <errno.h>
 #include <grp.h>
-#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "number.h"
 
 /* A cap on list length: an allow list is typed by an admin, and a bigger
  * one is more likely a mistake than a need. */
@@ -38,21 +39,10 @@ bool kg_acl_allows(const struct kg_acl *acl, const struct kg_cred *cred)
 	return false;
 }
 
-/* Parses a decimal id; returns false for anything else, including a value
- * that would be (uid_t)-1, which the kernel uses for "no id". */
+/* A numeric id; (uid_t)-1 is refused: the kernel uses it for "no id". */
 static bool parse_id(const char *s, unsigned *out)
 {
-	char *end;
-	unsigned long v;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v >= UINT_MAX)
-		return false;
-	*out = (unsigned)v;
-	return true;
+	return kg_number_parse_u32(s, UINT32_MAX - 1, out);
 }
 
 static int resolve_user(const char *name, unsigned *id)

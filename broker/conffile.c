@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "number.h"
+
 #define CONFIG_FILE_MAX (1 << 20)
 
 enum pipeline_key {
@@ -49,21 +51,6 @@ static bool name_valid(const char *name)
 	       len;
 }
 
-static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > max)
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
 bool kg_mode_spec_parse(const char *s, struct kg_mode_spec *spec)
 {
 	char w[12], h[12], r[12] = "";
@@ -81,10 +68,10 @@ bool kg_mode_spec_parse(const char *s, struct kg_mode_spec *spec)
 	if (s[n] != '\0')
 		return false;
 	/* 16384 is above every KMS limit; anything bigger is a typo. */
-	if (!parse_u32(w, 16384, &spec->width) || !parse_u32(h, 16384, &spec->height) ||
-	    spec->width == 0 || spec->height == 0)
+	if (!kg_number_parse_u32(w, 16384, &spec->width) ||
+	    !kg_number_parse_u32(h, 16384, &spec->height) || spec->width == 0 || spec->height == 0)
 		return false;
-	if (r[0] && (!parse_u32(r, 1000, &spec->refresh) || spec->refresh == 0))
+	if (r[0] && (!kg_number_parse_u32(r, 1000, &spec->refresh) || spec->refresh == 0))
 		return false;
 	return true;
 }
@@ -115,7 +102,7 @@ static int parse_plane_token(struct parse_ctx *ctx, struct kg_config_pipeline *p
 		ref.kind = KG_PLANE_REF_CURSOR;
 	else if (strcmp(tok, "overlays") == 0)
 		ref.kind = KG_PLANE_REF_OVERLAYS;
-	else if (parse_u32(tok, UINT32_MAX - 1, &ref.id) && ref.id != 0)
+	else if (kg_number_parse_u32(tok, UINT32_MAX - 1, &ref.id) && ref.id != 0)
 		ref.kind = KG_PLANE_REF_ID;
 	else
 		return fail(ctx, "planes: '%s' is not primary, cursor, overlays or a plane id",
@@ -210,7 +197,7 @@ static int pipeline_key(struct parse_ctx *ctx, struct kg_config_pipeline *p, con
 			return 0;
 		if (strcmp(value, "auto") == 0)
 			p->crtc_index = -1;
-		else if (parse_u32(value, 31, &idx))
+		else if (kg_number_parse_u32(value, 31, &idx))
 			p->crtc_index = (int)idx;
 		else
 			return fail(ctx, "crtc: '%s' is not auto or a CRTC index (0-31)", value);
