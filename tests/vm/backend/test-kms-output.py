@@ -25,6 +25,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 import kgvm  # noqa: E402
+import screendump  # noqa: E402
 
 FLIP_RE = re.compile(r'^FLIP seq=(\d+) t=(\d+)\.(\d{6}) commit=(\d+)\.(\d{9})')
 KV_RE = re.compile(r'(\w+)=(\S+)')
@@ -45,9 +46,8 @@ def parse(lines):
             wb = dict(KV_RE.findall(line))
         elif line.startswith('FDS '):
             fds = dict(KV_RE.findall(line))
-        elif line.startswith('PIXEL '):
-            _, x, y, v = line.split()
-            pixels.append((int(x), int(y), int(v, 16)))
+        elif pt := screendump.pixel(line):
+            pixels.append(pt)
     return flips, result, ranges, wb, fds, pixels
 
 
@@ -64,24 +64,6 @@ def check_path(result, path, problems):
     if path == 'copy' and (zc or not by or not cp):
         problems.append(f'copy expected, got {zc} zero-copy frames, {cp} copied, '
                         f'{by} bytes copied')
-
-
-def check_screendump(vm, pixels, problems):
-    w, h, rgb = vm.screendump(0)
-    bad = 0
-    for x, y, want in pixels:
-        if x >= w or y >= h:
-            problems.append(f'screendump {w}x{h} too small for ({x},{y})')
-            return
-        o = (y * w + x) * 3
-        got = (rgb[o] << 16) | (rgb[o + 1] << 8) | rgb[o + 2]
-        if got != want:
-            bad += 1
-            if bad <= 5:
-                problems.append(f'screendump ({x},{y}) is {got:06x}, expected {want:06x}')
-    print(f'screendump: head 0 {w}x{h}, {len(pixels)} points, {bad} wrong')
-    if not pixels:
-        problems.append('no PIXEL lines to check')
 
 
 def main():
@@ -130,7 +112,7 @@ def attempt(a, opts, argv):
             if a.screendump:
                 vm.wait_for(r'^READY$', timeout=a.timeout)
                 flips, result, ranges, wb, fds, pixels = parse(vm.output)
-                check_screendump(vm, pixels, problems)
+                screendump.check(vm, pixels, problems)
                 vm.send('done')
             status = vm.wait()
             vm.print_timings()

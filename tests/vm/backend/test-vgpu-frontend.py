@@ -25,6 +25,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 import kgvm  # noqa: E402
+import screendump  # noqa: E402
 
 FENCE_RE = re.compile(r'^FENCE (\d+) t=(\d+)\.(\d{9})')
 KV_RE = re.compile(r'(\w+)=(\S+)')
@@ -38,26 +39,6 @@ kill -TERM $pid; wait $pid; echo "BACKEND exit=$?"
 echo "STATS $(tr -d '\n' < /tmp/st.json)"
 exit $rc
 '''
-
-
-def check_screendump(vm, lines, problems):
-    pixels = []
-    for line in lines:
-        if line.startswith('PIXEL '):
-            _, x, y, v = line.split()
-            pixels.append((int(x), int(y), int(v, 16)))
-    w, h, rgb = vm.screendump(0)
-    bad = 0
-    for x, y, want in pixels:
-        o = (y * w + x) * 3
-        got = (rgb[o] << 16) | (rgb[o + 1] << 8) | rgb[o + 2] if x < w and y < h else -1
-        if got != want:
-            bad += 1
-            if bad <= 5:
-                problems.append(f'screendump ({x},{y}) is {got:06x}, expected {want:06x}')
-    print(f'screendump: head 0 {w}x{h}, {len(pixels)} points, {bad} wrong')
-    if not pixels:
-        problems.append('no PIXEL lines')
 
 
 def main():
@@ -79,7 +60,7 @@ def main():
         with kgvm.VM(opts, ['sh', '-c', script]) as vm:
             if a.screendump:
                 vm.wait_for(r'^READY$', timeout=a.timeout)
-                check_screendump(vm, vm.output, problems)
+                screendump.check(vm, [p for p in map(screendump.pixel, vm.output) if p], problems)
                 vm.send('done')
             status = vm.wait()
             vm.print_timings()
