@@ -203,8 +203,3 @@ void kg_vgpu_vu_destroy(struct kg_vgpu_vu *v)
 	free(v->cmd_buf);
 	free(v);
 }
-
-struct kg_vgpu *kg_vgpu_vu_device(struct kg_vgpu_vu *v)
-{
-	return v->g;
-}

@@ -24,6 +24,5 @@ struct kg_vgpu_vu *kg_vgpu_vu_create(struct kg_loop *loop, const struct kg_vgpu_
 /* Disconnects QEMU, then destroys the output (which may complete its
  * frames into the device), then the device. Accepts NULL. */
 void kg_vgpu_vu_destroy(struct kg_vgpu_vu *v);
-struct kg_vgpu *kg_vgpu_vu_device(struct kg_vgpu_vu *v);
 
 #endif

@@ -231,11 +231,6 @@ bool kg_vq_broken(const struct kg_vq *vq)
 	return vq->broken;
 }
 
-unsigned kg_vq_num(const struct kg_vq *vq)
-{
-	return vq->num;
-}
-
 unsigned kg_vq_index(const struct kg_vq *vq)
 {
 	return vq->index;

@@ -101,7 +101,6 @@ bool kg_vq_broken(const struct kg_vq *vq);
  */
 void kg_vq_set_rekick_fd(struct kg_vq *vq, int fd);
 void kg_vq_refill(struct kg_vq *vq);
-unsigned kg_vq_num(const struct kg_vq *vq);
 
 /* Copies up to len bytes out of / into an iovec array starting at offset.
  * Return the number of bytes copied. */

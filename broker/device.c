@@ -335,11 +335,6 @@ const char *kg_device_path(const struct kg_device *dev)
 	return dev->path;
 }
 
-const char *kg_device_driver(const struct kg_device *dev)
-{
-	return dev->driver;
-}
-
 const struct kg_desc *kg_device_desc(const struct kg_device *dev)
 {
 	return &dev->desc;

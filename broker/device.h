@@ -26,7 +26,6 @@ void kg_device_destroy(struct kg_device *dev);
 
 int kg_device_fd(const struct kg_device *dev);
 const char *kg_device_path(const struct kg_device *dev);
-const char *kg_device_driver(const struct kg_device *dev);
 const struct kg_desc *kg_device_desc(const struct kg_device *dev);
 
 /* Probes the connectors again (status, size, modes) after a hotplug event.

@@ -77,11 +77,6 @@ int kg_lease_grant(struct kg_lease *lease, int *fd, uint32_t *lessee_id)
 	return 0;
 }
 
-bool kg_lease_active(const struct kg_lease *lease)
-{
-	return lease->fd >= 0;
-}
-
 static double now_ms(void)
 {
 	struct timespec ts;

@@ -31,7 +31,6 @@ void kg_lease_destroy(struct kg_lease *lease);
  * owned by the lease: send it, do not close it. Returns 0, -EBUSY if
  * already granted, or the -errno of drmModeCreateLease. */
 int kg_lease_grant(struct kg_lease *lease, int *fd, uint32_t *lessee_id);
-bool kg_lease_active(const struct kg_lease *lease);
 
 /* Revokes the active lease, then keeps the last frame or blanks, per the
  * pipeline's on-release. Measures and logs how long the revoke took. */
