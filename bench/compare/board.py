@@ -49,10 +49,10 @@ sh /bench/guest-qemu $path </dev/null 2>/tmp/qemu.err | awk '{ gsub(/@@kgvm-/, "
 n=0; qpid=
 while [ -z "$qpid" ] && [ $n -lt 100 ]; do qpid=$(pidof qemu-system-x86_64); sleep 0.1; n=$((n + 1)); done
 echo "BENCH-PIDS qemu=$qpid backend=${bpid:-none} tck=$(getconf CLK_TCK 2>/dev/null || echo 100)"
-cpu() { [ -n "$1" ] && awk '{print $14 + $15}' /proc/$1/stat 2>/dev/null || echo -1; }
+cpu() { [ -n "${1:-}" ] && awk '{print $14 + $15}' /proc/$1/stat 2>/dev/null || echo -1; }
 while read -r cmd; do
 	case $cmd in
-	sample) echo "BENCH-CPU qemu=$(cpu $qpid) backend=$(cpu $bpid)" ;;
+	sample) echo "BENCH-CPU qemu=$(cpu "$qpid") backend=$(cpu "$bpid") t=$(cut -d' ' -f1 /proc/uptime)" ;;
 	quit) break ;;
 	esac
 done
@@ -68,7 +68,7 @@ if [ -n "$bpid" ]; then
 fi
 '''
 
-CPU_RE = re.compile(r'^BENCH-CPU qemu=(-?\d+) backend=(-?\d+)')
+CPU_RE = re.compile(r'^BENCH-CPU qemu=(-?\d+) backend=(-?\d*)(?: t=([\d.]+))?')
 PIDS_RE = re.compile(r'^BENCH-PIDS qemu=(\d*) backend=(\S+) tck=(\d+)')
 
 
@@ -126,27 +126,19 @@ class BoardRun:
         return adds
 
     def run(self, key, log):
-        title, backend_role = BOARD_PATHS[key]
         opts = kgvm.Options(cache=self.a.cache, vkms=True, add=self.adds(key),
                             mem=nested.BOARD_MEM, timeout=self.a.timeout + 300,
                             echo=self.a.verbose)
         probe = results.ProbeOutput()
-        samples, stats, tck, lines = [], None, 100, []
+        lines = []
         with kgvm.VM(opts, [f'sh /bench/scene {key} {self.a.frames} {self.a.mode}']) as vm:
             while vm.status is None:
                 line = vm.readline(timeout=5)
                 if line is None:
                     continue
                 lines.append(line)
-                m = PIDS_RE.match(line)
-                if m:
-                    tck = int(m.group(3))
-                    log(f'board/{key}: nested guest started, booting (about 2 min)')
-                m = CPU_RE.match(line)
-                if m:
-                    samples.append((int(m.group(1)), int(m.group(2))))
-                if line.startswith('BENCH-STATS '):
-                    stats = line[len('BENCH-STATS '):]
+                if PIDS_RE.match(line):
+                    log(f'board/{key}: nested guest started, booting (minutes)')
                 if line.startswith('[g] '):
                     ev = probe.feed(line[4:])
                     if ev in ('begin', 'end'):
@@ -159,14 +151,35 @@ class BoardRun:
                     log(f'board/{key}: {line}')
         with open(os.path.join(self.a.out, f'board-{key}.log'), 'w') as f:
             f.write('\n'.join(lines) + '\n')
-        if not probe.complete() or len(samples) < 2:
-            raise RuntimeError(f'board/{key}: no complete run (status {vm.status}); see '
-                               f'{self.a.out}/board-{key}.log')
-        (q0, b0), (q1, b1) = samples[0], samples[1]
-        cpu = {'QEMU': (q1 - q0) / tck}
-        if backend_role:
-            cpu[backend_role] = (b1 - b0) / tck
-        return title, probe, cpu, stats, lines
+        return parse_log(key, lines, f'status {vm.status}; see {self.a.out}/board-{key}.log')
+
+
+def parse_log(key, lines, where=''):
+    """(title, probe, cpu, stats JSON text, lines) from the board console of
+    one run (live, or a saved board-KEY.log). The CPU window is the board's:
+    its uptime at the two samples."""
+    title, backend_role = BOARD_PATHS[key]
+    probe = results.ProbeOutput(clock=lambda: None)
+    samples, stats, tck = [], None, 100
+    for line in lines:
+        m = PIDS_RE.match(line)
+        if m:
+            tck = int(m.group(3))
+        m = CPU_RE.match(line)
+        if m:
+            samples.append(m.groups())
+        if line.startswith('BENCH-STATS '):
+            stats = line[len('BENCH-STATS '):]
+        if line.startswith('[g] '):
+            probe.feed(line[4:])
+    if not probe.complete() or len(samples) < 2:
+        raise RuntimeError(f'board/{key}: no complete run ({where})')
+    (q0, b0, t0), (q1, b1, t1) = samples[0], samples[1]
+    probe.t_begin, probe.t_end = (float(t0), float(t1)) if t0 and t1 else (None, None)
+    cpu = {'QEMU': (int(q1) - int(q0)) / tck}
+    if backend_role:
+        cpu[backend_role] = (int(b1) - int(b0)) / tck
+    return title, probe, cpu, stats, lines
 
 
 def copies(key, w, h, stats_json, board_lines):
@@ -190,11 +203,15 @@ def copies(key, w, h, stats_json, board_lines):
                 'iov_to_buf')
     if key == 'vhost-ref':
         udmabuf = any('udmabuf' in line for line in board_lines)
+        no_gl = any(line.startswith('BENCH-QEMU-MESSAGES') and "doesn't support GL" in line
+                    for line in board_lines)
         if udmabuf:
             return ([transfer],
-                    (0, 'the resource is a udmabuf handed to QEMU (DMABUF_SCANOUT/UPDATE, '
-                        'QEMU replies before the next flush); with -display none QEMU shows it '
-                        'nowhere'))
+                    (None, 'the back-end keeps the resource in a udmabuf and hands QEMU the '
+                           'dmabuf (DMABUF_SCANOUT, DMABUF_UPDATE answered by QEMU); QEMU with '
+                           '-display none cannot show a dmabuf' +
+                           (" (it logs \"console doesn't support GL!\" for each)" if no_gl
+                            else '') + ': no frame is shown anywhere'))
         return ([transfer, ('resource -> UPDATE message, socket, console surface', 4 * f,
                             'as on the host level (no udmabuf back-end)')],
                 (0, 'every UPDATE is composed into the console surface'))

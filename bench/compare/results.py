@@ -47,6 +47,8 @@ class ProbeOutput:
         flip-probe, the host's for kg-frames."""
         if self.kind == 'flip-probe':
             return self.summary['elapsed_us'] / 1e6
+        if self.t_begin is None or self.t_end is None:
+            return None
         return self.t_end - self.t_begin
 
     def feed(self, line):
@@ -129,14 +131,14 @@ def summarize(path_key, probe, cpu, copies):
         'timeouts': probe.summary.get('timeouts', 0),
         'missed_vblanks': probe.summary.get('missed_vblanks', 0),
         'workload': probe.kind,
-        'fps': measured / elapsed_s if elapsed_s > 0 else 0.0,
+        'fps': measured / elapsed_s if elapsed_s else None,
         'lat_p50_ms': percentile(probe.lat_us, 50) / 1000,
         'lat_p99_ms': percentile(probe.lat_us, 99) / 1000,
         'lat_max_ms': max(probe.lat_us) / 1000,
         'cpu_ms_per_frame': 1000 * cpu_total / measured if measured > 0 else None,
         'cpu_ms_per_frame_by_process':
             {r: 1000 * s / measured for r, s in cpu.items()} if measured > 0 else {},
-        'cpu_share_of_one_core': cpu_total / elapsed_s if elapsed_s > 0 else 0.0,
+        'cpu_share_of_one_core': cpu_total / elapsed_s if elapsed_s else None,
         'bytes_copied_per_frame': sum(b for _, b, _ in copies),
         'copies': [{'what': w, 'bytes': b, 'source': s} for w, b, s in copies],
         'lat_us': probe.lat_us,
