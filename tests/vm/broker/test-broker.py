@@ -166,9 +166,11 @@ lessee 0 show head0 ff0000
 sleep 2
 kg-lessee list | grep head0
 echo quit >&3; wait $L0
-kg-lessee events 8 &
+kg-lessee events 8 > /tmp/events.txt &
 E=$!
-sleep 1
+# Subscribed only once it says so: a loaded TCG host can take over a second
+# to get there, and an event sent before then is not this client's.
+i=0; while ! grep -q 'EVENTS READY' /tmp/events.txt && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
 # Forcing a connector through sysfs re-probes it but sends no uevent;
 # the synthetic change uevent stands in for the one a real HPD sends.
 echo off > /sys/class/drm/card0-Virtual-3/status
@@ -182,6 +184,7 @@ sleep 1
 kg-lessee list | grep head2
 kill -HUP $B
 wait $E
+cat /tmp/events.txt
 finish
 """,
     # vkms (the second card, real 60 Hz vblank, 8 overlays): the config
