@@ -136,6 +136,16 @@ static void present_finish(struct kg_vgpu *g, struct vgpu_present *p,
 
 static void present_start(struct kg_vgpu *g, struct vgpu_present *p);
 
+/* Takes the oldest waiting frame off the scanout's queue. */
+static struct vgpu_present *queue_pop(struct vgpu_scanout *s)
+{
+	struct vgpu_present *p = s->queue;
+
+	s->queue = p->next;
+	s->queued--;
+	return p;
+}
+
 static void present_cb(void *data, const struct kg_present_result *res)
 {
 	struct vgpu_present *p = data;
@@ -147,13 +157,8 @@ static void present_cb(void *data, const struct kg_present_result *res)
 	present_finish(g, p, res, false);
 	/* A frame the output refuses at once must not leave the ones behind
 	 * it waiting for a flip that never comes. */
-	while (!s->inflight && s->queue) {
-		struct vgpu_present *next = s->queue;
-
-		s->queue = next->next;
-		s->queued--;
-		present_start(g, next);
-	}
+	while (!s->inflight && s->queue)
+		present_start(g, queue_pop(s));
 }
 
 static void present_start(struct kg_vgpu *g, struct vgpu_present *p)
@@ -213,10 +218,8 @@ static void present_submit(struct kg_vgpu *g, struct vgpu_present *p)
 	if (s->queue && (!g->fifo || s->queued >= KG_VGPU_FIFO_DEPTH)) {
 		/* The oldest waiting frame is superseded; what it damaged
 		 * must still reach the screen with the next one. */
-		struct vgpu_present *old = s->queue;
+		struct vgpu_present *old = queue_pop(s);
 
-		s->queue = old->next;
-		s->queued--;
 		damage_merge(s->queue ? s->queue : p, old);
 		present_finish(g, old, NULL, true);
 	}
@@ -229,13 +232,8 @@ static void present_submit(struct kg_vgpu *g, struct vgpu_present *p)
 /* Frames waiting behind the output's are dropped (their fences complete). */
 static void scanout_drop_queue(struct kg_vgpu *g, struct vgpu_scanout *s)
 {
-	while (s->queue) {
-		struct vgpu_present *p = s->queue;
-
-		s->queue = p->next;
-		s->queued--;
-		present_finish(g, p, NULL, false);
-	}
+	while (s->queue)
+		present_finish(g, queue_pop(s), NULL, false);
 }
 
 static void scanout_disable(struct kg_vgpu *g, unsigned i)
@@ -268,15 +266,11 @@ void vgpu_scanouts_release(struct kg_vgpu *g)
 	for (unsigned i = 0; i < g->num_scanouts; i++) {
 		struct vgpu_scanout *s = &g->scanouts[i];
 
-		while (s->queue) {
-			struct vgpu_present *p = s->queue;
-			s->queue = p->next;
-			present_free(g, p);
-		}
+		while (s->queue)
+			present_free(g, queue_pop(s));
 		if (s->inflight)
 			present_free(g, s->inflight);
 		s->inflight = NULL;
-		s->queued = 0;
 		s->resource_id = 0;
 	}
 }
