@@ -191,15 +191,23 @@ static void broadcast_available(struct kg_server *srv, const struct slot *s)
 	}
 }
 
+/* Takes the first waiter off the slot's queue (the caller frees it). */
+static struct waiter *waiter_pop(struct slot *s)
+{
+	struct waiter *w = s->waiters;
+
+	s->waiters = w->next;
+	s->n_waiters--;
+	return w;
+}
+
 /* The slot just became free: the first waiter still around gets it, else
  * everyone hears that it is available. */
 static void hand_over(struct kg_server *srv, struct slot *s)
 {
 	while (s->waiters && !s->lessee) {
-		struct waiter *w = s->waiters;
+		struct waiter *w = waiter_pop(s);
 
-		s->waiters = w->next;
-		s->n_waiters--;
 		if (!w->client->dead)
 			grant(s, w->client, w->seq);
 		free(w);
@@ -424,14 +432,12 @@ void kg_requests_shutdown(struct kg_server *srv)
 		struct slot *s = &srv->slots[i];
 
 		while (s->waiters) {
-			struct waiter *w = s->waiters;
+			struct waiter *w = waiter_pop(s);
 
-			s->waiters = w->next;
 			kg_client_send_error(w->client, w->seq, KG_PROTO_MSG_ACQUIRE,
 					     KG_PROTO_ERR_CANCELLED, "the broker is stopping");
 			free(w);
 		}
-		s->n_waiters = 0;
 		if (s->lessee)
 			end_lease(srv, s, KG_PROTO_REVOKE_SHUTDOWN);
 	}
