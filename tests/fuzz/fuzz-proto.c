@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kmsgate-proto.h"
+#include "scm-send.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,26 +39,13 @@ static int null_fd = -1;
 
 static void send_with_fds(const uint8_t *data, size_t size, int nfds)
 {
-	union {
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
+	struct kg_test_scm_buf ctl;
+	int fds[2] = { null_fd, null_fd };
 	struct iovec iov = { .iov_base = (void *)data, .iov_len = size };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (nfds > 0) {
-		struct cmsghdr *c;
-		int fds[2] = { null_fd, null_fd };
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-	}
+	if (nfds > 2 || !kg_test_scm_attach(&mh, &ctl, fds, (unsigned)nfds))
+		abort();
 	if (sendmsg(sv[0], &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)size)
 		abort();
 }

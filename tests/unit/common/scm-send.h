@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Sending fds with a message (SCM_RIGHTS), as QEMU does to a vhost-user
- * back-end: the unit tests, the vhost fuzz target and the test front-end
- * play that side.
+ * back-end: the unit tests, the fuzz targets and the test front-end play
+ * that side.
  */
 #ifndef KG_TEST_SCM_SEND_H
 #define KG_TEST_SCM_SEND_H
@@ -11,8 +11,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* Above KG_VU_MAX_FDS: tests send too many fds on purpose. */
-#define KG_TEST_SCM_MAX_FDS 16
+/* Above any receiver's room (KG_VU_MAX_FDS, the protocol's): tests send
+ * too many fds on purpose. */
+#define KG_TEST_SCM_MAX_FDS 32
 
 struct kg_test_scm_buf {
 	union {

@@ -18,6 +18,7 @@
 #include "fdcount.h"
 #include "kmsgate-proto.h"
 #include "samples.h"
+#include "scm-send.h"
 
 struct pair {
 	int a, b;
@@ -68,27 +69,15 @@ static size_t encode_type(uint16_t type, uint8_t *buf, size_t cap)
 /* Sends a packet with nfds copies of fd (raw, so tests can misbehave). */
 static void send_raw(int sock, const void *buf, size_t len, int fd, int nfds)
 {
-	union {
-		char buf[CMSG_SPACE(32 * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
+	struct kg_test_scm_buf ctl;
+	int fds[KG_TEST_SCM_MAX_FDS];
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	assert_true(nfds <= 32);
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		for (int i = 0; i < nfds; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
-	}
+	assert_true(nfds >= 0 && nfds <= KG_TEST_SCM_MAX_FDS);
+	for (int i = 0; i < nfds; i++)
+		fds[i] = fd;
+	assert_true(kg_test_scm_attach(&mh, &ctl, fds, (unsigned)nfds));
 	assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)len);
 }
 
