@@ -204,3 +204,14 @@ void kg_sample(size_t i, struct kg_proto_msg *m)
 	samples[i](m);
 	m->seq = kg_proto_type_is_event(m->type) ? 0 : 100 + (uint32_t)i;
 }
+
+bool kg_sample_of(uint16_t type, struct kg_proto_msg *m)
+{
+	for (size_t i = 0; i < kg_sample_count(); i++) {
+		kg_sample(i, m);
+		if (m->type == type)
+			return true;
+	}
+	memset(m, 0, sizeof(*m));
+	return false;
+}

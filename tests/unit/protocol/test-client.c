@@ -33,17 +33,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The first sample of a type, with seq. */
-static void sample_of(uint16_t type, struct kg_proto_msg *m)
-{
-	for (size_t i = 0; i < kg_sample_count(); i++) {
-		kg_sample(i, m);
-		if (m->type == type)
-			return;
-	}
-	memset(m, 0, sizeof(*m));
-}
-
 /* Reads one request of type and answers with an ERROR code. */
 static int reply_error(int fd, uint16_t type, uint32_t code)
 {
@@ -185,14 +174,14 @@ static int script_list(int fd, void *arg)
 
 	if (fake_handshake(fd) < 0 || fake_recv(fd, &m, KG_PROTO_MSG_LIST) < 0)
 		return -1;
-	sample_of(KG_PROTO_MSG_PIPELINE, &r);
+	kg_sample_of(KG_PROTO_MSG_PIPELINE, &r);
 	if (fake_send(fd, &r, m.seq, -1) < 0)
 		return -1;
 	/* An event in the middle of the reply. */
-	sample_of(KG_PROTO_MSG_EV_PIPELINE_AVAILABLE, &r);
+	kg_sample_of(KG_PROTO_MSG_EV_PIPELINE_AVAILABLE, &r);
 	if (fake_send(fd, &r, 0, -1) < 0)
 		return -1;
-	sample_of(KG_PROTO_MSG_PIPELINE, &r);
+	kg_sample_of(KG_PROTO_MSG_PIPELINE, &r);
 	snprintf(r.u.pipeline.name, 32, "second");
 	r.u.pipeline.flags = 0;
 	if (fake_send(fd, &r, m.seq, -1) < 0)
@@ -270,7 +259,7 @@ static int script_list_gets_lease(int fd, void *arg)
 
 	if (fake_handshake(fd) < 0 || fake_recv(fd, &m, KG_PROTO_MSG_LIST) < 0)
 		return -1;
-	sample_of(KG_PROTO_MSG_LEASE, &r);
+	kg_sample_of(KG_PROTO_MSG_LEASE, &r);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
 	ret = fake_send(fd, &r, m.seq, p[0]);
@@ -321,7 +310,7 @@ static int send_lease(int fd, uint32_t seq, bool no_fd)
 	struct kg_proto_msg r;
 	int p[2], ret;
 
-	sample_of(KG_PROTO_MSG_LEASE, &r);
+	kg_sample_of(KG_PROTO_MSG_LEASE, &r);
 	if (no_fd)
 		return fake_send(fd, &r, seq, -1);
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -343,7 +332,7 @@ static int script_acquire(int fd, void *arg)
 		return -1;
 	if (a->wait_first) {
 		usleep(50000);
-		sample_of(KG_PROTO_MSG_EV_PIPELINE_AVAILABLE, &r);
+		kg_sample_of(KG_PROTO_MSG_EV_PIPELINE_AVAILABLE, &r);
 		if (fake_send(fd, &r, 0, -1) < 0)
 			return -1;
 	}
@@ -352,10 +341,10 @@ static int script_acquire(int fd, void *arg)
 	if (a->no_fd)
 		return 0;
 	if (a->revoke_after) {
-		sample_of(KG_PROTO_MSG_EV_CONNECTOR_CHANGED, &r);
+		kg_sample_of(KG_PROTO_MSG_EV_CONNECTOR_CHANGED, &r);
 		if (fake_send(fd, &r, 0, -1) < 0)
 			return -1;
-		sample_of(KG_PROTO_MSG_EV_REVOKED, &r);
+		kg_sample_of(KG_PROTO_MSG_EV_REVOKED, &r);
 		return fake_send(fd, &r, 0, -1) == 0 ? -2 : -1;
 	}
 	if (fake_recv(fd, &m, KG_PROTO_MSG_RELEASE) < 0 || strcmp(m.u.release.name, "Virtual-1"))

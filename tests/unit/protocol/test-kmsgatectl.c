@@ -17,16 +17,6 @@
 #include "fake-server.h"
 #include "samples.h"
 
-static void sample_of(uint16_t type, struct kg_proto_msg *m)
-{
-	for (size_t i = 0; i < kg_sample_count(); i++) {
-		kg_sample(i, m);
-		if (m->type == type)
-			return;
-	}
-	memset(m, 0, sizeof(*m));
-}
-
 /* Runs kmsgatectl --socket PATH args...; its stdout+stderr go to out.
  * Returns the exit status (or 1000 + signal). */
 static int run_ctl(const char *sock, const char *const *args, char *out, size_t n)
@@ -79,7 +69,7 @@ static int script_run(int fd, void *arg)
 						  m.u.acquire.name);
 		return n > 0 && kg_proto_send(fd, buf, (size_t)n, -1) == 0 ? 0 : -1;
 	}
-	sample_of(KG_PROTO_MSG_LEASE, &r);
+	kg_sample_of(KG_PROTO_MSG_LEASE, &r);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
 	ret = fake_send(fd, &r, m.seq, p[0]);
@@ -89,7 +79,7 @@ static int script_run(int fd, void *arg)
 		return -1;
 	if (rs->revoke) {
 		usleep(100000);
-		sample_of(KG_PROTO_MSG_EV_REVOKED, &r);
+		kg_sample_of(KG_PROTO_MSG_EV_REVOKED, &r);
 		return fake_send(fd, &r, 0, -1);
 	}
 	if (fake_recv(fd, &m, KG_PROTO_MSG_RELEASE) < 0)
@@ -182,7 +172,7 @@ static int script_list(int fd, void *arg)
 
 	if (fake_handshake(fd) < 0 || fake_recv(fd, &m, KG_PROTO_MSG_LIST) < 0)
 		return -1;
-	sample_of(KG_PROTO_MSG_PIPELINE, &r);
+	kg_sample_of(KG_PROTO_MSG_PIPELINE, &r);
 	snprintf(r.u.pipeline.lessee_name, 32, "say \"hi\"");
 	if (fake_send(fd, &r, m.seq, -1) < 0)
 		return -1;

@@ -53,17 +53,13 @@ static int teardown(void **state)
 static size_t encode_type(uint16_t type, uint8_t *buf, size_t cap)
 {
 	struct kg_proto_msg m;
+	ssize_t n;
 
-	for (size_t i = 0; i < kg_sample_count(); i++) {
-		kg_sample(i, &m);
-		if (m.type == type) {
-			ssize_t n = kg_proto_encode(&m, buf, cap);
-			assert_true(n > 0);
-			return (size_t)n;
-		}
-	}
-	fail_msg("no sample of type %u", type);
-	return 0;
+	if (!kg_sample_of(type, &m))
+		fail_msg("no sample of type %u", type);
+	n = kg_proto_encode(&m, buf, cap);
+	assert_true(n > 0);
+	return (size_t)n;
 }
 
 /* Sends a packet with nfds copies of fd (raw, so tests can misbehave). */
