@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "vhost-user-proto.h"
 #include "fdcount.h"
+#include "scm-send.h"
 
 static void pump(struct kg_loop *loop)
 {
@@ -29,27 +30,14 @@ static void qemu_send(int sock, uint32_t request, const void *payload, uint32_t 
 {
 	struct kg_vugpu_hdr hdr = { request, KG_VUGPU_FLAG_REPLY, size };
 	uint8_t buf[2048];
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctrl;
+	struct kg_test_scm_buf ctrl;
 	struct iovec iov = { buf, sizeof(hdr) + size };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	assert_true(size <= sizeof(buf) - sizeof(hdr));
 	memcpy(buf, &hdr, sizeof(hdr));
 	memcpy(buf + sizeof(hdr), payload, size);
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		mh.msg_control = ctrl.b;
-		mh.msg_controllen = sizeof(ctrl.b);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
+	assert_true(kg_test_scm_attach(&mh, &ctrl, &fd, fd >= 0 ? 1 : 0));
 	assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)iov.iov_len);
 }
 
