@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "format.h"
 #include "log.h"
 #include "loop.h"
@@ -47,14 +48,6 @@ struct hl_output {
 static struct hl_output *hl(struct kg_output *out)
 {
 	return (struct hl_output *)out;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Sequential reader of the linear image spread over a frame's chunks. */
@@ -121,7 +114,7 @@ static int64_t copy_rect(struct hl_scanout *s, const struct kg_fb_source *fb,
 static void tick_cb(void *data)
 {
 	struct hl_output *h = data;
-	uint64_t now = now_ns();
+	uint64_t now = kg_now_ns();
 	bool any = false;
 
 	h->sequence++;
@@ -200,7 +193,7 @@ static int hl_present(struct kg_output *out, unsigned i, const struct kg_fb_sour
 		old.res.shown = false;
 		old.cb(old.data, &old.res);
 	}
-	s->pending.res = (struct kg_present_result){ .shown = true, .commit_ns = now_ns() };
+	s->pending.res = (struct kg_present_result){ .shown = true, .commit_ns = kg_now_ns() };
 	copied = copy_rect(s, fb, fmt, damage);
 	if (copied < 0)
 		return (int)copied;

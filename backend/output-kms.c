@@ -16,16 +16,9 @@
 #include <time.h>
 #include <xf86drm.h>
 
+#include "clock.h"
 #include "log.h"
 #include "output-kms-private.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 struct scanout *kg_kms_scanout(struct kg_output *out, unsigned idx)
 {
@@ -296,7 +289,7 @@ static int commit_frame(struct scanout *so)
 			return ret;
 		}
 	}
-	f->commit_ns = now_ns();
+	f->commit_ns = kg_now_ns();
 	so->queued = *f;
 	memset(f, 0, sizeof(*f));
 	f->dumb = -1;
@@ -447,7 +440,7 @@ static unsigned kms_num_scanouts(struct kg_output *out)
 static void drain(struct kg_output_kms *k)
 {
 	drmEventContext ctx = { .version = 3, .page_flip_handler2 = on_page_flip };
-	uint64_t deadline = now_ns() + DRAIN_MS * 1000000ull;
+	uint64_t deadline = kg_now_ns() + DRAIN_MS * 1000000ull;
 
 	for (;;) {
 		bool busy = false;
@@ -455,7 +448,7 @@ static void drain(struct kg_output_kms *k)
 
 		for (unsigned i = 0; i < k->n; i++)
 			busy |= k->scanouts[i].in_flight;
-		if (!busy || now_ns() > deadline)
+		if (!busy || kg_now_ns() > deadline)
 			return;
 		if (poll(&pfd, 1, DRAIN_MS) > 0)
 			drmHandleEvent(k->fd, &ctx);

@@ -117,7 +117,6 @@ struct vgpu_cmd {
 	struct vgpu_fence *fence; /* set when the command carries a fence */
 };
 
-uint64_t vgpu_now_ns(void);
 /* Copies exactly sizeof(*dst) bytes of the command; a short one is an error. */
 bool vgpu_cmd_get(struct vgpu_cmd *c, void *dst, size_t size);
 /* x/y/width/height inside (w, h), overflow-safe; empty rects are refused. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "stats.h"
@@ -125,7 +126,7 @@ static void present_finish(struct kg_vgpu *g, struct vgpu_present *p,
 		g->cnt.frames_coalesced++;
 	if (p->fence) {
 		vgpu_fence_present_done(g, p->fence);
-		f.fence_ns = vgpu_now_ns();
+		f.fence_ns = kg_now_ns();
 	}
 	if (g->stats) {
 		f.path = g->out->ops->path ? g->out->ops->path(g->out, p->scanout) : NULL;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "output.h"
 
@@ -47,14 +48,6 @@ static const struct vgpu_cmd_desc *cmd_lookup(uint32_t type)
 			return &cmd_table[i];
 	}
 	return NULL;
-}
-
-uint64_t vgpu_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 bool vgpu_cmd_get(struct vgpu_cmd *c, void *dst, size_t size)
@@ -264,7 +257,7 @@ static void respond_fenced(struct kg_vgpu *g, struct vgpu_cmd *c, const void *re
 
 static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void *token)
 {
-	struct vgpu_cmd c = { .buf = cmd, .len = len, .recv_ns = vgpu_now_ns() };
+	struct vgpu_cmd c = { .buf = cmd, .len = len, .recv_ns = kg_now_ns() };
 	const void *resp;
 	size_t resp_len;
 
