@@ -19,6 +19,7 @@
 #include "kg-lessee.h"
 #include "kmsgate-proto.h"
 #include "kmsgate.h"
+#include "scm-send.h"
 
 static int dial(const char *path)
 {
@@ -78,25 +79,18 @@ static ssize_t hello(void *buf, size_t cap)
 
 static int send_fd(int sock, const void *buf, size_t len, int nfds)
 {
-	union {
-		char b[CMSG_SPACE(4 * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
+	struct kg_test_scm_buf ctl;
 	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b };
-	struct cmsghdr *c;
-	int fds[4];
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int fds[KG_TEST_SCM_MAX_FDS];
+	int ret = -1;
 
-	memset(&ctl, 0, sizeof(ctl));
-	mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+	if (nfds < 0 || nfds > KG_TEST_SCM_MAX_FDS)
+		return -1;
 	for (int i = 0; i < nfds; i++)
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-	int ret = (int)sendmsg(sock, &mh, MSG_NOSIGNAL);
+	if (kg_test_scm_attach(&mh, &ctl, fds, (unsigned)nfds))
+		ret = (int)sendmsg(sock, &mh, MSG_NOSIGNAL);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	return ret;
