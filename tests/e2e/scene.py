@@ -214,6 +214,7 @@ class Scene:
         self._watch = []          # (regex, name) lines to remember
         self.seen = []            # every console line with its arrival time
         self.echo = echo
+        self.flipping = set()     # guests whose GUEST-FLIPPING was seen
         self.log = open(log_path, 'w') if log_path else None
 
     def _files(self):
@@ -281,6 +282,10 @@ class Scene:
         self.seen.append((now, line))
         if self.log:
             self.log.write(line + '\n')
+        m = re.match(r'^\[(\w+)\] GUEST-FLIPPING', line)
+        if m:
+            self.flipping.add(m.group(1))
+            return
         m = re.match(r'^\[(\w+)\] LATS (\d+) (.*)$', line)
         if m and m.group(1) in self.lats:
             first = int(m.group(2))
@@ -328,14 +333,20 @@ class Scene:
                 self._take(line)
 
     def command(self, cmd, arg, timeout=60):
+        if cmd == 'start-guest':
+            self.flipping.discard(arg)
         self.vm.send(f'{cmd} {arg}')
         self.wait(rf'^E2E-DONE {cmd} {arg}$', timeout=timeout)
         self.mark(f'{cmd} {arg}')
 
     def wait_flipping(self, names, timeout=1500):
         """Waits until every named guest flips; returns after the last one."""
+        end = time.monotonic() + timeout
         for n in names:
-            self.wait(rf'^\[{n}\] GUEST-FLIPPING', timeout=timeout)
+            # Another guest's marker may have gone by while waiting for this
+            # one: _take keeps them all.
+            while n not in self.flipping:
+                self.wait(r'^\[\w+\] GUEST-FLIPPING', timeout=max(end - time.monotonic(), 0.1))
             self.mark(f'guest {n} flipping')
 
     def kill_vgpu(self, name):

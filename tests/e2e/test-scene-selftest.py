@@ -110,7 +110,39 @@ def test_cpu_per_frame():
           f'CPU per frame: rows {rows}, totals {vg:.3f} {qe:.3f}')
 
 
+def test_wait_flipping():
+    """Guests' markers in any order (b before a) are all noticed."""
+    class VM:
+        status = None
+        lines = ['[b] GUEST-FLIPPING', '[b] LATS 0 1.0', '[a] GUEST-FLIPPING']
+
+        def readline(self, timeout=None):
+            return self.lines.pop(0) if self.lines else None
+
+        def send(self, line):
+            pass
+    sc = scene.Scene.__new__(scene.Scene)
+    sc.flipping, sc.seen, sc.log, sc.events, sc.t0 = set(), [], None, [], None
+    sc.lats, sc.cpu, sc.stats_seen, sc.clk_tck = {'a': [], 'b': []}, [], {}, 100
+    sc.vm = VM()
+    try:
+        sc.wait_flipping(['a', 'b'], timeout=2)
+        ok = sc.flipping == {'a', 'b'} and len(sc.lats['b']) == 1
+    except scene.kgvm.VMError:
+        ok = False
+    check(ok, 'wait_flipping sees b flipping before a')
+    sc.vm.lines = []
+    try:
+        sc.flipping.discard('b')
+        sc.wait_flipping(['b'], timeout=0.5)
+        ok = False
+    except scene.kgvm.VMError:
+        ok = True
+    check(ok, 'wait_flipping times out without a marker')
+
+
 def main():
+    test_wait_flipping()
     test_match()
     test_script()
     test_guest_fold()
