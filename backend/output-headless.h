@@ -45,8 +45,4 @@ struct kg_headless_cursor {
 void kg_output_headless_cursor(struct kg_output *out, unsigned scanout,
 			       struct kg_headless_cursor *cur, uint32_t *argb);
 
-/* Builds a 128-byte EDID 1.3 block for a width x height @ refresh display.
- * Exposed for tests. */
-void kg_edid_generate(uint8_t edid[128], uint32_t width, uint32_t height, uint32_t refresh_mhz);
-
 #endif

@@ -11,8 +11,45 @@
 #include <xf86drm.h>
 #include <xf86drmMode.h>
 
+#include "edid.h"
 #include "log.h"
 #include "output-kms-private.h"
+
+/*
+ * A guest takes the EDID's preferred mode. When the pipeline runs another
+ * mode (the broker's config chose it), the display's EDID would make the
+ * guest render a frame the pipeline can only centre or scale: give it an
+ * EDID that prefers the pipeline's mode instead.
+ */
+static uint32_t mode_refresh_mhz(const drmModeModeInfo *m)
+{
+	if (!m->htotal || !m->vtotal)
+		return m->vrefresh * 1000;
+	return (uint32_t)((uint64_t)m->clock * 1000000u / ((uint64_t)m->htotal * m->vtotal));
+}
+
+static void fit_edid(struct scanout *so)
+{
+	const drmModeModeInfo *m = &so->pipe.mode;
+	uint8_t *gen;
+
+	if (!so->edid || kg_edid_prefers(so->edid, so->edid_len, m->hdisplay, m->vdisplay))
+		return;
+	if (m->hdisplay > KG_EDID_MAX_DTD || m->vdisplay > KG_EDID_MAX_DTD)
+		return; /* a detailed timing cannot describe it: keep the display's */
+	gen = malloc(KG_EDID_SIZE);
+	if (!gen)
+		return; /* keep the display's own */
+	kg_edid_generate(gen, m->hdisplay, m->vdisplay, mode_refresh_mhz(m));
+	if (!so->edid_generated)
+		kg_info("scanout %u: the display's EDID prefers another mode; the guest gets a "
+			"generated EDID for the pipeline's %ux%u",
+			so->index, m->hdisplay, m->vdisplay);
+	so->edid_generated = true;
+	free(so->edid);
+	so->edid = gen;
+	so->edid_len = KG_EDID_SIZE;
+}
 
 static void read_edid(struct scanout *so)
 {
@@ -36,6 +73,7 @@ static void read_edid(struct scanout *so)
 		so->edid_len = blob->length;
 	}
 	drmModeFreePropertyBlob(blob);
+	fit_edid(so);
 }
 
 int kg_kms_get_info(struct kg_output *out, unsigned idx, struct kg_scanout_info *info)
@@ -57,9 +95,7 @@ int kg_kms_get_info(struct kg_output *out, unsigned idx, struct kg_scanout_info 
 	drmModeFreeConnector(conn);
 	info->width = m->hdisplay;
 	info->height = m->vdisplay;
-	if (m->htotal && m->vtotal)
-		info->refresh_mhz = (uint32_t)((uint64_t)m->clock * 1000000u /
-					       ((uint64_t)m->htotal * m->vtotal));
+	info->refresh_mhz = mode_refresh_mhz(m);
 	read_edid(so);
 	info->edid = so->edid;
 	info->edid_len = so->edid_len;

@@ -74,6 +74,7 @@ struct scanout {
 	bool copy_format_warned;
 	uint8_t *edid;
 	size_t edid_len;
+	bool edid_generated; /* the display's EDID prefers another mode */
 	struct kg_output_kms_stats stats;
 };
 

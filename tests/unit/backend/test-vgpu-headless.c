@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "loop.h"
+#include "edid.h"
 #include "output-headless.h"
 #include "stats.h"
 #include "vgpu-join.h"
