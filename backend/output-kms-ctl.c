@@ -15,12 +15,7 @@
 #include "log.h"
 #include "output-kms-private.h"
 
-/*
- * A guest takes the EDID's preferred mode. When the pipeline runs another
- * mode (the broker's config chose it), the display's EDID would make the
- * guest render a frame the pipeline can only centre or scale: give it an
- * EDID that prefers the pipeline's mode instead.
- */
+/* The mode's exact refresh in mHz; vrefresh when the timings are missing. */
 static uint32_t mode_refresh_mhz(const drmModeModeInfo *m)
 {
 	if (!m->htotal || !m->vtotal)
@@ -28,6 +23,12 @@ static uint32_t mode_refresh_mhz(const drmModeModeInfo *m)
 	return (uint32_t)((uint64_t)m->clock * 1000000u / ((uint64_t)m->htotal * m->vtotal));
 }
 
+/*
+ * A guest takes the EDID's preferred mode. When the pipeline runs another
+ * mode (the broker's config chose it), the display's EDID would make the
+ * guest render a frame the pipeline can only centre or scale: give it an
+ * EDID that prefers the pipeline's mode instead.
+ */
 static void fit_edid(struct scanout *so)
 {
 	const drmModeModeInfo *m = &so->pipe.mode;
