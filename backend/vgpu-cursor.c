@@ -19,13 +19,27 @@
 static bool cursor_image(struct kg_vgpu *g, uint32_t id, uint32_t *argb)
 {
 	struct vgpu_resource *r = vgpu_res_find(g, id);
+	const struct kg_format *f;
 	struct kg_format fmt;
 
-	if (!r || !r->fmt || r->width != CURSOR_SIZE || r->height != CURSOR_SIZE || !r->backing ||
-	    !vgpu_backing_valid(g, r->backing) ||
-	    !vgpu_backing_read(r->backing, 0, argb, CURSOR_SIZE * CURSOR_SIZE * 4))
+	if (!r || !r->backing || !vgpu_backing_valid(g, r->backing))
 		return false;
-	fmt = *r->fmt;
+	if (r->blob) {
+		/* A blob has no format or size of its own. The virtio-gpu cursor
+		 * is 64x64 B8G8R8A8 by definition (the spec; Linux's cursor
+		 * plane offers only ARGB8888), as QEMU's device reads it too.
+		 * The blob's own size bounds it, not just its backing's. */
+		if (r->size < CURSOR_SIZE * CURSOR_SIZE * 4)
+			return false;
+		f = kg_format_from_virtio(VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM);
+	} else {
+		if (!r->fmt || r->width != CURSOR_SIZE || r->height != CURSOR_SIZE)
+			return false;
+		f = r->fmt;
+	}
+	if (!f || !vgpu_backing_read(r->backing, 0, argb, CURSOR_SIZE * CURSOR_SIZE * 4))
+		return false;
+	fmt = *f;
 	if (fmt.a_shift < 0)
 		fmt.a_shift = (int8_t)(48 - fmt.r_shift - fmt.g_shift - fmt.b_shift);
 	for (unsigned i = 0; i < CURSOR_SIZE * CURSOR_SIZE; i++)

@@ -667,6 +667,34 @@ static uint32_t create_blob(struct harness *h, uint32_t id, uint32_t mem, uint64
 	return h_resp_type(h, h_submit(h, &b, sizeof(b)));
 }
 
+/* A Linux guest with RESOURCE_BLOB makes its cursor a blob too: it has no
+ * format or size, the device reads 64x64 B8G8R8A8 from it. */
+static void test_cursor_blob(void **state)
+{
+	struct harness *h = *state;
+	struct virtio_gpu_update_cursor c = {
+		hdr(VIRTIO_GPU_CMD_UPDATE_CURSOR), { 0, 10, 20 }, 7, 3, 4
+	};
+	uint32_t *px = (uint32_t *)(h->ram + 256 * PG);
+
+	for (int i = 0; i < 64 * 64; i++)
+		px[i] = 0xff000000u | (uint32_t)i;
+	kg_vgpu_set_features(h->g, 1ull << VIRTIO_GPU_F_RESOURCE_BLOB);
+	assert_int_equal(create_blob(h, 7, VIRTIO_GPU_BLOB_MEM_GUEST, 16 * PG), OK);
+	h_submit_cursor(h, &c, sizeof(c));
+	assert_int_equal(h->cursor_sets, 1);
+	assert_true(h->cursor_visible);
+	assert_int_equal(h->cursor[1000], 0xff000000u | 1000);
+	assert_int_equal(h->hot_x, 3);
+	assert_int_equal(h->cursor_y, 20);
+
+	/* A blob too small for a 64x64 cursor is refused. */
+	assert_int_equal(create_blob(h, 8, VIRTIO_GPU_BLOB_MEM_GUEST, 2 * PG), OK);
+	c.resource_id = 8;
+	h_submit_cursor(h, &c, sizeof(c));
+	assert_int_equal(h->cursor_sets, 1);
+}
+
 static void test_blob(void **state)
 {
 	struct harness *h = *state;
@@ -771,6 +799,7 @@ int main(void)
 		cmocka_unit_test(test_destroy_with_frames_in_flight),
 		T(test_cursor),
 		T(test_blob),
+		T(test_cursor_blob),
 		T(test_config_and_display_event),
 	};
 #undef T
