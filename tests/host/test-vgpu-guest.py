@@ -13,6 +13,7 @@ frames. Exit 0 pass, 1 fail, 99 the rig failed (an ERROR in meson).
 
 Usage: test-vgpu-guest.py KMSGATE_VGPU KG_FRAMES [--frames N] [--pattern P]
        [--size WxH] [--guest-arg ARG] [--boots N] [--keep DIR] [--expect-frame I]
+       [--qemu-module-dir DIR] [--paced]
 """
 import argparse
 import json
@@ -168,8 +169,30 @@ def run_guest(args, c, boot, guest_cmd, sock, backend, log_path, out_dir, width,
     c.check(bool(m) and int(m.group(3)) == args.frames and int(m.group(4)) == args.frames,
             tag + 'the guest saw every flip complete' + (f' ({m.group(0)})' if m else ''))
     c.check(re.search(r'^RESULT ok$', text, re.M) is not None, tag + 'kg-frames: RESULT ok')
+    if m:
+        args.guest_p50_us = float(m.group(5))
     c.check(re.search(r'^cursor shown', text, re.M) is not None, tag + 'the guest set a cursor')
     return True
+
+
+def check_paced(c, args, blog, s0):
+    """The guest was held to the output's refresh: it used blob resources
+    (Linux fences primary-plane flushes only for those), every frame it
+    flipped came with a fence that the output completed on its refresh, and
+    the guest's own flip latency covers the time the fence was held."""
+    c.check(re.search(r'features edid=1 blob=1', blog) is not None,
+            'the guest negotiated VIRTIO_GPU_F_RESOURCE_BLOB')
+    c.check('RESOURCE_CREATE_BLOB' in blog and 'SET_SCANOUT_BLOB' in blog,
+            'the guest made its framebuffers blobs (RESOURCE_CREATE_BLOB, SET_SCANOUT_BLOB)')
+    fenced = s0['intervals']['flip_to_fence'].get('samples', 0)
+    c.check(fenced >= args.frames * args.boots,
+            f'every guest frame was fenced and completed by the output ({fenced} fences, '
+            f'{args.frames * args.boots} frames)')
+    held = s0['intervals']['recv_to_fence'].get('p50_us', 0)
+    p50 = args.guest_p50_us
+    c.check(p50 is not None and held > 0 and p50 >= 0.9 * held,
+            f'the guest waited for the output: its flip latency p50 {p50} us covers '
+            f'the fence hold p50 {held} us')
 
 
 class Checker:
@@ -196,7 +219,20 @@ def main():
     ap.add_argument('--keep', help='keep PNGs, stats and logs in this directory')
     ap.add_argument('--expect-frame', type=int, default=None,
                     help='frame the PNG must show (default: the last); for the must-fail test')
+    ap.add_argument('--qemu-module-dir',
+                    help='run QEMU with QEMU_MODULE_DIR=DIR (qemu-patches/build output)')
+    ap.add_argument('--paced', action='store_true',
+                    help='check that the guest was paced by the output (blob resources, '
+                         'fenced flushes)')
     args = ap.parse_args()
+    args.guest_p50_us = None
+    if args.qemu_module_dir:
+        mod = os.path.join(args.qemu_module_dir, 'hw-display-virtio-gpu.so')
+        if not os.path.exists(mod):
+            print(f'SKIP: {mod} is not built; run qemu-patches/build BUILD_DIR')
+            return 77
+        # QEMU looks for its modules here first, then in its own directory.
+        os.environ['QEMU_MODULE_DIR'] = os.path.abspath(args.qemu_module_dir)
     width, height = (int(v) for v in args.size.split('x'))
     expect = args.frames - 1 if args.expect_frame is None else args.expect_frame
 
@@ -272,6 +308,8 @@ def main():
                 s0['shown'] + s0['coalesced'] + s0['dropped'] >= args.frames * args.boots,
                 f"stats: frames {s0['frames']} shown {s0['shown']} coalesced {s0['coalesced']}")
         print('backend intervals:', json.dumps(s0['intervals']))
+        if args.paced:
+            check_paced(c, args, blog, s0)
     except (OSError, ValueError, KeyError, IndexError) as e:
         c.check(False, f'stats JSON readable ({e})')
     if c.failures:
