@@ -34,10 +34,14 @@ struct buf {
 	uint32_t *map;
 };
 
+/* --prerender's most buffers. */
+#define MAX_BUFS 16
+
 struct opts {
 	const char *card, *connector, *pattern;
 	unsigned frames;
-	unsigned fps; /* 0: flip as fast as the events come */
+	unsigned prerender; /* 0: draw each frame before its flip */
+	unsigned fps;	    /* 0: flip as fast as the events come */
 	bool legacy, cursor, quiet, hold;
 };
 
@@ -46,7 +50,8 @@ struct state {
 	struct opts o;
 	uint32_t conn_id, crtc_id, crtc_index, plane_id;
 	drmModeModeInfo mode;
-	struct buf bufs[2];
+	struct buf bufs[MAX_BUFS];
+	unsigned nbufs;
 	bool flip_pending;
 	uint64_t commit_ns, *lat_ns;
 	uint64_t start_ns, end_ns;
@@ -72,6 +77,9 @@ static void usage(FILE *f)
 		"  --connector NAME    e.g. Virtual-1 (default: the first connected one)\n"
 		"  --frames N          frames to flip (default 60)\n"
 		"  --pattern P         gradient (default) or solid\n"
+		"  --prerender N       draw frames 0..N-1 (2..16) into N buffers once, then flip\n"
+		"                      them in turn (frame i shows frame i %% N): measures the\n"
+		"                      display path without the cost of drawing\n"
 		"  --fps N             start a frame every 1/N s (default: as fast as flips complete)\n"
 		"  --legacy            drmModePageFlip instead of atomic commits\n"
 		"  --cursor            also show a 64x64 cursor at (100, 50), hotspot (3, 4)\n"
@@ -344,6 +352,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "connector", required_argument, NULL, 'C' },
 		{ "frames", required_argument, NULL, 'n' },
 		{ "pattern", required_argument, NULL, 'p' },
+		{ "prerender", required_argument, NULL, 'r' },
 		{ "legacy", no_argument, NULL, 'l' },
 		{ "cursor", no_argument, NULL, 'u' },
 		{ "fps", required_argument, NULL, 'f' },
@@ -369,6 +378,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'p':
 			o->pattern = optarg;
 			break;
+		case 'r':
+			o->prerender = (unsigned)strtoul(optarg, NULL, 10);
+			break;
 		case 'f':
 			o->fps = (unsigned)strtoul(optarg, NULL, 10);
 			break;
@@ -393,6 +405,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (!o->frames || o->frames > 1000000 ||
+	    (o->prerender && (o->prerender < 2 || o->prerender > MAX_BUFS)) ||
 	    (strcmp(o->pattern, "gradient") && strcmp(o->pattern, "solid"))) {
 		usage(stderr);
 		return -1;
@@ -424,11 +437,14 @@ static int setup(struct state *s)
 	s->prop_conn_crtc = prop_id(s->fd, s->conn_id, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID");
 	s->prop_active = prop_id(s->fd, s->crtc_id, DRM_MODE_OBJECT_CRTC, "ACTIVE");
 	s->prop_mode = prop_id(s->fd, s->crtc_id, DRM_MODE_OBJECT_CRTC, "MODE_ID");
-	for (int i = 0; i < 2; i++) {
+	s->nbufs = s->o.prerender ? s->o.prerender : 2;
+	for (unsigned i = 0; i < s->nbufs; i++) {
 		ret = create_buf(s->fd, s->mode.hdisplay, s->mode.vdisplay, DRM_FORMAT_XRGB8888,
 				 &s->bufs[i]);
 		if (ret < 0)
 			return ret;
+		if (s->o.prerender)
+			draw(s, &s->bufs[i], i);
 	}
 	s->lat_ns = calloc(s->o.frames, sizeof(*s->lat_ns));
 	return s->lat_ns ? 0 : -ENOMEM;
@@ -454,7 +470,7 @@ int main(int argc, char **argv)
 		show_cursor(&s);
 	s.start_ns = now_ns();
 	for (unsigned i = 0; i < s.o.frames; i++) {
-		struct buf *b = &s.bufs[i & 1];
+		struct buf *b = &s.bufs[i % s.nbufs];
 
 		if (s.o.fps) {
 			/* Paced like an application rendering at fps. */
@@ -463,7 +479,8 @@ int main(int argc, char **argv)
 					       (long)(due % 1000000000ull) };
 			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 		}
-		draw(&s, b, i);
+		if (!s.o.prerender)
+			draw(&s, b, i);
 		s.flip_pending = true;
 		ret = commit(&s, b, i == 0);
 		if (ret == 0)
