@@ -38,6 +38,22 @@ FIRMWARE = ['bios-256k.bin', 'kvmvapic.bin', 'linuxboot_dma.bin', 'pvh.bin']
 ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
 REFERENCE_BACKEND = '/usr/lib/qemu/vhost-user-gpu'
 
+# -display sdl on an Xvfb inside the board (bench/compare's (b) path), with
+# SDL_VIDEODRIVER=x11 SDL_RENDER_DRIVER=software SDL_FRAMEBUFFER_ACCELERATION=0
+# (SDL_ENV): what QEMU 10.0.2 opens then (strace): the sdl and opengl UI
+# modules (ui-sdl depends on ui-opengl; no GL library is loaded), and the X
+# libraries SDL2 dlopen()s, which ldd does not list. Xvfb runs xkbcomp on the
+# xkb data and writes the compiled keymap to /var/lib/xkb.
+SDL_QEMU_MODULES = ['ui-sdl', 'ui-opengl']
+SDL_DLOPEN_LIBS = ['libX11.so.6', 'libX11-xcb.so.1', 'libXext.so.6', 'libXcursor.so.1',
+                   'libXi.so.6', 'libXfixes.so.3', 'libXrandr.so.2', 'libXrender.so.1',
+                   'libXss.so.1', 'libxkbcommon.so.0']
+SDL_ENV = {'SDL_VIDEODRIVER': 'x11', 'SDL_RENDER_DRIVER': 'software',
+           'SDL_FRAMEBUFFER_ACCELERATION': '0', 'SDL_AUDIODRIVER': 'dummy'}
+X_PROGRAMS = ['/usr/bin/Xvfb', '/usr/bin/xkbcomp']
+X_DATA = ['/usr/share/X11/xkb', '/usr/share/X11/locale']
+LIB_DIR = '/lib/x86_64-linux-gnu'
+
 # Where things live inside the board VM.
 GUEST_KERNEL = '/nested/vmlinuz'
 GUEST_INITRD = '/nested/initrd.gz'
@@ -60,10 +76,11 @@ def _qemu_module_dir():
                        'from bookworm-backports (tools/install-deps)')
 
 
-def qemu_adds(reference_backend=True):
+def qemu_adds(reference_backend=True, sdl=False):
     """--add specs (kgvm.Options.add) that make QEMU 10 run inside the board
     VM: the binary and its modules (the rig copies what ldd lists for each),
-    and the firmware files at the paths QEMU looks for them."""
+    and the firmware files at the paths QEMU looks for them. sdl=True adds
+    Xvfb and what QEMU's -display sdl needs (sdl_adds)."""
     if not os.path.exists(QEMU):
         raise kgvm.VMError(f'{QEMU} not found: run tools/install-deps')
     adds = [f'{QEMU}:{QEMU}']
@@ -80,6 +97,32 @@ def qemu_adds(reference_backend=True):
         adds.append(f'{os.path.realpath(hits[0])}:{hits[0]}')
     if reference_backend and os.path.exists(REFERENCE_BACKEND):
         adds.append(f'{REFERENCE_BACKEND}:{REFERENCE_BACKEND}')
+    if sdl:
+        adds += sdl_adds(mdir)
+    return adds
+
+
+def sdl_adds(mdir):
+    """--add specs for QEMU's -display sdl on an Xvfb in the board (about
+    25 MB more initramfs; only the bench asks for it). Start QEMU with
+    SDL_ENV and DISPLAY set."""
+    adds = []
+    for m in SDL_QEMU_MODULES:
+        p = os.path.join(mdir, m + '.so')
+        if not os.path.exists(p):
+            raise kgvm.VMError(f'QEMU module {p} not found: install qemu-system-gui from '
+                               'bookworm-backports (tools/install-deps)')
+        adds.append(f'{p}:{p}')
+    for p in X_PROGRAMS + X_DATA:
+        if not os.path.exists(p):
+            raise kgvm.VMError(f'{p} not found: install xvfb (tools/install-deps)')
+        adds.append(f'{p}:{p}')
+    for lib in SDL_DLOPEN_LIBS:
+        p = os.path.join(LIB_DIR, lib)
+        if not os.path.exists(p):
+            raise kgvm.VMError(f'{p} (SDL2 opens it at run time) not found: install '
+                               'libsdl2-2.0-0 and its X11 libraries (tools/install-deps)')
+        adds.append(f'{p}:{p}')
     return adds
 
 
