@@ -28,9 +28,10 @@ for c in /sys/class/drm/card[0-9]; do
 	case $(readlink -f "$c/device") in */vkms*) vkms=/dev/dri/$(basename "$c") ;; esac
 done
 sock=/tmp/vgpu.sock
+ready=$sock
 bpid=
 case $path in
-kmsgate)
+kmsgate|kmsgate-blob)
 	kmsgate-vgpu --socket $sock --output kms --device "$vkms" --stats /tmp/stats.json \
 		>/tmp/backend.log 2>&1 &
 	bpid=$! ;;
@@ -38,11 +39,17 @@ vhost-ref)
 	# G_MESSAGES_DEBUG: it then logs which buffer back-end it picked (udmabuf here).
 	G_MESSAGES_DEBUG=all /usr/lib/qemu/vhost-user-gpu --socket-path=$sock >/tmp/backend.log 2>&1 &
 	bpid=$! ;;
+sdl)
+	# Xvfb compiles its keymap with xkbcomp into /var/lib/xkb.
+	mkdir -p /var/lib/xkb
+	Xvfb :1 -screen 0 1280x1024x24 -nolisten tcp -noreset >/tmp/backend.log 2>&1 &
+	bpid=$!
+	ready=/tmp/.X11-unix/X1 ;;
 esac
 if [ -n "$bpid" ]; then
 	n=0
-	while [ ! -S $sock ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-	[ -S $sock ] || { echo "BENCH-ERROR back-end did not listen"; cat /tmp/backend.log; exit 1; }
+	while [ ! -S $ready ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+	[ -S $ready ] || { echo "BENCH-ERROR back-end did not listen"; cat /tmp/backend.log; exit 1; }
 fi
 # QEMU's own messages go to a file: on the console they would split the guest's lines.
 sh /bench/guest-qemu $path </dev/null 2>/tmp/qemu.err | awk '{ gsub(/@@kgvm-/, "@@guest-"); print "[g] " $0; fflush() }' &
@@ -72,31 +79,49 @@ CPU_RE = re.compile(r'^BENCH-CPU qemu=(-?\d+) backend=(-?\d*)(?: t=([\d.]+))?')
 PIDS_RE = re.compile(r'^BENCH-PIDS qemu=(\d*) backend=(\S+) tck=(\d+)')
 
 
+# Where kmsgate-blob's QEMU module goes in the board (QEMU_MODULE_DIR).
+BLOB_MODULE_DIR = '/opt/kg-qemu-modules'
+BLOB_MODULE = 'hw-display-virtio-gpu.so'
+
+
 def guest_qemu_sh(mem, mode):
     """/bench/guest-qemu: starts the nested guest of path $1."""
     w, h = mode
-    common = [nested.QEMU, '-accel', 'tcg', '-cpu', 'max', '-m', str(mem), '-smp', '1',
-              '-nographic', '-no-reboot', '-monitor', 'none', '-serial', 'stdio',
-              '-vga', 'none', '-nic', 'none', '-display', 'none',
-              '-kernel', nested.GUEST_KERNEL, '-initrd', nested.GUEST_INITRD,
+    base = [nested.QEMU, '-accel', 'tcg', '-cpu', 'max', '-m', str(mem), '-smp', '1',
+            '-no-reboot', '-monitor', 'none', '-serial', 'stdio',
+            '-vga', 'none', '-nic', 'none',
+            '-kernel', nested.GUEST_KERNEL, '-initrd', nested.GUEST_INITRD,
               '-append', 'console=ttyS0 quiet panic=-1 drm_kms_helper.fbdev_emulation=0 '
               f'video=Virtual-1:{w}x{h}@60e']
+    common = base + ['-nographic', '-display', 'none']
     vu = ['-object', f'memory-backend-memfd,id=mem,size={mem}M,share=on',
           '-machine', 'memory-backend=mem', '-chardev', 'socket,id=vgpu,path=/tmp/vgpu.sock',
           '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0,' + XRES]
     vg = ['-device', 'virtio-gpu-pci,id=video0,' + XRES]
+    # The same SDL settings as the host level's (b) (paths.SDL_ENV).
+    sdl_env = ['env', 'DISPLAY=:1'] + [f'{k}={v}' for k, v in nested.SDL_ENV.items()]
+    blob_env = ['env', f'QEMU_MODULE_DIR={BLOB_MODULE_DIR}']
     return (f'case $1 in\n'
             f'virtio-none) exec {shlex.join(common + vg)} ;;\n'
+            f'sdl) exec {shlex.join(sdl_env + base + vg + ["-display", "sdl"])} ;;\n'
+            f'kmsgate-blob) exec {shlex.join(blob_env + common + vu)} ;;\n'
             f'*) exec {shlex.join(common + vu)} ;;\n'
             f'esac\n')
 
 
 BOARD_PATHS = {
     'kmsgate': ('(a) kmsgate-vgpu, KMS output on vkms (zero copy)', 'kmsgate-vgpu'),
+    'kmsgate-blob': ("(a') kmsgate-vgpu on vkms, QEMU with the blob patch (guest fenced)",
+                     'kmsgate-vgpu'),
+    'sdl': ('(b) QEMU virtio-gpu-pci, -display sdl on Xvfb (SDL software renderer)', 'Xvfb'),
     'vhost-ref': ('(c) QEMU vhost-user-gpu (reference back-end), -display none',
                   'vhost-user-gpu'),
     'virtio-none': ('control: QEMU virtio-gpu-pci, -display none', None),
 }
+
+class SkipPath(Exception):
+    """A board path that cannot run here (something optional not built)."""
+
 
 LEVEL = 'L2: guest nested in the board VM (TCG in TCG); host processes in the board VM (L1)'
 
@@ -114,11 +139,25 @@ class BoardRun:
             with open(os.path.join(work, name), 'w') as f:
                 f.write(text)
 
+    def blob_module(self):
+        """The patched QEMU module kmsgate-blob needs (qemu-patches/build BUILD),
+        or None."""
+        p = getattr(self.a, 'blob_module', None) or os.path.join(
+            self.a.build, 'qemu-patches', 'modules', BLOB_MODULE)
+        return p if os.path.isfile(p) else None
+
     def adds(self, key):
-        adds = nested.qemu_adds(reference_backend=(key == 'vhost-ref'))
+        adds = nested.qemu_adds(reference_backend=(key == 'vhost-ref'), sdl=(key == 'sdl'))
         adds += [f'{self.kernel}:{nested.GUEST_KERNEL}', f'{self.initrd}:{nested.GUEST_INITRD}',
                  f'{self.work}/scene:/bench/scene', f'{self.work}/guest-qemu:/bench/guest-qemu']
-        if key == 'kmsgate':
+        if key == 'kmsgate-blob':
+            mod = self.blob_module()
+            if not mod:
+                raise SkipPath(f'the patched QEMU module {BLOB_MODULE} is not built (make '
+                               f'it with qemu-patches/build {self.a.build}, or pass '
+                               '--blob-module FILE)')
+            adds.append(f'{mod}:{BLOB_MODULE_DIR}/{BLOB_MODULE}')
+        if key in ('kmsgate', 'kmsgate-blob'):
             exe = os.path.join(self.a.build, 'backend', 'kmsgate-vgpu')
             if not os.access(exe, os.X_OK):
                 raise kgvm.VMError(f'{exe} not built')
@@ -185,12 +224,12 @@ def parse_log(key, lines, where=''):
 def copies(key, w, h, stats_json, board_lines):
     """(copies, (not shown, source)) of a board path after its run."""
     f = w * h * 4
-    if key == 'kmsgate':
+    if key in ('kmsgate', 'kmsgate-blob'):
         import json
         try:
             st = json.loads(stats_json)['scanouts'][0]
         except (TypeError, ValueError, KeyError, IndexError) as e:
-            raise RuntimeError(f'board/kmsgate: no usable --stats JSON ({e})')
+            raise RuntimeError(f'board/{key}: no usable --stats JSON ({e})')
         per = st['bytes_copied'] / st['frames'] if st['frames'] else 0
         return ([('all copies kmsgate-vgpu made (its --stats), per guest flush', round(per),
                   f"kmsgate-vgpu --stats: path {st['path']}, zero_copy_ratio "
@@ -201,6 +240,18 @@ def copies(key, w, h, stats_json, board_lines):
     transfer = ('guest pages -> host resource (TRANSFER_TO_HOST_2D)', f,
                 'QEMU virtio_gpu_transfer_to_host_2d / vhost-user-gpu vg_transfer_to_host_2d: '
                 'iov_to_buf')
+    if key == 'sdl':
+        return ([transfer,
+                 ('console surface -> SDL texture', f,
+                  'QEMU ui/sdl2-2d.c sdl2_2d_update: SDL_UpdateTexture of the flushed '
+                  'rectangle (here the whole frame)'),
+                 ('SDL texture -> window surface', f,
+                  'SDL2 software renderer: SDL_RenderCopy blits the texture into the '
+                  'window framebuffer (SDL_FRAMEBUFFER_ACCELERATION=0: an XShm image)'),
+                 ('window surface -> X server framebuffer', f,
+                  'SDL2 X11_UpdateWindowFramebuffer: XShmPutImage, Xvfb copies the shared '
+                  'image into its screen')],
+                (0, 'QEMU draws every flush into the SDL window before the guest gets the reply'))
     if key == 'vhost-ref':
         udmabuf = any('udmabuf' in line for line in board_lines)
         no_gl = any(line.startswith('BENCH-QEMU-MESSAGES') and "doesn't support GL" in line

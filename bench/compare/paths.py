@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import time
 
+import nested  # tests/vm: SDL_ENV, the same SDL settings at both levels
+
 VHOST_USER_GPU = '/usr/lib/qemu/vhost-user-gpu'
 XVFB_SCREEN = '1280x1024x24'
 # The guest's preferred mode on QEMU's devices (kg-frames takes the preferred
@@ -103,7 +105,7 @@ class SdlVirtioGpu(Path):
     """(b) the stack kmsgate replaces: QEMU's built-in virtio-gpu shown in an
     SDL window on an X server (Xvfb here: no display on this machine)."""
     key = 'sdl'
-    title = 'QEMU virtio-gpu-pci, -display sdl on Xvfb'
+    title = 'QEMU virtio-gpu-pci, -display sdl on Xvfb (SDL software renderer)'
 
     def qemu_args(self, tmp, mem_mb):
         return ['-device', 'virtio-gpu-pci,id=video0,' + XRES, '-display', 'sdl']
@@ -111,7 +113,9 @@ class SdlVirtioGpu(Path):
     @contextlib.contextmanager
     def host(self, tmp):
         with xvfb(tmp) as (xp, disp):
-            env = dict(os.environ, DISPLAY=disp, SDL_AUDIODRIVER='dummy')
+            # SDL's software renderer into an XShm window framebuffer, no GL
+            # (the board level has no GL libraries): nested.SDL_ENV.
+            env = dict(os.environ, DISPLAY=disp, **nested.SDL_ENV)
             yield {'Xvfb': xp}, env
 
     def copies(self, w, h, stats=None):
@@ -122,9 +126,12 @@ class SdlVirtioGpu(Path):
             ('console surface -> SDL texture', f,
              'QEMU ui/sdl2-2d.c sdl2_2d_update: SDL_UpdateTexture of the flushed rectangle '
              '(here the whole frame)'),
-            ('SDL texture -> X server (present)', f,
-             'SDL2 RenderCopy + RenderPresent into Xvfb (software or llvmpipe GL renderer, then '
-             'X11 put-image): at least one more copy, not counted further; not QEMU code'),
+            ('SDL texture -> window surface', f,
+             'SDL2 software renderer: SDL_RenderCopy blits the texture into the window '
+             'framebuffer (SDL_FRAMEBUFFER_ACCELERATION=0: an XShm image)'),
+            ('window surface -> X server framebuffer', f,
+             'SDL2 X11_UpdateWindowFramebuffer: XShmPutImage, Xvfb copies the shared image '
+             'into its screen'),
         ]
 
 

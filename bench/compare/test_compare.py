@@ -9,7 +9,10 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests', 'vm'))
+import board  # noqa: E402
 import hostcpu  # noqa: E402
 import report  # noqa: E402
 import results  # noqa: E402
@@ -193,6 +196,50 @@ class TestReport(unittest.TestCase):
         self.assertAlmostEqual(rows[0]['cpu_over_control_ms'], 0.0)
         self.assertAlmostEqual(rows[1]['cpu_over_control_ms'], 3.5)
         self.assertIsNone(rows[2]['cpu_over_control_ms'])
+
+
+class TestBoard(unittest.TestCase):
+    def guest_lines(self):
+        sh = board.guest_qemu_sh(256, (1024, 768))
+        return {ln.split(')', 1)[0]: ln for ln in sh.splitlines() if ') exec ' in ln}
+
+    def test_sdl_runs_with_a_window_and_the_host_levels_sdl_settings(self):
+        line = self.guest_lines()['sdl']
+        self.assertIn('exec env DISPLAY=:1 ', line)
+        for k, v in board.nested.SDL_ENV.items():
+            self.assertIn(f'{k}={v} ', line)
+        self.assertTrue(line.rstrip(' ;').endswith('-display sdl'))
+        self.assertNotIn('-nographic', line)
+        self.assertNotIn('-display none', line)
+        self.assertIn('virtio-gpu-pci', line)
+
+    def test_blob_path_loads_the_module_dir_and_the_others_do_not(self):
+        lines = self.guest_lines()
+        self.assertIn(f'QEMU_MODULE_DIR={board.BLOB_MODULE_DIR} ', lines['kmsgate-blob'])
+        self.assertIn('vhost-user-gpu-pci', lines['kmsgate-blob'])
+        for k in ('virtio-none', 'sdl', '*'):
+            self.assertNotIn('QEMU_MODULE_DIR', lines[k])
+
+    def test_copies_per_path(self):
+        f = 1024 * 768 * 4
+        cps, hidden = board.copies('sdl', 1024, 768, None, [])
+        self.assertEqual(sum(c[1] for c in cps), 4 * f)
+        self.assertEqual(hidden[0], 0)
+        stats = ('{"scanouts": [{"path": "zero-copy", "frames": 10, "bytes_copied": 0, '
+                 '"zero_copy_ratio": 1.0, "coalesced": 2, "dropped": 1}]}')
+        for key in ('kmsgate', 'kmsgate-blob'):
+            cps, hidden = board.copies(key, 1024, 768, stats, [])
+            self.assertEqual(sum(c[1] for c in cps), 0)
+            self.assertEqual(hidden[0], 3)
+        with self.assertRaises(RuntimeError):
+            board.copies('kmsgate-blob', 1024, 768, '{}', [])
+
+    def test_blob_path_is_skipped_without_the_module(self):
+        class A:
+            build = '/nonexistent-build'
+        br = board.BoardRun.__new__(board.BoardRun)
+        br.a = A()
+        self.assertIsNone(br.blob_module())
 
 
 if __name__ == '__main__':
