@@ -43,6 +43,8 @@ RUN = '/run/kmsgate'
 FRAMES = 100000
 # The guest prints its per-frame latencies in batches of this many frames.
 BATCH = 5
+# Inside the board: QEMU's virtio-gpu module built with qemu-patches/.
+PATCHED_MODULE_DIR = '/nested/qemu-patched'
 
 # kmsgate-vgpu hands the guest the leased connector's own EDID. The board's
 # virtio-gpu EDID prefers another mode than the pipeline's 1024x768 (which is
@@ -82,8 +84,11 @@ class Guest:
     the vkms card) that kmsgate-vgpu drives directly."""
 
     def __init__(self, name, pattern, pipeline=None, connector=None, crtc=None, device=None,
-                 frames=FRAMES):
+                 frames=FRAMES, qemu_patch=False):
         self.name = name
+        # Run this guest's QEMU with qemu-patches/ (QEMU_MODULE_DIR): blob
+        # framebuffers, so its flips are fenced and paced by the display.
+        self.qemu_patch = qemu_patch
         self.pattern = pattern
         self.pipeline = pipeline
         self.connector = connector
@@ -144,6 +149,8 @@ wait_sock {RUN}/broker.sock || {{ echo "E2E-FAIL broker did not come up"; exit 1
             how = f'--device "$(card_of {g.device})"'
         qemu = nested.qemu_guest_args(f'/tmp/{n}.sock', append=f'kg.pattern={g.pattern} '
                                       f'kg.frames={g.frames}', reconnect_ms=0)
+        if g.qemu_patch:
+            qemu = f'QEMU_MODULE_DIR={PATCHED_MODULE_DIR} {qemu}'
         out.append(f'''relay vgpu-{n} /tmp/vgpu-{n}.log
 relay {n} /tmp/guest-{n}.log
 vgpu_{n}=0; guest_{n}=0
@@ -231,7 +238,13 @@ class Scene:
         conf = os.path.join(self.work, 'kmsgate.conf')
         with open(conf, 'w') as f:
             f.write(broker_config(self.guests, self.on_release))
-        return nested.qemu_adds(reference_backend=False) + [
+        adds = []
+        if any(g.qemu_patch for g in self.guests):
+            mod = os.path.join(self.build, 'qemu-patches/modules/hw-display-virtio-gpu.so')
+            if not os.path.exists(mod):
+                raise kgvm.VMError(f'{mod} not built: run qemu-patches/build {self.build}')
+            adds.append(f'{mod}:{PATCHED_MODULE_DIR}/hw-display-virtio-gpu.so')
+        return adds + nested.qemu_adds(reference_backend=False) + [
             f'{kernel}:{nested.GUEST_KERNEL}', f'{initrd}:{nested.GUEST_INITRD}',
             f'{script}:/e2e/scene', f'{conf}:/e2e/kmsgate.conf',
             os.path.join(self.build, 'broker/kmsgate-broker'),
