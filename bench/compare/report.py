@@ -89,7 +89,8 @@ def _bars(x0, y0, w, h, title, unit, groups, series, colors):
         for si, v in enumerate(vals):
             if v is None:
                 continue
-            bh = h * v / vmax
+            # A negative difference (noise below the control) gets its label only.
+            bh = h * max(v, 0) / vmax
             bx = gx + si * bw
             s.append(f'<rect x="{bx:.1f}" y="{y0 + h - bh:.1f}" width="{bw - 2:.1f}" '
                      f'height="{bh:.1f}" fill="{colors[si]}"/>')
