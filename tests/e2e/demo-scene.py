@@ -68,15 +68,20 @@ def main():
     p.add_argument('--out', required=True)
     p.add_argument('--no-vkms', action='store_true', help='no guest on vkms')
     p.add_argument('--no-restart', action='store_true', help='skip the kill -9 / restart part')
+    p.add_argument('--stock-qemu', action='store_true',
+                   help='run the guests on stock QEMU, without qemu-patches/ (unpaced)')
     p.add_argument('--seconds', type=float, default=30,
                    help='how long all guests flip before the screenshots (default 30)')
     a = p.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
-    guests = [scene.Guest('a', 'gradient', pipeline='a', connector='Virtual-2', crtc=1),
-              scene.Guest('b', 'solid', pipeline='b', connector='Virtual-3', crtc=2)]
+    patch = not a.stock_qemu
+    guests = [scene.Guest('a', 'gradient', pipeline='a', connector='Virtual-2', crtc=1,
+                          qemu_patch=patch),
+              scene.Guest('b', 'solid', pipeline='b', connector='Virtual-3', crtc=2,
+                          qemu_patch=patch)]
     if not a.no_vkms:
-        guests.append(scene.Guest('c', 'gradient', device='vkms'))
+        guests.append(scene.Guest('c', 'gradient', device='vkms', qemu_patch=patch))
     say('booting the board VM (Linux 6.12, virtio-gpu with 4 heads'
         + ('' if a.no_vkms else ', vkms') + ') with QEMU 10 inside')
     t0 = time.monotonic()

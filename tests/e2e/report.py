@@ -66,6 +66,10 @@ def table(sc):
             'vgpu_cpu': vg, 'qemu_cpu': qe,
             'path': so.get('path', '?'), 'copied': so.get('bytes_copied_per_frame', '?'),
             'shown': so.get('shown', '?'),
+            # Flushes the guest fenced and kmsgate-vgpu completed on a flip
+            # event: the frames for which the guest waited for the display.
+            'fenced': ((so.get('intervals') or {}).get('flip_to_fence') or {}).get('samples', '?'),
+            'qemu': 'patched' if getattr(g, 'qemu_patch', False) else 'stock',
         })
     return rows
 
@@ -75,7 +79,8 @@ COLS = [('guest', 'guest', '{}'), ('display', 'display', '{}'), ('pattern', 'pat
         ('p90', 'p90 ms', '{:.2f}'), ('p99', 'p99 ms', '{:.2f}'), ('max', 'max ms', '{:.2f}'),
         ('vgpu_cpu', 'kmsgate-vgpu CPU ms/frame', '{:.3f}'),
         ('qemu_cpu', 'QEMU CPU ms/frame', '{:.2f}'), ('path', 'path', '{}'),
-        ('copied', 'bytes copied/frame', '{}'), ('shown', 'frames shown', '{}')]
+        ('copied', 'bytes copied/frame', '{}'), ('shown', 'frames shown', '{}'),
+        ('qemu', 'QEMU', '{}'), ('fenced', 'paced frames', '{}')]
 
 
 def fmt(row):
@@ -101,7 +106,10 @@ def write_text(path, rows, sc):
             f.write('  '.join(x.rjust(w) for x, w in zip(c, widths)).rstrip() + '\n')
         f.write('\nLatency: kg-frames in the nested guest, atomic commit -> flip event.\n'
                 'CPU: user+sys of the process per guest frame (board VM, TCG: slow in '
-                'absolute terms;\ncompare the rows, not the numbers with real hardware).\n\n'
+                'absolute terms;\ncompare the rows, not the numbers with real hardware).\n'
+                'Paced frames: flips the guest fenced and kmsgate-vgpu completed on the KMS '
+                'flip event,\nso the guest waited for the display (QEMU with qemu-patches/; '
+                'stock QEMU: 0).\n\n'
                 'Timeline (s since the board was ready):\n')
         for t, what in sc.events:
             f.write(f'  {t:7.1f}  {what}\n')
@@ -117,7 +125,9 @@ def write_html(path, rows, sc, plot):
         h.append('<tr>' + ''.join(f'<td>{html.escape(c)}</td>' for c in fmt(r)) + '</tr>')
     h.append('</table>')
     h.append('<p>Latency: kg-frames in the nested guest, atomic commit &rarr; flip event. '
-             'CPU: user+sys of the process per guest frame, inside the board VM under TCG.</p>')
+             'CPU: user+sys of the process per guest frame, inside the board VM under TCG. '
+             'Paced frames: flips the guest fenced and kmsgate-vgpu completed on the KMS flip '
+             'event (QEMU with qemu-patches/; stock QEMU: 0).</p>')
     if plot:
         h.append(f'<p><img src="{html.escape(os.path.basename(plot))}" alt="latency plot"></p>')
     h.append('<h2>Timeline</h2><table>')
