@@ -64,6 +64,17 @@ for a in $(cat /proc/cmdline); do
 	case "$a" in kg.pattern=*) p=${a#kg.pattern=} ;; kg.frames=*) n=${a#kg.frames=} ;; esac
 done
 echo "GUEST-START pattern $p frames $n"
+# The guest's view of its display: a line each time its connector's status
+# changes (hotplug forwarded by kmsgate-vgpu and QEMU). It probes the
+# connector as a compositor does on a hotplug uevent (no udev here): the
+# driver answers from the display info it last got from the device, which
+# it asks for again only when the device raises a display event.
+(o=; while :; do
+	for c in /sys/class/drm/card*-Virtual-1/status; do echo detect >"$c"; done 2>/dev/null
+	s=$(cat /sys/class/drm/card*-Virtual-1/status 2>/dev/null)
+	[ "$s" != "$o" ] && echo "GUEST-CONNECTOR $s"
+	o=$s; sleep 1
+done) &
 sleep 999999 | kg-frames --pattern "$p" --frames "$n" --hold |
 awk -v b=%(batch)d '/^frame / {
 	if (!started) { started = 1; print "GUEST-FLIPPING"; fflush() }
@@ -185,6 +196,13 @@ while read -r cmd arg; do
 	start-vgpu) start_vgpu_$arg; echo "E2E-DONE $cmd $arg" ;;
 	stop-guest) eval "kill \\$guest_$arg; wait \\$guest_$arg"; echo "E2E-DONE $cmd $arg" ;;
 	start-guest) start_guest_$arg; echo "E2E-DONE $cmd $arg" ;;
+	connector) # NAME on|off|detect: force a board connector, then the hotplug
+		# uevent a real HPD would send (forcing through sysfs sends none)
+		set -- $arg
+		for f in /sys/class/drm/card*-"$1"/status; do
+			echo "$2" >"$f"; c=${{f%/status}}; echo change >"${{c%%-*}}/uevent"
+		done
+		echo "E2E-DONE $cmd $arg" ;;
 	stats) echo "E2E-STATS $arg $(tr -d '\\n' </tmp/$arg.json)" ;;
 	quit) break ;;
 	*) echo "E2E-UNKNOWN $cmd" ;;
