@@ -40,7 +40,7 @@ KERNEL_RE = re.compile(r'^linux-image-(6\.12\.(\d+)\+deb12)-arm64-unsigned$')
 # without it the virtio-mmio transport finds no device.
 MODULES = ['virtio_mmio', 'virtio_gpu']
 # transport -> (QEMU device, more QEMU arguments). The virt machine's
-# virtio-mmio slots are legacy (virtio 0.9) unless told otherwise; Linux's
+# virtio-mmio slots offer the legacy (pre-1.0) interface unless told otherwise; Linux's
 # virtio-gpu driver needs VIRTIO_F_VERSION_1 and stays unbound on them
 # ('mmio-legacy' is kept to show that).
 TRANSPORTS = {
