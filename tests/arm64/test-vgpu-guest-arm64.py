@@ -19,15 +19,11 @@ import argparse
 import importlib.util
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import armvm  # noqa: E402
 import kgvm  # noqa: E402  (armvm put tests/vm on the path)
-
-# Several refreshes of the headless output (60 Hz): the last flip's way to it.
-SETTLE_S = 0.25
 
 
 def load_x86_test():
@@ -56,17 +52,6 @@ def main():
 
         def __init__(self, opts, argv, socket_path):
             super().__init__(opts, argv, socket_path, transport=transport)
-
-        def wait_for(self, regex, timeout=60):
-            # Stock QEMU completes the guest's flip before kmsgate-vgpu shows
-            # it (no fence without blob resources), and the output shows at
-            # most one frame a refresh: the last frame can reach the output
-            # two refreshes after kg-frames saw its event. The guest holds
-            # it on screen: let it arrive before the test asks for the PNG.
-            m = super().wait_for(regex, timeout)
-            if regex == r'^RESULT ':
-                time.sleep(SETTLE_S)
-            return m
 
         def close(self):
             super().close()
