@@ -59,17 +59,22 @@ GUEST_MODE = (1024, 768)
 # command line (one initramfs for every guest). kg-frames' per-frame lines
 # are folded into 'LATS first l0 l1 ...' batches: the serial line of a nested
 # guest is slow and the board console carries all guests.
-GUEST_SH = r'''p=gradient; n=60
+GUEST_SH = r'''p=gradient; n=60; watch=0
 for a in $(cat /proc/cmdline); do
-	case "$a" in kg.pattern=*) p=${a#kg.pattern=} ;; kg.frames=*) n=${a#kg.frames=} ;; esac
+	case "$a" in
+	kg.pattern=*) p=${a#kg.pattern=} ;;
+	kg.frames=*) n=${a#kg.frames=} ;;
+	kg.watch-connector=1) watch=1 ;;
+	esac
 done
 echo "GUEST-START pattern $p frames $n"
 # The guest's view of its display: a line each time its connector's status
 # changes (hotplug forwarded by kmsgate-vgpu and QEMU). It probes the
 # connector as a compositor does on a hotplug uevent (no udev here): the
 # driver answers from the display info it last got from the device, which
-# it asks for again only when the device raises a display event.
-(o=; while :; do
+# it asks for again only when the device raises a display event. Only for
+# the guests that ask (kg.watch-connector=1): probing costs a nested guest.
+[ $watch = 1 ] && (o=; while :; do
 	for c in /sys/class/drm/card*-Virtual-1/status; do echo detect >"$c"; done 2>/dev/null
 	s=$(cat /sys/class/drm/card*-Virtual-1/status 2>/dev/null)
 	[ "$s" != "$o" ] && echo "GUEST-CONNECTOR $s"
@@ -95,8 +100,10 @@ class Guest:
     the vkms card) that kmsgate-vgpu drives directly."""
 
     def __init__(self, name, pattern, pipeline=None, connector=None, crtc=None, device=None,
-                 frames=FRAMES, qemu_patch=False):
+                 frames=FRAMES, qemu_patch=False, watch_connector=False):
         self.name = name
+        # The guest prints GUEST-CONNECTOR <status> when its connector changes.
+        self.watch_connector = watch_connector
         # Run this guest's QEMU with qemu-patches/ (QEMU_MODULE_DIR): blob
         # framebuffers, so its flips are fenced and paced by the display.
         self.qemu_patch = qemu_patch
@@ -158,8 +165,10 @@ wait_sock {RUN}/broker.sock || {{ echo "E2E-FAIL broker did not come up"; exit 1
             how = f'--broker {RUN}/broker.sock --pipeline {g.pipeline}'
         else:
             how = f'--device "$(card_of {g.device})"'
-        qemu = nested.qemu_guest_args(f'/tmp/{n}.sock', append=f'kg.pattern={g.pattern} '
-                                      f'kg.frames={g.frames}', reconnect_ms=0)
+        append = f'kg.pattern={g.pattern} kg.frames={g.frames}'
+        if g.watch_connector:
+            append += ' kg.watch-connector=1'
+        qemu = nested.qemu_guest_args(f'/tmp/{n}.sock', append=append, reconnect_ms=0)
         if g.qemu_patch:
             qemu = f'QEMU_MODULE_DIR={PATCHED_MODULE_DIR} {qemu}'
         out.append(f'''relay vgpu-{n} /tmp/vgpu-{n}.log

@@ -53,7 +53,7 @@ def main():
     p.add_argument('--stock-qemu', action='store_true')
     a = p.parse_args()
     g = scene.Guest('a', 'gradient', pipeline='a', connector='Virtual-2', crtc=1,
-                    qemu_patch=not a.stock_qemu)
+                    qemu_patch=not a.stock_qemu, watch_connector=True)
     fails = []
     try:
         with scene.Scene(a.build, [g], guest_prog=a.guest_prog) as sc:
