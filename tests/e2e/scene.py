@@ -46,14 +46,12 @@ BATCH = 5
 # Inside the board: QEMU's virtio-gpu module built with qemu-patches/.
 PATCHED_MODULE_DIR = '/nested/qemu-patched'
 
-# kmsgate-vgpu hands the guest the leased connector's own EDID. The board's
-# virtio-gpu EDID prefers another mode than the pipeline's 1024x768 (which is
-# what GET_DISPLAY_INFO says); Linux's virtio-gpu driver drops a preferred
-# mode that differs from the display info, and kg-frames then takes the
-# largest remaining mode (5120x2160). Until kmsgate-vgpu offers an EDID that
-# prefers the pipeline's mode, the nested guests get a 1024x768 EDID of their
-# own (nested.guest_initrd edid=).
-GUEST_MODE = (1024, 768)
+# The guests get their EDID from kmsgate-vgpu. The board's virtio-gpu EDID
+# prefers another mode than the pipeline's 1024x768 (what GET_DISPLAY_INFO
+# says), and Linux's virtio-gpu driver drops a preferred mode that differs
+# from the display info; kmsgate-vgpu then offers an EDID of its own that
+# prefers the pipeline's mode (backend/edid.c), so kg-frames runs at
+# 1024x768 without any help from the guest side.
 
 # The nested guest's command: pattern and frame count come from the kernel
 # command line (one initramfs for every guest). kg-frames' per-frame lines
@@ -258,7 +256,7 @@ class Scene:
                 raise kgvm.VMError(f'{p} not built: run ninja -C {self.build}')
         kernel, initrd = nested.guest_initrd(os.environ.get('KG_VM_CACHE'), self.work,
                                              add=[f'{self.guest_prog}:/bin/kg-frames'],
-                                             script=GUEST_SH, edid=GUEST_MODE)
+                                             script=GUEST_SH)
         script = os.path.join(self.work, 'scene')
         with open(script, 'w') as f:
             f.write(board_script(self.guests, broker=any(g.pipeline for g in self.guests)))
