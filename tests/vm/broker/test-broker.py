@@ -4,8 +4,9 @@
 and the kg-lessee test client, runs one scenario's guest script, and checks
 what the guest prints and what QMP screendumps show on each head.
 
-Usage: test-broker.py SCENARIO BROKER KG_LESSEE [--png-dir DIR]
+Usage: test-broker.py SCENARIO BROKER KG_LESSEE [--png-dir DIR] [--notify P --activate P]
 Scenarios: two-clients isolation kill9 acl hostile cycles release sigterm hotplug vkms bench
+           sd-activate sd-wrong-type (with --notify KG_NOTIFY --activate SYSTEMD_SOCKET_ACTIVATE)
 Exit: 0 pass, 1 a check failed, 99 the rig failed."""
 
 import argparse
@@ -61,6 +62,26 @@ finish() { kill -TERM $B 2>/dev/null; wait $B; echo "BROKER_EXIT=$?"; echo "--- 
 # A lessee reading commands from a fifo: lessee N ARGS...; quit with: echo quit >&N+3
 lessee() { n=$1; shift; mkfifo /tmp/q$n; eval "exec $((n+3))<>/tmp/q$n"; kg-lessee "$@" </tmp/q$n & eval "L$n=\$!"; }
 hostwait() { echo "HOST $1"; read -r x; }
+"""
+
+# systemd scenarios: S is the .socket unit's ListenSequentialPacket= path.
+# notify_listen starts kg-notify (pid N) on /run/notify.sock; unix_sock
+# prints "type,flags,inode;" of every listening socket bound at S
+# (/proc/net/unix: type 0005 seqpacket, flags 00010000 listening).
+SD_PRELUDE = r"""
+S=/run/kmsgate/broker.sock
+notify_listen() {
+	rm -f /tmp/notify.txt
+	kg-notify listen /run/notify.sock $S 60 >/tmp/notify.txt &
+	N=$!
+	i=0; while ! grep -q NOTIFY_LISTENING /tmp/notify.txt 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+}
+wait_socket_any() {
+	i=0; while [ ! -e $S ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+	[ -e $S ] || { echo "NO SOCKET AT $S"; cat /tmp/broker.log; exit 99; }
+}
+wait_socket() { wait_socket_any; }
+unix_sock() { awk -v p=$S '$8 == p && $4 == "00010000" { printf "%s,%s,%s;", $5, $4, $7 }' /proc/net/unix; }
 """
 
 SCENARIOS = {
@@ -201,6 +222,74 @@ sleep 3
 echo quit >&3; wait $L0
 finish
 """,
+    # systemd socket activation: systemd-socket-activate holds the socket
+    # the .socket unit declares (ListenSequentialPacket=) and execs the
+    # broker in its own pid on the first connection; NOTIFY_SOCKET is
+    # kg-notify's. Then the broker without activation binds its own socket.
+    'sd-activate': SD_PRELUDE + r"""
+notify_listen
+systemd-socket-activate --seqpacket -l $S -E NOTIFY_SOCKET=/run/notify.sock \
+	kmsgate-broker --config /etc/kmsgate.conf --log-level debug 2>/tmp/broker.log &
+B=$!
+echo "ACT_PID=$B"
+wait_socket
+echo "ACT_COMM=$(cat /proc/$B/comm)"
+echo "ACT_UNIX=$(unix_sock)"
+echo "ACT_FD3=$(readlink /proc/$B/fd/3)"
+echo "NOTIFIED_BEFORE=$(grep -c '^NOTIFY ' /tmp/notify.txt)"
+kg-lessee list; echo "LIST_EXIT=$?"
+echo "BROKER_COMM=$(cat /proc/$B/comm)"
+echo "BROKER_FD3=$(readlink /proc/$B/fd/3)"
+echo "BROKER_UNIX=$(unix_sock)"
+lessee 0 show head0 ff0000
+sleep 2
+hostwait snap
+echo quit >&3; wait $L0
+finish
+[ -S $S ] && echo "SOCKET_LEFT" || echo "SOCKET_GONE"
+wait $N; echo "NOTIFY_EXIT=$?"
+sed 's/^/A_/' /tmp/notify.txt
+rm -f $S
+notify_listen
+NOTIFY_SOCKET=/run/notify.sock kmsgate-broker --config /etc/kmsgate.conf 2>/tmp/broker.log &
+B=$!
+echo "SELF_PID=$B"
+wait_socket
+kg-lessee list >/dev/null; echo "SELF_LIST_EXIT=$?"
+echo "SELF_UNIX=$(unix_sock)"
+kill -TERM $B; wait $B; echo "SELF_EXIT=$?"
+wait $N; echo "SELF_NOTIFY_EXIT=$?"
+[ -S $S ] && echo "SELF_SOCKET_LEFT" || echo "SELF_SOCKET_GONE"
+sed 's/^/B_/' /tmp/notify.txt
+echo "SD_DONE"
+""",
+    # A socket of the wrong type (stream, datagram) from the activator: the
+    # broker says so and exits non-zero, without READY=1; a seqpacket one
+    # right after works (the control).
+    'sd-wrong-type': SD_PRELUDE + r"""
+for t in stream dgram; do
+	notify_listen
+	opt=; [ $t = dgram ] && opt=--datagram
+	systemd-socket-activate $opt -l $S -E NOTIFY_SOCKET=/run/notify.sock \
+		kmsgate-broker --config /etc/kmsgate.conf 2>/tmp/broker.log &
+	B=$!
+	wait_socket_any
+	kg-lessee list 2>/dev/null; echo "LIST_${t}_EXIT=$?"
+	kg-notify poke $t $S; echo "POKE_${t}_EXIT=$?"
+	wait $B; echo "WRONG_${t}_EXIT=$?"
+	kill $N; wait $N
+	echo "NOTIFIED_${t}=$(grep -c '^NOTIFY ' /tmp/notify.txt)"
+	echo "REFUSAL_${t}=$(grep -c 'not a listening SOCK_SEQPACKET UNIX socket' /tmp/broker.log)"
+	sed "s/^/LOG_$t /" /tmp/broker.log
+	rm -f $S
+done
+systemd-socket-activate --seqpacket -l $S kmsgate-broker --config /etc/kmsgate.conf \
+	2>/tmp/broker.log &
+B=$!
+wait_socket
+kg-lessee list >/dev/null; echo "CONTROL_LIST_EXIT=$?"
+finish
+""",
     # Lease acquisition latency: connect -> lease fd in hand.
     'bench': r"""
 kg-lessee cycles head0 1000; echo "CYCLES_EXIT=$?"
@@ -272,13 +361,18 @@ def run(args, scenario, check):
         with open(conf, 'w') as f:
             f.write(CONFIG)
         with open(script, 'w') as f:
-            start = '' if scenario == 'vkms' else 'start_broker --config /etc/kmsgate.conf\n'
+            own_start = scenario == 'vkms' or scenario.startswith('sd-')
+            start = '' if own_start else 'start_broker --config /etc/kmsgate.conf\n'
             f.write(PRELUDE + start + SCENARIOS[scenario])
-        opts = kgvm.Options(add=[f'{args.broker}:/bin/kmsgate-broker',
-                                 f'{args.lessee}:/bin/kg-lessee',
-                                 f'{conf}:/etc/kmsgate.conf',
-                                 f'{script}:/bin/scenario.sh'],
-                            vkms=scenario == 'vkms', timeout=args.timeout)
+        add = [f'{args.broker}:/bin/kmsgate-broker', f'{args.lessee}:/bin/kg-lessee',
+               f'{conf}:/etc/kmsgate.conf', f'{script}:/bin/scenario.sh']
+        if scenario.startswith('sd-'):
+            if not args.notify or not args.activate:
+                raise kgvm.VMError(f'{scenario} needs --notify KG_NOTIFY and --activate '
+                                   'SYSTEMD_SOCKET_ACTIVATE (package systemd)')
+            add += [f'{args.notify}:/bin/kg-notify',
+                    f'{args.activate}:/bin/systemd-socket-activate']
+        opts = kgvm.Options(add=add, vkms=scenario == 'vkms', timeout=args.timeout)
         with kgvm.VM(opts, ['sh', '/bin/scenario.sh']) as vm:
             HOST[scenario](vm, check)
             status = vm.wait(timeout=args.timeout)
@@ -443,7 +537,69 @@ def host_bench(vm, check):
     check(value(vm, 'CYCLES_EXIT') == '0' and value(vm, 'KILL9_EXIT') == '0', 'bench ran')
 
 
+def host_sd_activate(vm, check):
+    vm.wait_for(r'^HOST snap$', timeout=180)
+    check(value(vm, 'ACT_COMM') == 'systemd-socket-',
+          f'the activator listens alone before any client: comm {value(vm, "ACT_COMM")}')
+    act = (value(vm, 'ACT_UNIX') or '').rstrip(';').split(',')
+    check(len(act) == 3 and act[0] == '0005' and act[1] == '00010000',
+          f'activator socket at the .socket unit\'s path is seqpacket, listening: {act}')
+    check(value(vm, 'NOTIFIED_BEFORE') == '0', 'nothing notified before the first connection')
+    check(value(vm, 'LIST_EXIT') == '0' and len(lines(vm, 'PIPELINE ')) == 4,
+          f'the first client\'s LIST started the broker and got 4 pipelines: '
+          f'{len(lines(vm, "PIPELINE "))}')
+    check(value(vm, 'BROKER_COMM') == 'kmsgate-broker', 'the activator exec\'d the broker')
+    inode = act[2] if len(act) == 3 else '?'
+    check(value(vm, 'ACT_FD3') == f'socket:[{inode}]' == value(vm, 'BROKER_FD3'),
+          f'broker fd 3 is the activator\'s socket (inode {inode}; a broker that ignores '
+          'it keeps it too: the LIST and the one listening socket below tell): '
+          f'{value(vm, "ACT_FD3")} -> {value(vm, "BROKER_FD3")}')
+    check((value(vm, 'BROKER_UNIX') or '').rstrip(';').split(',') == act,
+          f'no socket of the broker\'s own at the path: {value(vm, "BROKER_UNIX")}')
+    check(len(lines(vm, 'LEASED head0 1024x768')) == 1, 'a lessee leased head0 through it')
+    head_is(vm, check, 0, RED, 'activated broker')
+    vm.send('go')
+    vm.wait_for(r'^SD_DONE$', timeout=180)
+    log = '\n'.join(vm.output)
+    check('using the socket passed by systemd' in log, 'broker log: uses the socket passed')
+    check(bool(lines(vm, 'SOCKET_LEFT')),
+          'the broker leaves the activator\'s socket in place (RemoveOnStop= is systemd\'s)')
+    for part, pid_src, pid in (('A_', 'activated', value(vm, 'ACT_PID')),
+                               ('B_', 'self-bound', value(vm, 'SELF_PID'))):
+        msgs = [ln[len(part):] for ln in lines(vm, part + 'NOTIFY ')]
+        fields = [m.split(' ', 2)[2].strip() if m.count(' ') >= 2 else '' for m in msgs]
+        pids = {m.split(' ')[1] for m in msgs}
+        check(fields == ['READY=1', 'STOPPING=1'],
+              f'{pid_src}: READY=1 then STOPPING=1 on SIGTERM, nothing else: {msgs}')
+        check(pids == {f'pid={pid}'}, f'{pid_src}: sent by the broker (pid {pid}): {pids}')
+        check(value(vm, part + 'READY_CONNECT') == 'ok',
+              f'{pid_src}: a client connects the moment READY=1 arrives: '
+              f'{value(vm, part + "READY_CONNECT")}')
+    check(value(vm, 'SELF_LIST_EXIT') == '0', 'self-bound broker serves LIST')
+    own = (value(vm, 'SELF_UNIX') or '').rstrip(';').split(',')
+    check(len(own) == 3 and own[:2] == ['0005', '00010000'] and own[2] != inode,
+          f'without activation the broker binds its own seqpacket socket: {own}')
+    check(value(vm, 'NOTIFY_EXIT') == '0' and value(vm, 'SELF_NOTIFY_EXIT') == '0',
+          'kg-notify saw STOPPING=1 both times')
+    check(value(vm, 'SELF_EXIT') == '0' and bool(lines(vm, 'SELF_SOCKET_GONE')),
+          'self-bound broker exits 0 on SIGTERM and removes its socket')
+
+
+def host_sd_wrong_type(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=240)
+    for t in ('stream', 'dgram'):
+        check(value(vm, f'LIST_{t}_EXIT') not in (None, '0'),
+              f'{t}: a seqpacket client cannot use it: {value(vm, f"LIST_{t}_EXIT")}')
+        check(value(vm, f'POKE_{t}_EXIT') == '0', f'{t}: poked the activator')
+        check(value(vm, f'WRONG_{t}_EXIT') not in (None, '0'),
+              f'{t}: the broker exits non-zero: {value(vm, f"WRONG_{t}_EXIT")}')
+        check(value(vm, f'REFUSAL_{t}') == '1', f'{t}: the broker says the socket is wrong')
+        check(value(vm, f'NOTIFIED_{t}') == '0', f'{t}: no READY=1 (nothing notified)')
+    check(value(vm, 'CONTROL_LIST_EXIT') == '0', 'control: a seqpacket socket works')
+
+
 HOST = {
+    'sd-activate': host_sd_activate, 'sd-wrong-type': host_sd_wrong_type,
     'two-clients': host_two_clients, 'isolation': host_isolation, 'kill9': host_kill9,
     'acl': host_acl, 'hostile': host_hostile, 'cycles': host_cycles,
     'release': host_release, 'sigterm': host_sigterm, 'bench': host_bench,
@@ -457,6 +613,8 @@ def main():
     p.add_argument('broker')
     p.add_argument('lessee')
     p.add_argument('--timeout', type=float, default=500)
+    p.add_argument('--notify', help='kg-notify (sd-* scenarios)')
+    p.add_argument('--activate', help='systemd-socket-activate (sd-* scenarios)')
     args = p.parse_args()
     check = Check()
     try:
