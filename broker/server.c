@@ -463,7 +463,11 @@ struct kg_server *kg_server_create(const struct kg_server_config *cfg)
 		kg_log_errno(KG_LOG_ERROR, "cannot watch the listening socket");
 		goto err_srv;
 	}
-	kg_info("listening on %s (max %zu clients)", srv->sock_path, srv->max_clients);
+	if (srv->unlink_socket)
+		kg_info("listening on %s (max %zu clients)", srv->sock_path, srv->max_clients);
+	else /* its path is the .socket unit's, which may not be sock_path */
+		kg_info("listening on the socket systemd passed (max %zu clients)",
+			srv->max_clients);
 	return srv;
 err_srv:
 	kg_server_destroy(srv);
