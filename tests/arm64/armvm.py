@@ -137,31 +137,7 @@ class Cache(kgvm.Cache):
     def modules(self, abi, root, vkms_ko=None):
         """MODULES and their dependencies, decompressed, in load order:
         list of (name, path)."""
-        order = []
-        for mod in MODULES:
-            out = kgvm.run(['modprobe', '-d', root, '-S', abi, '--show-depends', mod],
-                           capture_output=True, text=True).stdout
-            for line in out.splitlines():
-                f = line.split()
-                if len(f) >= 2 and f[0] == 'insmod' and f[1] not in order:
-                    order.append(f[1])
-        cache = os.path.join(self.path, f'modules-{abi}')
-        os.makedirs(cache, exist_ok=True)
-        res = []
-        for src in order:
-            name = re.sub(r'\.ko(\.xz)?$', '', os.path.basename(src))
-            dst = os.path.join(cache, name + '.ko')
-            if not os.path.exists(dst):
-                with open(dst + '.tmp', 'wb') as f:
-                    if src.endswith('.xz'):
-                        kgvm.run(['xz', '-dc', src], stdout=f)
-                    else:
-                        with open(src, 'rb') as s:
-                            shutil.copyfileobj(s, f)
-                os.rename(dst + '.tmp', dst)
-            res.append((name, dst))
-        return res
-
+        return self.resolve_modules(abi, root, MODULES)
 
 def append_busybox(initrd, busybox):
     """Appends a gzip'd cpio holding /bin/busybox to initrd: the kernel

@@ -256,7 +256,12 @@ class Cache:
             if not os.path.exists(dst):
                 shutil.copy(vkms_ko, dst)
                 run(['depmod', '-b', root, abi])
-        wanted = BASE_MODULES + (['vkms'] if vkms_ko else [])
+        return self.resolve_modules(abi, root, BASE_MODULES + (['vkms'] if vkms_ko else []))
+
+    def resolve_modules(self, abi, root, wanted):
+        """The modules wanted and what they depend on (modprobe's view of the
+        kernel tree in root), decompressed into the cache, in load order:
+        list of (name, path)."""
         order = []
         for mod in wanted:
             out = run(['modprobe', '-d', root, '-S', abi, '--show-depends', mod],
