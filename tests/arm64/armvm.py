@@ -22,9 +22,7 @@ and initramfs builder, and swaps only those three things:
         vm.wait_for(r'^RESULT ')   # then kgvm.VM's API
 """
 
-import glob
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +33,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'vm'))
 import kgvm  # noqa: E402
 
-KERNEL_RE = re.compile(r'^linux-image-(6\.12\.(\d+)\+deb12)-arm64-unsigned$')
 # virtio_mmio is a module in Debian's arm64 kernel (virtio_pci is built in):
 # without it the virtio-mmio transport finds no device.
 MODULES = ['virtio_mmio', 'virtio_gpu']
@@ -50,72 +47,10 @@ TRANSPORTS = {
 }
 
 
-def newest_kernel():
-    """(package, abi): the newest 6.12 arm64 kernel apt offers now."""
-    out = kgvm.run(['apt-cache', 'pkgnames', 'linux-image-6.12.'], capture_output=True,
-                   text=True).stdout
-    found = []
-    for name in out.split():
-        m = KERNEL_RE.match(name)
-        if m:
-            found.append((int(m.group(2)), name, m.group(1)))
-    if not found:
-        raise kgvm.VMError('apt offers no linux-image-6.12.*+deb12-arm64-unsigned: is the arm64 '
-                           'architecture added (tools/install-deps) and apt-get update run?')
-    found.sort()
-    _, name, base = found[-1]
-    return name, base + '-arm64'
-
-
-def apt_download_arm64(pkg, dest):
-    """apt-get download PKG:arm64 into dest; returns the .deb path."""
-    os.makedirs(dest, exist_ok=True)
-    os.chmod(dest, 0o777)  # apt's _apt user writes here when we run as root
-    for old in glob.glob(os.path.join(dest, f'{pkg}_*_arm64.deb')):
-        os.unlink(old)
-    kgvm.log(f'downloading {pkg}:arm64')
-    kgvm.run(['apt-get', 'download', '-q', f'{pkg}:arm64'], cwd=dest, capture_output=True)
-    hits = glob.glob(os.path.join(dest, f'{pkg}_*_arm64.deb'))
-    if not hits:
-        raise kgvm.VMError(f'apt-get download {pkg}:arm64: no .deb appeared in {dest}')
-    return hits[0]
-
-
 class Cache(kgvm.Cache):
     """kgvm's cache directory and lock, with the arm64 kernel and busybox."""
 
-    def cached_kernels(self):
-        found = []
-        for d in glob.glob(os.path.join(self.path, 'kernel-6.12.*+deb12-arm64/.done')):
-            abi = os.path.basename(os.path.dirname(d))[len('kernel-'):]
-            found.append((int(abi.split('.')[2].split('+')[0]), abi))
-        return [abi for _, abi in sorted(found)]
-
-    def kernel(self, timings):
-        """(abi, kernel tree); downloads only when not cached."""
-        t0 = time.monotonic()
-        pkg, abi = newest_kernel()
-        root = os.path.join(self.path, f'kernel-{abi}')
-        if os.path.exists(os.path.join(root, '.done')):
-            timings['kernel (cached)'] = time.monotonic() - t0
-            return abi, root
-        shutil.rmtree(root, ignore_errors=True)
-        try:
-            deb = apt_download_arm64(pkg, os.path.join(self.path, 'download'))
-        except kgvm.VMError as e:
-            # Offline, or the archive moved on: a cached older kernel will do.
-            old = self.cached_kernels()
-            if not old:
-                raise
-            kgvm.log(f'warning: {e}; using the cached kernel {old[-1]} instead')
-            timings['kernel (cached)'] = time.monotonic() - t0
-            return old[-1], os.path.join(self.path, f'kernel-{old[-1]}')
-        kgvm.run(['dpkg', '-x', deb, root])
-        kgvm.run(['depmod', '-b', root, abi])
-        os.unlink(deb)
-        open(os.path.join(root, '.done'), 'w').close()
-        timings['kernel fetch'] = time.monotonic() - t0
-        return abi, root
+    ARCH = 'arm64'
 
     def busybox(self, timings):
         """Path of busybox-static:arm64's busybox; downloaded once."""
@@ -125,7 +60,7 @@ class Cache(kgvm.Cache):
         if os.path.exists(os.path.join(root, '.done')):
             return bb
         shutil.rmtree(root, ignore_errors=True)
-        deb = apt_download_arm64('busybox-static', os.path.join(self.path, 'download'))
+        deb, = kgvm.apt_download(['busybox-static:arm64'], os.path.join(self.path, 'download'))
         kgvm.run(['dpkg', '-x', deb, root])
         os.unlink(deb)
         if not os.path.exists(bb):

@@ -111,24 +111,29 @@ def default_cache():
 
 # ---------------------------------------------------------------- kernel ----
 
-KERNEL_RE = re.compile(r'^linux-image-(6\.12\.(\d+)\+deb12)-amd64-unsigned$')
+def kernel_re(arch):
+    return re.compile(r'^linux-image-(6\.12\.(\d+)\+deb12)-' + arch + '-unsigned$')
 
 
-def newest_kernel():
-    """(package, version-base, abi): the newest 6.12 amd64 kernel apt offers now."""
+def newest_kernel(arch='amd64'):
+    """(package, version-base, abi): the newest 6.12 kernel of Debian
+    architecture arch that apt offers now."""
+    pat = kernel_re(arch)
     out = run(['apt-cache', 'pkgnames', 'linux-image-6.12.'], capture_output=True,
               text=True).stdout
     found = []
     for name in out.split():
-        m = KERNEL_RE.match(name)
+        m = pat.match(name)
         if m:
             found.append((int(m.group(2)), name, m.group(1)))
     if not found:
-        raise VMError('apt offers no linux-image-6.12.*+deb12-amd64-unsigned: run apt-get update '
-                      '(Debian 12 security or backports suites must be configured)')
+        raise VMError(f'apt offers no linux-image-6.12.*+deb12-{arch}-unsigned: run apt-get '
+                      'update (Debian 12 security or backports suites must be configured'
+                      + ('' if arch == 'amd64' else f', and the {arch} architecture added by '
+                         'tools/install-deps') + ')')
     found.sort()
     _, name, base = found[-1]
-    return name, base, base + '-amd64'
+    return name, base, f'{base}-{arch}'
 
 
 def pkg_version(name):
@@ -140,17 +145,26 @@ def pkg_version(name):
     return m.group(1)
 
 
+def _deb_glob(dest, pkg):
+    """The .deb files apt-get download leaves for pkg (name[:arch][=version])."""
+    name, _, arch = pkg.split('=')[0].partition(':')
+    return glob.glob(os.path.join(dest, f'{name}_*_{arch}.deb' if arch else f'{name}_*.deb'))
+
+
 def apt_download(pkgs, dest):
-    """apt-get download into dest; returns the .deb paths in the order of pkgs."""
+    """apt-get download into dest; returns the .deb paths in the order of pkgs
+    (a package may name its architecture: busybox-static:arm64)."""
     os.makedirs(dest, exist_ok=True)
     # apt's _apt user must be able to write here when we run as root.
     os.chmod(dest, 0o777)
+    for p in pkgs:  # an older download left behind must not be taken
+        for old in _deb_glob(dest, p):
+            os.unlink(old)
     log(f'downloading {" ".join(pkgs)}')
     run(['apt-get', 'download', '-q'] + pkgs, cwd=dest, capture_output=True)
     debs = []
     for p in pkgs:
-        name = p.split('=')[0]
-        hits = glob.glob(os.path.join(dest, f'{name}_*.deb'))
+        hits = _deb_glob(dest, p)
         if not hits:
             raise VMError(f'apt-get download {p}: no .deb appeared in {dest}')
         debs.append(hits[0])
@@ -159,6 +173,8 @@ def apt_download(pkgs, dest):
 
 class Cache:
     """The kernel, its modules and vkms, fetched and built once per cache dir."""
+
+    ARCH = 'amd64'  # the kernel's Debian architecture
 
     def __init__(self, path):
         self.path = os.path.abspath(path)
@@ -175,7 +191,7 @@ class Cache:
 
     def cached_kernels(self):
         found = []
-        for d in glob.glob(os.path.join(self.path, 'kernel-6.12.*+deb12-amd64/.done')):
+        for d in glob.glob(os.path.join(self.path, f'kernel-6.12.*+deb12-{self.ARCH}/.done')):
             abi = os.path.basename(os.path.dirname(d))[len('kernel-'):]
             found.append((int(abi.split('.')[2].split('+')[0]), abi))
         return [abi for _, abi in sorted(found)]
@@ -183,7 +199,7 @@ class Cache:
     def kernel(self, timings):
         """Returns (abi, kernel tree); downloads only when not cached."""
         t0 = time.monotonic()
-        pkg, base, abi = newest_kernel()
+        pkg, base, abi = newest_kernel(self.ARCH)
         root = os.path.join(self.path, f'kernel-{abi}')
         stamp = os.path.join(root, '.done')
         if os.path.exists(stamp):
@@ -192,7 +208,7 @@ class Cache:
         shutil.rmtree(root, ignore_errors=True)
         dl = os.path.join(self.path, 'download')
         try:
-            deb, = apt_download([pkg], dl)
+            deb, = apt_download([f'{pkg}:{self.ARCH}'], dl)
         except VMError as e:
             # Offline, or the archive moved on since apt-get update: an
             # older kernel that is already here beats no test at all.
