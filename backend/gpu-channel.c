@@ -117,10 +117,15 @@ static ssize_t read_some(struct kg_gpuchan *ch)
 	return n;
 }
 
+/* Reads per wakeup, for the reason of vhost-user.c's VU_MSGS_PER_WAKEUP
+ * (and a reply with a 4 GiB payload is read into the sink in many reads);
+ * the level-triggered fd brings us back for the rest. */
+#define GPUCHAN_READS_PER_WAKEUP 64
+
 /* Returns false when the channel must close. */
 static bool receive(struct kg_gpuchan *ch)
 {
-	for (;;) {
+	for (unsigned reads = 0; reads < GPUCHAN_READS_PER_WAKEUP; reads++) {
 		ssize_t n = read_some(ch);
 
 		if (n == -EAGAIN || n == -EINTR)
@@ -139,6 +144,7 @@ static bool receive(struct kg_gpuchan *ch)
 			ch->payload_got = 0;
 		}
 	}
+	return true;
 }
 
 static void on_readable(void *data, int fd, uint32_t events)

@@ -10,6 +10,7 @@
 #include "guest-mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -30,6 +31,9 @@ struct gmem_map {
 struct kg_gmem {
 	struct gmem_map maps[KG_GMEM_MAX_REGIONS];
 	unsigned n;
+	/* Bumped each time a mapping goes away: a host pointer or fd taken
+	 * from gm before the bump may point at memory that is gone. */
+	uint64_t epoch;
 };
 
 struct kg_gmem *kg_gmem_create(void)
@@ -47,13 +51,30 @@ static void map_release(struct gmem_map *m)
 	m->fd = -1;
 }
 
+/* Releases what is still mapped; a mapping moved to a new table was
+ * taken out (base NULL) and does not count as gone. */
+static void release_all(struct kg_gmem *gm)
+{
+	bool gone = false;
+
+	for (unsigned i = 0; i < gm->n; i++) {
+		gone |= gm->maps[i].base != NULL;
+		map_release(&gm->maps[i]);
+	}
+	gm->n = 0;
+	if (gone)
+		gm->epoch++;
+}
+
 void kg_gmem_clear(struct kg_gmem *gm)
 {
-	if (!gm)
-		return;
-	for (unsigned i = 0; i < gm->n; i++)
-		map_release(&gm->maps[i]);
-	gm->n = 0;
+	if (gm)
+		release_all(gm);
+}
+
+uint64_t kg_gmem_epoch(const struct kg_gmem *gm)
+{
+	return gm ? gm->epoch : 0;
 }
 
 void kg_gmem_destroy(struct kg_gmem *gm)
@@ -112,6 +133,19 @@ static int map_region(struct gmem_map *m, const struct kg_gmem_region *r, int fd
 	long page = sysconf(_SC_PAGESIZE);
 	uint64_t skew = r->mmap_offset % (uint64_t)page;
 	uint64_t end = r->mmap_offset + r->memory_size;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	/* A file QEMU may still shrink would make every later access to
+	 * its tail raise SIGBUS in this process; udmabuf refuses such files
+	 * for the same reason. QEMU's memfd backend seals by default. */
+	if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+		kg_err("vhost-user: memory region [0x%llx, +0x%llx) is not a memfd sealed "
+		       "against shrinking (F_SEAL_SHRINK): it could be truncated under the "
+		       "back-end; give QEMU -object memory-backend-memfd,share=on (seal=on is "
+		       "its default)",
+		       (unsigned long long)r->guest_phys_addr, (unsigned long long)r->memory_size);
+		return -EPERM;
+	}
 
 	/* Mapping past the end of a memfd maps pages that SIGBUS on access. */
 	if (S_ISREG(st->st_mode) && (uint64_t)st->st_size < end) {
@@ -195,7 +229,7 @@ int kg_gmem_set_table(struct kg_gmem *gm, const struct kg_gmem_region *regions, 
 	if (ret < 0)
 		goto restore;
 	/* Old regions that were not moved over are gone from the guest. */
-	kg_gmem_clear(gm);
+	release_all(gm);
 	for (unsigned i = 0; i < n; i++) {
 		gm->maps[i] = next[i];
 		if (!fd_used[i])
@@ -270,21 +304,23 @@ void *kg_gmem_uva_to_va(const struct kg_gmem *gm, uint64_t uva, uint64_t len)
 	return NULL;
 }
 
-int kg_gmem_gpa_to_fd(const struct kg_gmem *gm, uint64_t gpa, uint64_t len, uint64_t *fd_offset)
+bool kg_gmem_lookup(const struct kg_gmem *gm, uint64_t gpa, uint64_t len, struct kg_gmem_span *span)
 {
 	const struct gmem_map *m;
 	uint64_t off;
 
 	if (!gm || len == 0)
-		return -EFAULT;
+		return false;
 	m = find_gpa(gm, gpa);
 	if (!m)
-		return -EFAULT;
+		return false;
 	off = gpa - m->r.guest_phys_addr;
 	if (len > m->r.memory_size - off)
-		return -EFAULT;
-	*fd_offset = m->r.mmap_offset + off;
-	return m->fd;
+		return false;
+	*span = (struct kg_gmem_span){ .va = m->host + off,
+				       .fd = m->fd,
+				       .fd_offset = m->r.mmap_offset + off };
+	return true;
 }
 
 unsigned kg_gmem_num_regions(const struct kg_gmem *gm)

@@ -31,8 +31,9 @@ void kg_gmem_destroy(struct kg_gmem *gm);
 
 /*
  * Replaces the whole table. Takes ownership of all n fds on every path (they
- * are closed on failure). Overlapping regions, zero sizes, address overflow
- * or an mmap failure reject the table and leave the old one in place.
+ * are closed on failure). Overlapping regions, zero sizes, address overflow,
+ * a file not sealed with F_SEAL_SHRINK (QEMU could truncate it: SIGBUS) or
+ * an mmap failure reject the table and leave the old one in place.
  * Returns 0 or -errno.
  */
 int kg_gmem_set_table(struct kg_gmem *gm, const struct kg_gmem_region *regions, unsigned n,
@@ -45,12 +46,23 @@ void kg_gmem_clear(struct kg_gmem *gm);
 void *kg_gmem_gpa_to_va(const struct kg_gmem *gm, uint64_t gpa, uint64_t len);
 /* Same for QEMU's user addresses (vring addresses come as these). */
 void *kg_gmem_uva_to_va(const struct kg_gmem *gm, uint64_t uva, uint64_t len);
+/* Where guest physical [gpa, gpa + len) lies on the host. */
+struct kg_gmem_span {
+	void *va;	    /* host pointer */
+	int fd;		    /* the region's memfd, borrowed (owned by gm), for udmabuf */
+	uint64_t fd_offset; /* where va starts inside fd */
+};
+/* Fills span unless the range is not entirely inside one region (or len
+ * is 0). What it returns stays valid while kg_gmem_epoch() is unchanged. */
+bool kg_gmem_lookup(const struct kg_gmem *gm, uint64_t gpa, uint64_t len,
+		    struct kg_gmem_span *span);
 /*
- * The memfd backing guest physical [gpa, gpa + len) and the offset inside it,
- * for udmabuf. Returns a borrowed fd (owned by gm) or -EFAULT unless the
- * whole range is inside one region.
+ * Counts the table changes that unmapped something. Every host pointer
+ * and fd handed out before the count moved may point at memory that is no
+ * longer the guest's: whoever keeps one checks the epoch before use and
+ * translates the guest address again when it changed.
  */
-int kg_gmem_gpa_to_fd(const struct kg_gmem *gm, uint64_t gpa, uint64_t len, uint64_t *fd_offset);
+uint64_t kg_gmem_epoch(const struct kg_gmem *gm);
 /*
  * Host pointer for guest physical gpa and, in *contig, how many of the len
  * bytes from there on lie in the same region (1..len). NULL when gpa is in

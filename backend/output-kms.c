@@ -378,6 +378,23 @@ static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_s
 	return ret;
 }
 
+static int kms_retract(struct kg_output *out, unsigned idx)
+{
+	struct scanout *so = kg_kms_scanout(out, idx);
+
+	if (!so)
+		return -EINVAL;
+	if (!so->pending.used)
+		return so->queued.used ? -EBUSY : -ENOENT;
+	/* Pending frames hold no fb yet (commit_frame makes it): nothing
+	 * but the borrowed chunks, which the device is taking back. */
+	kg_zcfb_unref(so->pending.zc);
+	memset(&so->pending, 0, sizeof(so->pending));
+	so->pending.dumb = -1;
+	so->stats.presented--;
+	return 0;
+}
+
 static void flip_done(struct scanout *so, unsigned seq, unsigned sec, unsigned usec)
 {
 	struct frame done = so->queued;
@@ -493,6 +510,7 @@ static const struct kg_output_ops kms_ops = {
 	.num_scanouts = kms_num_scanouts,
 	.get_info = kg_kms_get_info,
 	.present = kms_present,
+	.retract = kms_retract,
 	.disable = kg_kms_disable,
 	.cursor_set = kg_kms_cursor_set,
 	.cursor_move = kg_kms_cursor_move,

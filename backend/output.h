@@ -75,9 +75,18 @@ struct kg_output_ops {
 	int (*get_info)(struct kg_output *out, unsigned scanout, struct kg_scanout_info *info);
 	/* Shows fb on scanout. damage NULL means the whole frame. Returns 0
 	 * and later calls cb exactly once, or returns -errno and never calls
-	 * it. The fb's chunks stay valid until cb runs. */
+	 * it. The fb's chunks stay valid until cb runs or retract() takes the
+	 * frame back. */
 	int (*present)(struct kg_output *out, unsigned scanout, const struct kg_fb_source *fb,
 		       const struct kg_rect *damage, kg_present_cb cb, void *data);
+	/* Takes back the frame present() handed over if the output has not
+	 * read its chunks yet (it waits behind a flip in flight): the output
+	 * forgets it, its cb never runs, 0 is returned. -EBUSY when the
+	 * chunks were read already (copied, or imported: the kernel holds the
+	 * pages), -ENOENT when the output holds no frame of the scanout. The
+	 * device calls it when guest memory is remapped. NULL: the output
+	 * reads the chunks only inside present(). */
+	int (*retract)(struct kg_output *out, unsigned scanout);
 	/* Turns the scanout off (SET_SCANOUT with resource 0). */
 	int (*disable)(struct kg_output *out, unsigned scanout);
 	/* 64x64 ARGB8888 cursor image, or NULL to hide it. */

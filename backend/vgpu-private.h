@@ -27,6 +27,7 @@
 struct vgpu_backing {
 	unsigned refs;
 	uint64_t generation; /* unique per backing: the output's cache key */
+	uint64_t epoch;	     /* kg_gmem_epoch() its host pointers belong to */
 	uint64_t size;	     /* sum of the chunk lengths */
 	unsigned n_chunks;
 	uint64_t *chunk_gpa; /* guest address of each chunk (same allocation) */
@@ -127,9 +128,13 @@ struct vgpu_resource *vgpu_res_find(struct kg_vgpu *g, uint32_t id);
 void vgpu_res_destroy_all(struct kg_vgpu *g);
 void vgpu_backing_unref(struct vgpu_backing *b);
 struct vgpu_backing *vgpu_backing_ref(struct vgpu_backing *b);
-/* False if the memory table changed under the backing since it was made
- * (a chunk no longer maps where it did): its host pointers are stale. */
+/* False if the memory table unmapped something since the backing was made:
+ * its host pointers and memfds may be stale. */
 bool vgpu_backing_valid(const struct kg_vgpu *g, const struct vgpu_backing *b);
+/* After a memory-table change: every resource's backing is translated
+ * again from its guest addresses (a new backing, new generation); one no
+ * longer in guest RAM is dropped. Stale backings live on only in frames. */
+void vgpu_res_remap_all(struct kg_vgpu *g);
 /* Reads len bytes at off of the backing; false if it is not all there. */
 bool vgpu_backing_read(const struct vgpu_backing *b, uint64_t off, void *dst, size_t len);
 void vgpu_cmd_create_2d(struct kg_vgpu *g, struct vgpu_cmd *c);
@@ -148,6 +153,9 @@ void vgpu_cmd_flush(struct kg_vgpu *g, struct vgpu_cmd *c);
 /* The resource goes away: scanouts showing it are disabled. */
 void vgpu_scanouts_drop_resource(struct kg_vgpu *g, uint32_t id);
 void vgpu_scanouts_reset(struct kg_vgpu *g);
+/* After vgpu_res_remap_all: frames on stale backings are moved to their
+ * resource's new backing, or dropped when it has none. */
+void vgpu_scanouts_remap(struct kg_vgpu *g);
 /* Frees every frame, including those with the output, without calling the
  * output (it is gone): only for kg_vgpu_destroy. */
 void vgpu_scanouts_release(struct kg_vgpu *g);

@@ -40,12 +40,10 @@ void vgpu_backing_unref(struct vgpu_backing *b)
 
 bool vgpu_backing_valid(const struct kg_vgpu *g, const struct vgpu_backing *b)
 {
-	for (unsigned i = 0; i < b->n_chunks; i++) {
-		if (kg_gmem_gpa_to_va(g->gmem, b->chunk_gpa[i], b->chunks[i].len) !=
-		    b->chunks[i].va)
-			return false;
-	}
-	return true;
+	/* Not a look-up of the host address: a region mapped again at the
+	 * same address (another memfd or offset) would pass that. Any table
+	 * change that unmapped something moves the epoch. */
+	return b->epoch == kg_gmem_epoch(g->gmem);
 }
 
 bool vgpu_backing_read(const struct vgpu_backing *b, uint64_t off, void *dst, size_t len)
@@ -213,30 +211,46 @@ static bool entries_overlap(const struct virtio_gpu_mem_entry *e, uint32_t n)
 
 /* Appends one guest range to the chunk list, merging it into the previous
  * chunk when it continues it in the same memfd. */
-static bool add_chunk(struct kg_vgpu *g, struct vgpu_backing *b,
-		      const struct virtio_gpu_mem_entry *e)
+static bool add_chunk(struct kg_vgpu *g, struct vgpu_backing *b, uint64_t gpa, uint64_t len)
 {
 	struct kg_backing_chunk *prev = b->n_chunks ? &b->chunks[b->n_chunks - 1] : NULL;
-	uint64_t fd_off;
-	void *va = kg_gmem_gpa_to_va(g->gmem, e->addr, e->length);
-	int fd = kg_gmem_gpa_to_fd(g->gmem, e->addr, e->length, &fd_off);
+	struct kg_gmem_span sp;
 
-	if (!va || fd < 0)
+	if (!kg_gmem_lookup(g->gmem, gpa, len, &sp))
 		return false;
 	/* Merged chunks stay inside one region, so that they can be looked
-	 * up again (vgpu_backing_valid). */
-	if (prev && prev->memfd == fd && (uint8_t *)prev->va + prev->len == va &&
-	    prev->fd_offset + prev->len == fd_off &&
-	    kg_gmem_gpa_to_va(g->gmem, b->chunk_gpa[b->n_chunks - 1], prev->len + e->length)) {
-		prev->len += e->length;
+	 * up again when the memory table changes (vgpu_res_remap_all). */
+	if (prev && prev->memfd == sp.fd && (uint8_t *)prev->va + prev->len == sp.va &&
+	    prev->fd_offset + prev->len == sp.fd_offset &&
+	    kg_gmem_gpa_to_va(g->gmem, b->chunk_gpa[b->n_chunks - 1], prev->len + len)) {
+		prev->len += len;
 	} else {
-		b->chunk_gpa[b->n_chunks] = e->addr;
+		b->chunk_gpa[b->n_chunks] = gpa;
 		b->chunks[b->n_chunks++] = (struct kg_backing_chunk){
-			.va = va, .len = e->length, .memfd = fd, .fd_offset = fd_off
+			.va = sp.va, .len = len, .memfd = sp.fd, .fd_offset = sp.fd_offset
 		};
 	}
-	b->size += e->length;
+	b->size += len;
 	return true;
+}
+
+static struct vgpu_backing *backing_alloc(struct kg_vgpu *g, uint32_t n)
+{
+	struct vgpu_backing *b =
+		calloc(1, sizeof(*b) + n * (sizeof(b->chunks[0]) + sizeof(b->chunk_gpa[0])));
+
+	if (b)
+		b->chunk_gpa = (uint64_t *)&b->chunks[n];
+	return b;
+}
+
+/* Made and checked: counted, and valid for the current memory table. */
+static void backing_commit(struct kg_vgpu *g, struct vgpu_backing *b)
+{
+	b->refs = 1;
+	b->generation = g->next_generation++;
+	b->epoch = kg_gmem_epoch(g->gmem);
+	g->total_chunks += b->n_chunks;
 }
 
 /*
@@ -274,21 +288,18 @@ static struct vgpu_backing *backing_create(struct kg_vgpu *g, struct vgpu_cmd *c
 			(unsigned long long)g->total_chunks, n);
 		goto oom_entries;
 	}
-	b = calloc(1, sizeof(*b) + n * (sizeof(b->chunks[0]) + sizeof(b->chunk_gpa[0])));
+	b = backing_alloc(g, n);
 	if (!b)
 		goto oom_entries;
-	b->chunk_gpa = (uint64_t *)&b->chunks[n];
 	for (uint32_t i = 0; i < n; i++) {
-		if (!add_chunk(g, b, &e[i])) {
+		if (!add_chunk(g, b, e[i].addr, e[i].length)) {
 			kg_dbg("vgpu: backing entry %u (%#llx + %u) outside guest RAM", i,
 			       (unsigned long long)e[i].addr, e[i].length);
 			goto free_backing;
 		}
 	}
 	free(e);
-	b->refs = 1;
-	b->generation = g->next_generation++;
-	g->total_chunks += b->n_chunks;
+	backing_commit(g, b);
 	c->error = 0;
 	return b;
 
@@ -302,6 +313,53 @@ oom_entries:
 oom:
 	c->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 	return NULL;
+}
+
+/*
+ * The same guest ranges translated through the current memory table: a
+ * backing is defined by guest addresses, its host pointers and memfds are
+ * only where those lived when it was made. NULL when a range is no longer
+ * inside one region of guest RAM (or out of memory).
+ */
+static struct vgpu_backing *backing_remap(struct kg_vgpu *g, const struct vgpu_backing *old)
+{
+	struct vgpu_backing *b = backing_alloc(g, old->n_chunks);
+
+	if (!b)
+		return NULL;
+	for (unsigned i = 0; i < old->n_chunks; i++) {
+		if (!add_chunk(g, b, old->chunk_gpa[i], old->chunks[i].len)) {
+			free(b);
+			return NULL;
+		}
+	}
+	backing_commit(g, b);
+	return b;
+}
+
+void vgpu_res_remap_all(struct kg_vgpu *g)
+{
+	for (unsigned i = 0; i < VGPU_RES_BUCKETS; i++) {
+		for (struct vgpu_resource *r = g->res_table[i]; r; r = r->next) {
+			struct vgpu_backing *b;
+
+			if (!r->backing || vgpu_backing_valid(g, r->backing))
+				continue;
+			b = backing_remap(g, r->backing);
+			drop_backing(g, r);
+			if (b) {
+				r->backing = b;
+				continue;
+			}
+			/* A blob cannot live without its pages; a 2D resource
+			 * waits for the guest to attach new ones. */
+			kg_warn("vgpu: resource %u: its backing is no longer in guest RAM after "
+				"the memory table changed; %s",
+				r->id,
+				r->blob ? "it shows nothing until the guest recreates it"
+					: "the guest must attach it again");
+		}
+	}
 }
 
 /* The non-blob resource an attach (attached false) or detach (attached

@@ -276,6 +276,89 @@ void vgpu_scanouts_release(struct kg_vgpu *g)
 	}
 }
 
+/* Bytes of the backing a frame reads, from its start. */
+static uint64_t fb_need(const struct kg_fb_source *fb)
+{
+	const struct kg_format *f = kg_format_from_drm(fb->drm_format);
+
+	return fb->offset + (uint64_t)(fb->height - 1) * fb->stride +
+	       (uint64_t)fb->width * (f ? f->cpp : 4);
+}
+
+/* Points a frame whose backing went stale at its resource's backing for
+ * the current memory table. False when there is none that holds it. */
+static bool present_rebase(struct kg_vgpu *g, struct vgpu_present *p)
+{
+	struct vgpu_resource *r = vgpu_res_find(g, p->fb.resource_id);
+
+	if (vgpu_backing_valid(g, p->backing))
+		return true;
+	if (!r || !r->backing || !vgpu_backing_valid(g, r->backing) ||
+	    fb_need(&p->fb) > r->backing->size)
+		return false;
+	vgpu_backing_unref(p->backing);
+	p->backing = vgpu_backing_ref(r->backing);
+	p->fb.generation = p->backing->generation;
+	p->fb.chunks = p->backing->chunks;
+	p->fb.n_chunks = p->backing->n_chunks;
+	return true;
+}
+
+static void warn_dropped(struct vgpu_present *p)
+{
+	kg_warn("vgpu: scanout %u: a frame of resource %u is dropped: its pages left guest RAM "
+		"when the memory table changed",
+		p->scanout, p->fb.resource_id);
+}
+
+/* Frames waiting in the device: rebased, or dropped (fence completes). */
+static void scanout_remap_queue(struct kg_vgpu *g, struct vgpu_scanout *s)
+{
+	struct vgpu_present **pp = &s->queue;
+
+	while (*pp) {
+		struct vgpu_present *p = *pp;
+
+		if (present_rebase(g, p)) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		s->queued--;
+		warn_dropped(p);
+		present_finish(g, p, NULL, false);
+	}
+}
+
+/* The frame with the output: one it has not read yet is taken back and
+ * handed over again on the current table's pages. One it has read (copied,
+ * or imported: the kernel holds those pages) needs nothing. */
+static void scanout_remap_inflight(struct kg_vgpu *g, struct vgpu_scanout *s)
+{
+	struct vgpu_present *p = s->inflight;
+
+	if (!p || vgpu_backing_valid(g, p->backing) || !g->out->ops->retract ||
+	    g->out->ops->retract(g->out, p->scanout) < 0)
+		return;
+	s->inflight = NULL;
+	if (present_rebase(g, p)) {
+		present_start(g, p);
+	} else {
+		warn_dropped(p);
+		present_finish(g, p, NULL, false);
+	}
+	while (!s->inflight && s->queue)
+		present_start(g, queue_pop(s));
+}
+
+void vgpu_scanouts_remap(struct kg_vgpu *g)
+{
+	for (unsigned i = 0; i < g->num_scanouts; i++) {
+		scanout_remap_queue(g, &g->scanouts[i]);
+		scanout_remap_inflight(g, &g->scanouts[i]);
+	}
+}
+
 void vgpu_cmd_set_scanout(struct kg_vgpu *g, struct vgpu_cmd *c)
 {
 	struct virtio_gpu_set_scanout cmd;
@@ -339,7 +422,7 @@ void vgpu_cmd_set_scanout_blob(struct kg_vgpu *g, struct vgpu_cmd *c)
 	/* The whole framebuffer the guest describes must be in the blob. */
 	need = (uint64_t)cmd.offsets[0] + (uint64_t)(cmd.height - 1) * cmd.strides[0] +
 	       (uint64_t)cmd.width * fmt->cpp;
-	if (need > r->backing->size)
+	if (!r->backing || need > r->backing->size)
 		return;
 	c->error = 0;
 	r->fmt = fmt;

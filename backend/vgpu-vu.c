@@ -40,6 +40,10 @@ static void t_reply(void *data, void *token, const void *resp, size_t len)
 	struct vu_req *req = token;
 	size_t written = 0;
 
+	if (kg_vq_elem_refresh(req->vq, &req->elem) < 0)
+		kg_warn("vgpu: a response buffer of queue %u left guest RAM with a memory-table "
+			"change; the command is returned unanswered",
+			kg_vq_index(req->vq));
 	if (len)
 		written = kg_iov_from_buf(req->elem.in, req->elem.in_num, 0, resp, len);
 	kg_vq_push(req->vq, &req->elem, (uint32_t)written);
@@ -126,6 +130,13 @@ static void d_queue_stopped(void *opaque, struct kg_vq *vq)
 		kg_vgpu_reset(v->g);
 }
 
+static void d_mem_changed(void *opaque)
+{
+	struct kg_vgpu_vu *v = opaque;
+
+	kg_vgpu_mem_changed(v->g);
+}
+
 static void d_reset(void *opaque)
 {
 	struct kg_vgpu_vu *v = opaque;
@@ -164,6 +175,7 @@ struct kg_vgpu_vu *kg_vgpu_vu_create(struct kg_loop *loop, const struct kg_vgpu_
 		.set_features = d_set_features,
 		.queue_kick = d_queue_kick,
 		.queue_stopped = d_queue_stopped,
+		.mem_changed = d_mem_changed,
 		.reset = d_reset,
 	};
 	v->dev = kg_vu_create(loop, cfg->socket_path, &v->ops, v);

@@ -195,6 +195,13 @@ void kg_vgpu_reset(struct kg_vgpu *g)
 	g->events_read = 0;
 }
 
+void kg_vgpu_mem_changed(struct kg_vgpu *g)
+{
+	/* Resources first: frames are rebased onto their new backings. */
+	vgpu_res_remap_all(g);
+	vgpu_scanouts_remap(g);
+}
+
 void kg_vgpu_get_counters(const struct kg_vgpu *g, struct kg_vgpu_counters *c)
 {
 	*c = g->cnt;

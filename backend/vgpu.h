@@ -85,6 +85,16 @@ void kg_vgpu_submit(struct kg_vgpu *g, enum kg_vgpu_queue q, const void *cmd, si
  * through the transport, never answered). For a front-end reset. */
 void kg_vgpu_reset(struct kg_vgpu *g);
 
+/*
+ * The memory table changed (the transport's SET_MEM_TABLE). Nothing the
+ * device keeps may point into memory that is gone: resources' backings are
+ * translated again from their guest addresses, frames not yet read by the
+ * output move to them (or are dropped when their pages left guest RAM).
+ * Responses still owed are the transport's: it keeps them as guest
+ * addresses. A no-op when nothing was unmapped.
+ */
+void kg_vgpu_mem_changed(struct kg_vgpu *g);
+
 /* The output's displays changed: sets VIRTIO_GPU_EVENT_DISPLAY in the
  * config's events_read. The transport tells the front-end. */
 void kg_vgpu_display_changed(struct kg_vgpu *g);

@@ -283,6 +283,8 @@ static int h_set_mem_table(struct kg_vu_dev *dev, const struct kg_vu_msg *m, str
 		}
 		queue_sync(dev, q);
 	}
+	if (dev->ops->mem_changed)
+		dev->ops->mem_changed(dev->opaque);
 	return 0;
 }
 
@@ -643,11 +645,16 @@ static void conn_drop(struct kg_vu_dev *dev)
 	close_fd(&dev->conn_fd);
 }
 
+/* Messages handled per wakeup: a front-end that writes as fast as we read
+ * must not keep the loop from the guest's queues and the display. The
+ * socket is level-triggered, so what is left wakes us again. */
+#define VU_MSGS_PER_WAKEUP 32
+
 static void on_conn(void *data, int fd, uint32_t events)
 {
 	struct kg_vu_dev *dev = data;
 
-	for (;;) {
+	for (unsigned handled = 0; handled < VU_MSGS_PER_WAKEUP; handled++) {
 		int ret = receive(dev);
 
 		if (ret == 0)

@@ -38,6 +38,10 @@ struct kg_vu_device_ops {
 	void (*queue_kick)(void *opaque, struct kg_vq *vq);
 	/* A queue stopped (GET_VRING_BASE): forget every element of it. */
 	void (*queue_stopped)(void *opaque, struct kg_vq *vq);
+	/* SET_MEM_TABLE replaced guest RAM and the rings were remapped. Host
+	 * pointers the device took from the old table may be gone
+	 * (kg_gmem_epoch() tells): it must translate again what it keeps. */
+	void (*mem_changed)(void *opaque);
 	/* VHOST_USER_GPU_SET_SOCKET: the device takes ownership of fd.
 	 * QEMU sends a new socket each time the guest driver becomes ready
 	 * (DRIVER_OK), after closing the previous one. NULL: kg_vu runs the

@@ -248,8 +248,8 @@ static void read_desc(const struct vring_desc *src, struct vring_desc *d)
 }
 
 /* Maps [gpa, gpa + len) into iovecs, one per guest memory region crossed. */
-static int add_buffer(const struct kg_gmem *gm, struct iovec *iov, unsigned *n, uint64_t gpa,
-		      uint32_t len)
+static int add_buffer(const struct kg_gmem *gm, struct iovec *iov, uint64_t *iov_gpa, unsigned *n,
+		      uint64_t gpa, uint32_t len)
 {
 	uint64_t left = len;
 
@@ -263,6 +263,8 @@ static int add_buffer(const struct kg_gmem *gm, struct iovec *iov, unsigned *n, 
 			return -E2BIG;
 		iov[*n].iov_base = p;
 		iov[*n].iov_len = contig;
+		if (iov_gpa)
+			iov_gpa[*n] = gpa;
 		(*n)++;
 		gpa += contig;
 		left -= contig;
@@ -273,11 +275,11 @@ static int add_buffer(const struct kg_gmem *gm, struct iovec *iov, unsigned *n, 
 static int add_desc(struct kg_vq *vq, const struct vring_desc *d, struct kg_vq_elem *elem)
 {
 	if (d->flags & VRING_DESC_F_WRITE)
-		return add_buffer(vq->gm, elem->in, &elem->in_num, d->addr, d->len);
+		return add_buffer(vq->gm, elem->in, elem->in_gpa, &elem->in_num, d->addr, d->len);
 	/* The device reads the command before it writes the response. */
 	if (elem->in_num)
 		return -EINVAL;
-	return add_buffer(vq->gm, elem->out, &elem->out_num, d->addr, d->len);
+	return add_buffer(vq->gm, elem->out, NULL, &elem->out_num, d->addr, d->len);
 }
 
 static int walk_chain(struct kg_vq *vq, const struct vring_desc *table, unsigned size,
@@ -316,6 +318,7 @@ static int read_chain(struct kg_vq *vq, uint16_t head, struct kg_vq_elem *elem)
 	elem->head = head;
 	elem->out_num = 0;
 	elem->in_num = 0;
+	elem->epoch = kg_gmem_epoch(vq->gm);
 	read_desc(&vq->desc[head], &d);
 	if (!(d.flags & VRING_DESC_F_INDIRECT))
 		return walk_chain(vq, vq->desc, vq->num, head, elem);
@@ -392,6 +395,27 @@ int kg_vq_pop(struct kg_vq *vq, struct kg_vq_elem *elem)
 	vq->last_avail_idx++;
 	vq->budget--;
 	return 1;
+}
+
+int kg_vq_elem_refresh(const struct kg_vq *vq, struct kg_vq_elem *elem)
+{
+	uint64_t epoch = kg_gmem_epoch(vq->gm);
+
+	if (elem->epoch == epoch)
+		return 0;
+	for (unsigned i = 0; i < elem->in_num; i++) {
+		void *p = kg_gmem_gpa_to_va(vq->gm, elem->in_gpa[i], elem->in[i].iov_len);
+
+		if (!p) {
+			/* Nothing of this response may be written now. */
+			elem->in_num = 0;
+			elem->epoch = epoch;
+			return -EFAULT;
+		}
+		elem->in[i].iov_base = p;
+	}
+	elem->epoch = epoch;
+	return 0;
 }
 
 void kg_vq_push(struct kg_vq *vq, const struct kg_vq_elem *elem, uint32_t written)

@@ -23,13 +23,17 @@
 struct kg_vq;
 
 /* One popped descriptor chain. Held by value; the iovecs point into guest
- * memory and stay valid until the memory table changes or the queue stops. */
+ * memory and stay valid until the memory table changes or the queue stops:
+ * an element kept across a table change (a fenced response waiting for its
+ * flip) is re-translated from in_gpa by kg_vq_elem_refresh() first. */
 struct kg_vq_elem {
 	uint16_t head;
 	unsigned out_num; /* driver -> device buffers (the command) */
 	unsigned in_num;  /* device -> driver buffers (the response) */
+	uint64_t epoch;	  /* kg_gmem_epoch() the iovecs were translated in */
 	struct iovec out[KG_VQ_MAX_SG];
 	struct iovec in[KG_VQ_MAX_SG];
+	uint64_t in_gpa[KG_VQ_MAX_SG]; /* guest address of each in iovec */
 };
 
 /*
@@ -43,6 +47,11 @@ struct kg_vq_elem {
  * come back to the queue on its own, no kick will remind it.
  */
 int kg_vq_pop(struct kg_vq *vq, struct kg_vq_elem *elem);
+/* Before writing into a kept element: translates its in buffers again if
+ * the memory table unmapped something since it was popped. -EFAULT when a
+ * buffer is no longer inside guest RAM: then it has no in buffers left (the
+ * chain goes back with 0 bytes written). */
+int kg_vq_elem_refresh(const struct kg_vq *vq, struct kg_vq_elem *elem);
 /* Returns a chain to the guest with `written` bytes in its in buffers. */
 void kg_vq_push(struct kg_vq *vq, const struct kg_vq_elem *elem, uint32_t written);
 /* Interrupts the guest through the call eventfd if chains were pushed since

@@ -20,6 +20,10 @@
  *   --damage full|band  what each frame transfers and flushes (default full)
  *   --backend-pid PID   report that process's CPU time per frame
  *   --screendump        print the expected screen and wait for the host
+ *   --remap-every N     every N frames, send a new memory table (the same RAM
+ *                       as one region, then as two, in turn) between the
+ *                       fenced flush and its fence: the back-end must answer
+ *                       the fence and show the frame from the new mappings
  */
 #include <errno.h>
 #include <getopt.h>
@@ -44,6 +48,8 @@ struct fe {
 	struct kg_fg_fb fb[NBUF];
 	uint32_t w, h;
 	uint64_t fence;
+	bool remap_now; /* a new memory table goes out after the next flush */
+	unsigned remaps;
 };
 
 static uint64_t now_ns(void)
@@ -200,6 +206,18 @@ static int flip(struct fe *fe, uint32_t id, const struct virtio_gpu_rect *r, boo
 	}
 	if (!ret)
 		ret = send_cmd(fe, &f, sizeof(f));
+	if (!ret && fe->remap_now) {
+		/* While the flush waits for its flip: its fence and frame
+		 * must survive the table change. */
+		ret = fe->remaps % 2
+			      ? kg_fe_vu_set_mem(&fe->vu, fe->ram.memfd, fe->ram.size, fe->ram.map)
+			      : kg_fe_vu_set_mem_split(&fe->vu, fe->ram.memfd, fe->ram.size,
+						       fe->ram.map);
+		if (ret < 0)
+			fprintf(stderr, "kg-frontend: SET_MEM_TABLE refused: %s\n", strerror(-ret));
+		fe->remaps++;
+		fe->remap_now = false;
+	}
 	return ret ? ret : wait_all(fe, n, NULL, 0, t_fence);
 }
 
@@ -236,6 +254,7 @@ struct opts {
 	int layout;
 	bool band, screendump;
 	int backend_pid;
+	unsigned remap_every;
 };
 
 static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
@@ -259,6 +278,7 @@ static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
 		/* Whole buffers once; then an eighth per frame (the guest's own
 		 * drawing is not what is measured). */
 		kg_fg_draw(&fe->fb[b], f, f < NBUF && !(o->band && f) ? NULL : &kr);
+		fe->remap_now = o->remap_every && f % o->remap_every == o->remap_every - 1;
 		if (flip(fe, b + 1, o->band && f > 0 ? &r : &full, !o->band || f == 0, &t) < 0) {
 			free(iv);
 			return -1;
@@ -272,9 +292,10 @@ static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
 	}
 	cpu1 = o->backend_pid ? proc_cpu_s(o->backend_pid) : -1;
 	qsort(iv, n_iv, sizeof(*iv), cmp_u64);
-	printf("RESULT frames=%u fence_interval_p50_ms=%.3f fence_interval_p99_ms=%.3f "
+	printf("RESULT frames=%u remaps=%u fence_interval_p50_ms=%.3f fence_interval_p99_ms=%.3f "
 	       "backend_cpu_ms_per_frame=%.3f\n",
-	       o->frames, n_iv ? iv[n_iv / 2] / 1e6 : 0, n_iv ? iv[n_iv * 99 / 100] / 1e6 : 0,
+	       o->frames, fe->remaps, n_iv ? iv[n_iv / 2] / 1e6 : 0,
+	       n_iv ? iv[n_iv * 99 / 100] / 1e6 : 0,
 	       cpu0 >= 0 && cpu1 >= 0 ? (cpu1 - cpu0) * 1e3 / o->frames : -1.0);
 	free(iv);
 	return 0;
@@ -295,13 +316,10 @@ static void print_pixels(const struct fe *fe, unsigned b)
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "socket", 1, 0, 's' },
-		{ "frames", 1, 0, 'n' },
-		{ "layout", 1, 0, 'l' },
-		{ "damage", 1, 0, 'd' },
-		{ "backend-pid", 1, 0, 'p' },
-		{ "screendump", 0, 0, 'S' },
-		{ 0 },
+		{ "socket", 1, 0, 's' },      { "frames", 1, 0, 'n' },
+		{ "layout", 1, 0, 'l' },      { "damage", 1, 0, 'd' },
+		{ "backend-pid", 1, 0, 'p' }, { "screendump", 0, 0, 'S' },
+		{ "remap-every", 1, 0, 'r' }, { 0 },
 	};
 	int c;
 
@@ -319,6 +337,8 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->backend_pid = atoi(optarg);
 		else if (c == 'S')
 			o->screendump = true;
+		else if (c == 'r')
+			o->remap_every = (unsigned)atoi(optarg);
 		else
 			return -1;
 	}
@@ -335,7 +355,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (parse(argc, argv, &o) < 0) {
 		fprintf(stderr, "usage: kg-frontend --socket PATH [--frames N] [--layout L] "
-				"[--damage full|band] [--backend-pid PID] [--screendump]\n");
+				"[--damage full|band] [--backend-pid PID] [--screendump] "
+				"[--remap-every N]\n");
 		return 2;
 	}
 	if (kg_fg_ram_init(&fe.ram, 256ull << 20, 4321) < 0 || setup_vhost(&fe, o.socket) < 0 ||

@@ -147,6 +147,19 @@ int kg_fe_vu_set_mem(struct kg_fe_vu *vu, int memfd, uint64_t size, void *uva)
 				&memfd, 1, NULL, 0);
 }
 
+int kg_fe_vu_set_mem_split(struct kg_fe_vu *vu, int memfd, uint64_t size, void *uva)
+{
+	struct kg_vu_memory m = { .nregions = 2 };
+	uint64_t half = size / 2;
+	int fds[2] = { memfd, memfd };
+
+	m.regions[0] = (struct kg_vu_mem_region){ 0, half, (uint64_t)(uintptr_t)uva, 0 };
+	m.regions[1] = (struct kg_vu_mem_region){ half, size - half,
+						  (uint64_t)(uintptr_t)uva + half, half };
+	return kg_fe_vu_request(vu, KG_VU_SET_MEM_TABLE, &m,
+				8 + 2 * sizeof(struct kg_vu_mem_region), fds, 2, NULL, 0);
+}
+
 int kg_fe_vu_get_config(struct kg_fe_vu *vu, void *buf, uint32_t len)
 {
 	struct kg_vu_config c = { .offset = 0, .size = len };

@@ -39,6 +39,10 @@ int kg_fe_vu_negotiate(struct kg_fe_vu *vu, uint64_t want);
 /* One memory region, gpa 0, from our mapping of memfd. */
 int kg_fe_vu_set_mem(struct kg_fe_vu *vu, int memfd, uint64_t size, void *uva);
 
+/* The same RAM as two regions (halves at their own offsets): the back-end
+ * must map it anew and drop the old mapping, as after a memory hotplug. */
+int kg_fe_vu_set_mem_split(struct kg_fe_vu *vu, int memfd, uint64_t size, void *uva);
+
 /* GET_CONFIG: the device's config space (offset 0, len bytes). */
 int kg_fe_vu_get_config(struct kg_fe_vu *vu, void *buf, uint32_t len);
 

@@ -8,7 +8,13 @@
  * 0 control command, 1 cursor command, 2 complete the held frames as
  * shown, 3 as not shown, 4 device reset, 5 set features (EDID | BLOB
  * masked by the first byte), 6 write the bytes into guest RAM at
- * offset 64 * byte 0 (so backing entries can point at chosen content).
+ * offset 64 * byte 0 (so backing entries can point at chosen content),
+ * 7 a new memory table, as a hostile or hot-plugging QEMU sends it while
+ * frames and fenced flushes wait (byte 0 picks: another memfd, another
+ * offset, another host address, another guest address, shrunk to byte 1
+ * pages), then kg_vgpu_mem_changed() as kg_vu calls it.
+ * The fake output reads a held frame's pages when it completes it, as the
+ * KMS output does behind a flip, so a stale pointer is a crash.
  * Invariants checked: every frame handed to the output lies inside its
  * chunks, every command is answered or dropped exactly once.
  */
@@ -16,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -30,6 +37,8 @@
 #define MAX_HELD 64
 
 struct held {
+	unsigned scanout;
+	struct kg_fb_source fb; /* chunks borrowed until cb or retract */
 	kg_present_cb cb;
 	void *data;
 };
@@ -37,7 +46,7 @@ struct held {
 static struct {
 	struct kg_output out;
 	struct kg_gmem *gm;
-	uint8_t *ram;
+	int ram_fd; /* the standard table's memfd, each input starts on it */
 	struct held held[MAX_HELD];
 	unsigned n_held;
 	uint64_t submitted, answered;
@@ -84,8 +93,20 @@ static int f_present(struct kg_output *out, unsigned i, const struct kg_fb_sourc
 		abort();
 	if (F.n_held >= MAX_HELD)
 		return -16; /* -EBUSY */
-	F.held[F.n_held++] = (struct held){ cb, data };
+	F.held[F.n_held++] = (struct held){ i, *fb, cb, data };
 	return 0;
+}
+
+static int f_retract(struct kg_output *out, unsigned i)
+{
+	for (unsigned k = F.n_held; k-- > 0;) {
+		if (F.held[k].scanout != i)
+			continue;
+		memmove(&F.held[k], &F.held[k + 1], (F.n_held - k - 1) * sizeof(F.held[0]));
+		F.n_held--;
+		return 0;
+	}
+	return -2; /* -ENOENT */
 }
 
 static int f_ok(struct kg_output *out, unsigned i)
@@ -120,6 +141,7 @@ static const struct kg_output_ops fops = {
 	.num_scanouts = f_num_scanouts,
 	.get_info = f_get_info,
 	.present = f_present,
+	.retract = f_retract,
 	.disable = f_ok,
 	.cursor_set = f_cursor_set,
 	.cursor_move = f_cursor_move,
@@ -138,28 +160,67 @@ static void t_drop(void *data, void *token)
 
 static const struct kg_vgpu_transport transport = { t_reply, t_drop };
 
+static volatile uint8_t sink;
+
 static void complete_held(bool shown)
 {
 	while (F.n_held) {
 		struct held h = F.held[--F.n_held];
 		struct kg_present_result res = { .shown = shown, .commit_ns = 1, .flip_ns = 2 };
 
+		/* Read now, as a commit behind a flip does. */
+		for (unsigned k = 0; k < h.fb.n_chunks; k++) {
+			sink ^= ((const uint8_t *)h.fb.chunks[k].va)[0];
+			sink ^= ((const uint8_t *)h.fb.chunks[k].va)[h.fb.chunks[k].len - 1];
+		}
 		h.cb(h.data, &res);
 	}
 }
 
+static void set_table(struct kg_gmem_region r, int fd)
+{
+	if (fd < 0 || kg_gmem_set_table(F.gm, &r, 1, &fd) < 0)
+		abort();
+}
+
+static const struct kg_gmem_region std_region = { RAM_GPA, RAM_SIZE, 0x10000000ull, 0 };
+
+/* The table changes a hostile QEMU can send; the device is told after. */
+static void change_table(struct kg_vgpu *g, const uint8_t *arg, size_t len)
+{
+	struct kg_gmem_region r = std_region;
+	int fd = fcntl(F.ram_fd, F_DUPFD_CLOEXEC, 0);
+
+	switch (len ? arg[0] % 5 : 0) {
+	case 0:
+		close(fd);
+		fd = kg_test_ram_fd(RAM_SIZE);
+		break;
+	case 1:
+		r.memory_size = RAM_SIZE / 2;
+		r.mmap_offset = RAM_SIZE / 2;
+		break;
+	case 2:
+		r.userspace_addr += 0x1000000;
+		break;
+	case 3:
+		r.guest_phys_addr += RAM_SIZE;
+		break;
+	default:
+		r.memory_size = (len > 1 ? arg[1] + 1u : 1u) * 4096u;
+		break;
+	}
+	set_table(r, fd);
+	kg_vgpu_mem_changed(g);
+}
+
 static int init(void)
 {
-	struct kg_gmem_region r = { RAM_GPA, RAM_SIZE, 0x10000000ull, 0 };
-	int fd = kg_test_ram_fd(RAM_SIZE);
-
 	kg_log_init("fuzz-vgpu", KG_LOG_SILENT);
-	if (fd < 0)
-		abort();
+	F.ram_fd = kg_test_ram_fd(RAM_SIZE);
 	F.gm = kg_gmem_create();
-	if (!F.gm || kg_gmem_set_table(F.gm, &r, 1, &fd) < 0)
+	if (F.ram_fd < 0 || !F.gm)
 		abort();
-	F.ram = kg_gmem_gpa_to_va(F.gm, RAM_GPA, RAM_SIZE);
 	F.out.ops = &fops;
 	return 0;
 }
@@ -174,6 +235,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (once < 0)
 		once = init();
+	set_table(std_region, fcntl(F.ram_fd, F_DUPFD_CLOEXEC, 0));
 	cfg.gmem = F.gm;
 	cfg.max_resources = 64;
 	cfg.max_resource_bytes = 8u << 20;
@@ -209,10 +271,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 6:
 			if (len > 1) {
-				size_t off = (size_t)data[0] * 64;
-				memcpy(F.ram + off, data + 1,
-				       len - 1 < RAM_SIZE - off ? len - 1 : RAM_SIZE - off);
+				uint64_t off = (uint64_t)data[0] * 64, contig = 0;
+				uint8_t *p = kg_gmem_gpa_map(F.gm, RAM_GPA + off, len - 1, &contig);
+
+				if (p)
+					memcpy(p, data + 1, contig);
 			}
+			break;
+		case 7:
+			change_table(g, data, len);
 			break;
 		default:
 			break;

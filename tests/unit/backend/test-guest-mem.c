@@ -4,7 +4,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 #include <errno.h>
 #include <string.h>
@@ -84,17 +86,18 @@ static void test_partial_map_and_fd_offset(void **state)
 {
 	int ram = ram_fd(RAM_SIZE);
 	struct kg_gmem *gm = gmem_with_two_regions(ram);
-	uint64_t contig = 0, off = 0;
-	int fd;
+	uint64_t contig = 0;
+	struct kg_gmem_span sp;
 
 	assert_non_null(kg_gmem_gpa_map(gm, 0x3f000, 0x2000, &contig));
 	assert_int_equal(contig, 0x1000);
 	assert_null(kg_gmem_gpa_map(gm, 0x50000, 0x10, &contig));
 
-	fd = kg_gmem_gpa_to_fd(gm, 0x100000 + 0x2000, 0x1000, &off);
-	assert_true(fd >= 0);
-	assert_int_equal(off, 0x40000 + 0x2000);
-	assert_int_equal(kg_gmem_gpa_to_fd(gm, 0x3f000, 0x2000, &off), -EFAULT);
+	assert_true(kg_gmem_lookup(gm, 0x100000 + 0x2000, 0x1000, &sp));
+	assert_true(sp.fd >= 0);
+	assert_int_equal(sp.fd_offset, 0x40000 + 0x2000);
+	assert_ptr_equal(sp.va, kg_gmem_gpa_to_va(gm, 0x100000 + 0x2000, 0x1000));
+	assert_false(kg_gmem_lookup(gm, 0x3f000, 0x2000, &sp));
 	close(ram);
 	kg_gmem_destroy(gm);
 }
@@ -171,19 +174,54 @@ static void test_identical_resend_keeps_mapping(void **state)
 	const struct kg_gmem_region moved[] = { { 0x100000, 0x1000, UVA_BASE + 0x900000, 0 } };
 	int fd1[1];
 
+	uint64_t epoch = kg_gmem_epoch(gm);
+
 	assert_int_equal(kg_gmem_set_table(gm, two_regions, 2, fds), 0);
 	assert_ptr_equal(kg_gmem_gpa_to_va(gm, 0x100000, 0x1000), p1);
-	/* A changed table drops what is gone. */
+	/* Nothing was unmapped: pointers taken before stay good. */
+	assert_int_equal(kg_gmem_epoch(gm), epoch);
+	/* A changed table drops what is gone, and says so. */
 	fd1[0] = dup(ram);
 	assert_int_equal(kg_gmem_set_table(gm, moved, 1, fd1), 0);
+	assert_int_equal(kg_gmem_epoch(gm), epoch + 1);
 	assert_int_equal(kg_gmem_num_regions(gm), 1);
 	assert_null(kg_gmem_gpa_to_va(gm, 0x0, 1));
 	assert_null(kg_gmem_gpa_to_va(gm, 0x100000, 0x1001));
 	kg_gmem_clear(gm);
+	assert_int_equal(kg_gmem_epoch(gm), epoch + 2);
 	assert_null(kg_gmem_gpa_to_va(gm, 0x100000, 1));
 	close(ram);
 	kg_gmem_destroy(gm);
 	kg_gmem_destroy(NULL);
+	assert_int_equal(kg_test_fd_count(), base_fds);
+}
+
+/* A memfd QEMU could still shrink (no F_SEAL_SHRINK) would SIGBUS us on
+ * the next ring read after it did: refused, the old table stays. */
+static void test_unsealed_memfd_is_refused(void **state)
+{
+	int base_fds = kg_test_fd_count();
+	int ram = ram_fd(RAM_SIZE);
+	struct kg_gmem *gm = gmem_with_two_regions(ram);
+	const struct kg_gmem_region r = { 0, 0x1000, UVA_BASE, 0 };
+	int fd = kg_test_ram_fd_unsealed(0x1000);
+	void *before = kg_gmem_gpa_to_va(gm, 0x100000, 0x1000);
+	uint64_t epoch = kg_gmem_epoch(gm);
+
+	assert_true(fd >= 0);
+	assert_int_equal(kg_gmem_set_table(gm, &r, 1, &fd), -EPERM);
+	assert_ptr_equal(kg_gmem_gpa_to_va(gm, 0x100000, 0x1000), before);
+	assert_int_equal(kg_gmem_epoch(gm), epoch);
+	/* A plain file (no seals to ask for, or none set): refused too. */
+	fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 0x1000), 0);
+	assert_int_equal(kg_gmem_set_table(gm, &r, 1, &fd), -EPERM);
+	/* The same region on the sealed memfd is taken. */
+	fd = dup(ram);
+	assert_int_equal(kg_gmem_set_table(gm, &r, 1, &fd), 0);
+	close(ram);
+	kg_gmem_destroy(gm);
 	assert_int_equal(kg_test_fd_count(), base_fds);
 }
 
@@ -195,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_rejects_bad_tables),
 		cmocka_unit_test(test_too_many_regions_closes_fds),
 		cmocka_unit_test(test_identical_resend_keeps_mapping),
+		cmocka_unit_test(test_unsealed_memfd_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

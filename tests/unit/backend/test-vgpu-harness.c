@@ -55,6 +55,25 @@ static int f_present(struct kg_output *out, unsigned i, const struct kg_fb_sourc
 	return 0;
 }
 
+/* Like the KMS output's frame waiting behind a flip: the newest present
+ * not yet completed is taken back, its callback never runs. */
+static int f_retract(struct kg_output *out, unsigned i)
+{
+	struct harness *h = h_of(out);
+
+	for (unsigned k = h->n_presents; k-- > 0;) {
+		struct h_present *p = &h->presents[k];
+
+		if (p->scanout != i || p->done)
+			continue;
+		p->done = true;
+		p->retracted = true;
+		h->retracts++;
+		return 0;
+	}
+	return -2; /* -ENOENT */
+}
+
 static int f_disable(struct kg_output *out, unsigned i)
 {
 	h_of(out)->disables++;
@@ -101,6 +120,7 @@ static const struct kg_output_ops fake_ops = {
 	.num_scanouts = f_num_scanouts,
 	.get_info = f_get_info,
 	.present = f_present,
+	.retract = f_retract,
 	.disable = f_disable,
 	.cursor_set = f_cursor_set,
 	.cursor_move = f_cursor_move,
@@ -152,6 +172,12 @@ static int make_ram(struct harness *h)
 
 struct harness *h_create(bool fifo, uint32_t max_resources, uint64_t max_bytes)
 {
+	return h_create_on(NULL, fifo, max_resources, max_bytes);
+}
+
+struct harness *h_create_on(struct kg_output *output, bool fifo, uint32_t max_resources,
+			    uint64_t max_bytes)
+{
 	struct harness *h = calloc(1, sizeof(*h));
 	struct kg_vgpu_config cfg = { 0 };
 
@@ -164,7 +190,7 @@ struct harness *h_create(bool fifo, uint32_t max_resources, uint64_t max_bytes)
 		h->edid[i] = (uint8_t)(i * 7);
 	if (make_ram(h) < 0)
 		abort();
-	cfg.output = &h->out;
+	cfg.output = output ? output : &h->out;
 	cfg.gmem = h->gm;
 	cfg.transport = &transport;
 	cfg.transport_data = h;

@@ -36,6 +36,7 @@ struct h_present {
 	kg_present_cb cb;
 	void *data;
 	bool done;
+	bool retracted; /* taken back by the device (output.h retract) */
 };
 
 struct harness {
@@ -44,7 +45,7 @@ struct harness {
 	int present_error; /* returned by present when nonzero */
 	struct h_present presents[H_MAX_PRESENTS];
 	unsigned n_presents;
-	unsigned disables, forgets, cursor_sets, cursor_moves;
+	unsigned disables, forgets, cursor_sets, cursor_moves, retracts;
 	uint32_t cursor[64 * 64];
 	bool cursor_visible;
 	int32_t cursor_x, cursor_y, hot_x, hot_y;
@@ -62,6 +63,10 @@ struct harness {
 
 /* Sets up everything; fifo selects FIFO presents. */
 struct harness *h_create(bool fifo, uint32_t max_resources, uint64_t max_bytes);
+/* The same on another output (NULL: the fake one); the test destroys it,
+ * before h_destroy. */
+struct harness *h_create_on(struct kg_output *output, bool fifo, uint32_t max_resources,
+			    uint64_t max_bytes);
 void h_destroy(struct harness *h);
 
 /* Submits a control command; returns its token. */

@@ -427,6 +427,59 @@ static void test_buffer_split_across_regions(void **state)
 	assert_int_equal(elem.out[1].iov_len, 0x100);
 }
 
+/* A response kept across a memory-table change (a fenced flush waiting for
+ * its flip) is written where its guest address lives now: here the same RAM
+ * sent again as two regions, mapped anew, the old mapping gone. */
+static void test_kept_element_follows_the_new_table(void **state)
+{
+	struct guest *g = *state;
+	const struct kg_gmem_region r[2] = {
+		{ 0, BUF_GPA, UVA_BASE, 0 },
+		{ BUF_GPA, RAM_SIZE - BUF_GPA, UVA_BASE + BUF_GPA, BUF_GPA },
+	};
+	int fd[2] = { dup(g->ram), dup(g->ram) };
+	struct kg_vq_elem elem;
+	uint64_t epoch = kg_gmem_epoch(g->gm);
+
+	set_desc(g->desc, 0, BUF_GPA, 8, VRING_DESC_F_NEXT, 1);
+	set_desc(g->desc, 1, BUF_GPA + 0x200, 16, VRING_DESC_F_WRITE, 0);
+	publish(g, 0);
+	assert_int_equal(kg_vq_pop(g->vq, &elem), 1);
+	assert_int_equal(kg_gmem_set_table(g->gm, r, 2, fd), 0);
+	assert_int_equal(kg_vq_remap(g->vq), 0);
+	assert_int_not_equal(kg_gmem_epoch(g->gm), epoch);
+	assert_int_equal(kg_vq_elem_refresh(g->vq, &elem), 0);
+	assert_ptr_equal(elem.in[0].iov_base, kg_gmem_gpa_to_va(g->gm, BUF_GPA + 0x200, 16));
+	assert_int_equal(kg_iov_from_buf(elem.in, elem.in_num, 0, "fence 7 answered", 16), 16);
+	kg_vq_push(g->vq, &elem, 16);
+	assert_memory_equal(g->host + BUF_GPA + 0x200, "fence 7 answered", 16);
+	assert_int_equal(g->used->ring[0].len, 16);
+}
+
+/* Its buffer left guest RAM: nothing is written, the chain goes back empty. */
+static void test_kept_element_outside_the_new_table(void **state)
+{
+	struct guest *g = *state;
+	const struct kg_gmem_region r = { 0, BUF_GPA, UVA_BASE, 0 }; /* the rings only */
+	int fd = dup(g->ram);
+	struct kg_vq_elem elem;
+
+	set_desc(g->desc, 0, BUF_GPA, 8, VRING_DESC_F_NEXT, 1);
+	set_desc(g->desc, 1, BUF_GPA + 0x200, 16, VRING_DESC_F_WRITE, 0);
+	publish(g, 0);
+	assert_int_equal(kg_vq_pop(g->vq, &elem), 1);
+	memset(g->host + BUF_GPA + 0x200, 0x5a, 16);
+	assert_int_equal(kg_gmem_set_table(g->gm, &r, 1, &fd), 0);
+	assert_int_equal(kg_vq_remap(g->vq), 0);
+	assert_int_equal(kg_vq_elem_refresh(g->vq, &elem), -EFAULT);
+	assert_int_equal(elem.in_num, 0);
+	assert_int_equal(kg_iov_from_buf(elem.in, elem.in_num, 0, "x", 1), 0);
+	kg_vq_push(g->vq, &elem, 16);
+	assert_int_equal(g->used->ring[0].len, 0);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(g->host[BUF_GPA + 0x200 + i], 0x5a);
+}
+
 /* A guest that refills as fast as we pop gets one queue size of chains per
  * kick; then the device is sent back to the event loop through the rekick
  * eventfd. */
@@ -507,6 +560,8 @@ int main(void)
 		T(test_restart_clears_broken),
 		T(test_event_idx),
 		T(test_buffer_split_across_regions),
+		T(test_kept_element_follows_the_new_table),
+		T(test_kept_element_outside_the_new_table),
 		T(test_pop_budget_yields_to_the_loop),
 		T(test_ring_outside_memory_does_not_start),
 	};

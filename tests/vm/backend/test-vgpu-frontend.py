@@ -46,6 +46,8 @@ def main():
     p.add_argument('--vkms', action='store_true')
     p.add_argument('--screendump', action='store_true')
     p.add_argument('--expect-path', choices=['zero-copy', 'copy'])
+    p.add_argument('--expect-remaps', type=int, default=0,
+                   help='memory tables kg-frontend must have sent (--remap-every)')
     p.add_argument('--timeout', type=float, default=400)
     p.add_argument('vgpu')
     p.add_argument('frontend')
@@ -86,6 +88,8 @@ def main():
     print('frontend: ' + ' '.join(f'{k}={v}' for k, v in result.items()))
     if not result or len(fences) != frames:
         problems.append(f'{len(fences)} fences for {frames} frames')
+    if int(result.get('remaps', 0)) != a.expect_remaps:
+        problems.append(f'{result.get("remaps")} memory tables sent, {a.expect_remaps} expected')
     if stats and stats.get('scanouts'):
         s = stats['scanouts'][0]
         print(f'backend stats: path={s["path"]} shown={s["shown"]} '
