@@ -113,6 +113,19 @@ def percentile(values, p):
     return s[rank - 1]
 
 
+# Copies whose source is kmsgate-vgpu's own --stats were counted by the code
+# that made them; every other copy is derived from reading QEMU's, SDL's or
+# X's code (what they copy per frame), not counted at run time.
+COUNTED_SOURCE = 'kmsgate-vgpu --stats'
+
+
+def copies_basis(copies):
+    """'counted', 'derived' or 'counted + derived' for a row's copies."""
+    kinds = sorted({'counted' if s.startswith(COUNTED_SOURCE) else 'derived'
+                    for _, _, s in copies})
+    return ' + '.join(kinds) if kinds else 'counted'
+
+
 def summarize(path_key, probe, cpu, copies):
     """One row of the results. cpu: role -> host CPU seconds over the
     measured frames; copies: list of (what, bytes per frame, source)."""
@@ -140,6 +153,7 @@ def summarize(path_key, probe, cpu, copies):
             {r: 1000 * s / measured for r, s in cpu.items()} if measured > 0 else {},
         'cpu_share_of_one_core': cpu_total / elapsed_s if elapsed_s else None,
         'bytes_copied_per_frame': sum(b for _, b, _ in copies),
+        'bytes_copied_basis': copies_basis(copies),
         'copies': [{'what': w, 'bytes': b, 'source': s} for w, b, s in copies],
         'lat_us': probe.lat_us,
     }

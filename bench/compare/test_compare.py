@@ -130,6 +130,12 @@ class TestSummarize(unittest.TestCase):
         self.assertAlmostEqual(row['cpu_ms_per_frame_by_process']['Xvfb'], 40.0)
         self.assertAlmostEqual(row['fps'], 50.0)
         self.assertEqual(row['bytes_copied_per_frame'], 30)
+        self.assertEqual(row['bytes_copied_basis'], 'derived')
+        counted = results.summarize('k', p, {'QEMU': 0.3},
+                                    [('all', 0, 'kmsgate-vgpu --stats: path zero-copy')])
+        self.assertEqual(counted['bytes_copied_basis'], 'counted')
+        counted.update(title='k', level='L2: nested', not_shown=0)
+        self.assertIn('0 (0.0 MiB), counted |', report.table([counted]))
         self.assertAlmostEqual(row['lat_p50_ms'], 0.3)
         self.assertAlmostEqual(row['lat_p99_ms'], 5.0)
 
