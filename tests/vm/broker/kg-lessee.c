@@ -7,8 +7,11 @@
  *       buffers of it until stdin says "quit" or the lease is revoked.
  *       Prints "LEASED NAME WxH" once the first frame is up, "FLIPS n" on
  *       quit, "REVOKED NAME reason" when revoked.
- *   kg-lessee [--wait] acquire NAME       acquire, print LEASED or
- *       "REFUSED errno-name text", hold until stdin closes or says quit.
+ *   kg-lessee [--wait] acquire NAME       acquire, print LEASED (with
+ *       t=MS, CLOCK_MONOTONIC) or "REFUSED errno-name text", hold until
+ *       stdin closes or says quit.
+ *   kg-lessee now                prints "NOW t=MS" (CLOCK_MONOTONIC), the
+ *       clock LEASED uses: shell scripts time events against it.
  *   kg-lessee touch NAME OTHER   acquire NAME and try OTHER's CRTC and
  *       primary plane through the lease: prints "TOUCH crtc=<errno>
  *       plane=<errno>"; exits 0 only if both failed with ENOENT.
@@ -305,7 +308,7 @@ static int cmd_acquire(struct kmsgate_client *c, const char *name, uint32_t flag
 		printf("REFUSED %s %s\n", errname(errno), kmsgate_last_error(c));
 		return 1;
 	}
-	printf("LEASED %s lessee=%u\n", name, kmsgate_lease_lessee_id(l));
+	printf("LEASED %s lessee=%u t=%.3f\n", name, kmsgate_lease_lessee_id(l), kg_now_ms());
 	fflush(stdout);
 	while (!stdin_quit())
 		;
@@ -558,6 +561,10 @@ static int run(const char *sock, const char *name, uint32_t flags, int argc, cha
 	struct kmsgate_client *c;
 	int ret = 2;
 
+	if (strcmp(argv[0], "now") == 0 && argc == 1) {
+		printf("NOW t=%.3f\n", kg_now_ms());
+		return 0;
+	}
 	if (strcmp(argv[0], "cycles") == 0 && argc == 3)
 		return cmd_cycles(sock, argv[1], atoi(argv[2]));
 	if (strcmp(argv[0], "kill9") == 0 && argc == 3)

@@ -61,6 +61,10 @@ fdcount() { ls /proc/$B/fd | wc -l; }
 finish() { kill -TERM $B 2>/dev/null; wait $B; echo "BROKER_EXIT=$?"; echo "--- broker log"; tail -n 60 /tmp/broker.log; }
 # A lessee reading commands from a fifo: lessee N ARGS...; quit with: echo quit >&N+3
 lessee() { n=$1; shift; mkfifo /tmp/q$n; eval "exec $((n+3))<>/tmp/q$n"; kg-lessee "$@" </tmp/q$n & eval "L$n=\$!"; }
+# wait_file FILE TEXT: until FILE says it (20 s; false after), instead of a
+# fixed sleep; wait_log TEXT: the same for the broker's log.
+wait_file() { i=0; while ! grep -q "$2" "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; grep -q "$2" "$1"; }
+wait_log() { wait_file /tmp/broker.log "$1"; }
 hostwait() { echo "HOST $1"; read -r x; }
 """
 
@@ -104,13 +108,20 @@ kg-lessee touch head0 head2; echo "TOUCH_EXIT=$?"
 echo quit >&4; wait $L1
 finish
 """,
-    # kill -9 of a lessee: revoked, and the next client gets the pipeline.
+    # kill -9 of a lessee: revoked, and the client already waiting for the
+    # pipeline gets it, after the kill (one monotonic clock for both).
     'kill9': r"""
 kg-lessee kill9 head0 50; echo "KILL9_EXIT=$?"
 lessee 1 show head1 ff0000
-sleep 2
+wait_log 'pipeline head1 leased to' || echo "NO_FIRST_LEASE"
+mkfifo /tmp/q2; exec 5<>/tmp/q2
+kg-lessee --wait acquire head1 </tmp/q2 >/tmp/l2.out & L2=$!
+wait_log 'waits for head1' || echo "NO_WAITER"
+kg-lessee now | sed 's/^NOW/KILLED_AT/'
 kill -9 $L1
-kg-lessee show head1 0000ff </dev/null; echo "NEXT_EXIT=$?"
+i=0; while ! grep -q '^LEASED' /tmp/l2.out && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+sed 's/^/NEXT_/' /tmp/l2.out
+echo quit >&5; wait $L2; echo "NEXT_EXIT=$?"
 finish
 """,
     # Allow lists: uid 2000 may not use head3, uid 1000 may; uid 1000 may
@@ -182,29 +193,36 @@ tail -n 30 /tmp/broker.log
 """,
     # Hotplug: forcing a connector off and on reaches clients as
     # CONNECTOR_CHANGED, LIST shows it, and acquire refuses while it is off.
+    # SIGHUP re-probes: a connector forced off without any uevent is noticed
+    # only after it. Each step waits for its event, not for a fixed time.
     'hotplug': r"""
 lessee 0 show head0 ff0000
-sleep 2
+wait_log 'pipeline head0 leased to' || echo "NO_LEASE head0"
 kg-lessee list | grep head0
 echo quit >&3; wait $L0
-kg-lessee events 8 > /tmp/events.txt &
+kg-lessee events 120 > /tmp/events.txt &
 E=$!
 # Subscribed only once it says so: a loaded TCG host can take over a second
 # to get there, and an event sent before then is not this client's.
-i=0; while ! grep -q 'EVENTS READY' /tmp/events.txt && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+wait_file /tmp/events.txt 'EVENTS READY' || echo "NO_EVENTS_READY"
 # Forcing a connector through sysfs re-probes it but sends no uevent;
 # the synthetic change uevent stands in for the one a real HPD sends.
 echo off > /sys/class/drm/card0-Virtual-3/status
 echo change > /sys/class/drm/card0/uevent
-sleep 1
+wait_file /tmp/events.txt 'CONNECTOR_CHANGED head2 status=2' || echo "NO_EVENT head2 off"
 kg-lessee list | grep head2
 kg-lessee acquire head2 </dev/null; echo "ACQUIRE_OFF=$?"
 echo on > /sys/class/drm/card0-Virtual-3/status
 echo change > /sys/class/drm/card0/uevent
-sleep 1
+wait_file /tmp/events.txt 'CONNECTOR_CHANGED head2 status=1' || echo "NO_EVENT head2 on"
 kg-lessee list | grep head2
+# No uevent: the broker learns of head3 only from SIGHUP.
+echo off > /sys/class/drm/card0-Virtual-4/status
+kg-lessee list | grep head3 | sed 's/^/BEFORE_HUP /'
 kill -HUP $B
-wait $E
+wait_file /tmp/events.txt 'CONNECTOR_CHANGED head3 status=2' || echo "NO_EVENT head3 after SIGHUP"
+kg-lessee list | grep head3 | sed 's/^/AFTER_HUP /'
+kill -TERM $E; wait $E
 cat /tmp/events.txt
 finish
 """,
@@ -414,8 +432,17 @@ def host_kill9(vm, check):
           f'50 x kill -9 of a lessee, next acquire succeeds: {k}')
     if k:
         print(f'MEASURED kill -9 -> next lease in hand: {k[0]}')
-    check(bool(lines(vm, 'LEASED head1 1024x768')) and value(vm, 'NEXT_EXIT') is not None,
-          'after kill -9 of a flipping lessee, the next one acquired head1')
+    killed = re.search(r't=([0-9.]+)', ' '.join(lines(vm, 'KILLED_AT ')) or '')
+    leased = re.search(r't=([0-9.]+)', ' '.join(lines(vm, 'NEXT_LEASED head1')) or '')
+    check(not lines(vm, 'NO_FIRST_LEASE') and not lines(vm, 'NO_WAITER'),
+          'the flipping lessee held head1 and the next client was queued before the kill')
+    check(bool(killed and leased) and float(leased.group(1)) > float(killed.group(1)),
+          f'the waiting client got head1 after the kill -9: killed {killed and killed.group(1)}'
+          f' ms, leased {leased and leased.group(1)} ms')
+    if killed and leased:
+        print(f'MEASURED kill -9 -> waiting client leased: '
+              f'{float(leased.group(1)) - float(killed.group(1)):.1f} ms')
+    check(value(vm, 'NEXT_EXIT') == '0', 'the next client released head1 cleanly')
 
 
 def host_acl(vm, check):
@@ -507,6 +534,14 @@ def host_hotplug(vm, check):
           f'LIST shows a leased pipeline with its current mode: {h0}')
     check(value(vm, 'ACQUIRE_OFF') == '1' and bool(lines(vm, 'REFUSED ENODEV')),
           'acquire of a disconnected pipeline is refused (ENODEV)')
+    missing = lines(vm, 'NO_')
+    check(not missing, f'every awaited event came within 20 s: {missing or "yes"}')
+    before, after = lines(vm, 'BEFORE_HUP '), lines(vm, 'AFTER_HUP ')
+    check(len(before) == 1 and 'status=1' in before[0] and len(after) == 1
+          and 'status=2' in after[0] and 'state=2' in after[0],
+          f'a connector forced off without a uevent is seen only after SIGHUP: {before} -> {after}')
+    check(lines(vm, 'EVENT CONNECTOR_CHANGED head3 ') == ['EVENT CONNECTOR_CHANGED head3 status=2'],
+          'SIGHUP re-probe sent one CONNECTOR_CHANGED for head3')
 
 
 def host_vkms(vm, check):
