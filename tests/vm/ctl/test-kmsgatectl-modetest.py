@@ -74,11 +74,20 @@ echo "--- modetest"; cat /tmp/modetest.log; echo "--- end"
 json after
 kmsgatectl run head1 -- sh -c 'exit 3'; echo "STATUS_EXIT=$?"
 kmsgatectl run @PRELOAD@ head1 -- master-probe; echo "PROBE_EXIT=$?"
-kmsgatectl run head1 -- sleep 1 &
+# The holder runs until told (not for a fixed second: on a loaded host that
+# raced the checks below), and the waiter must be queued before it ends.
+mkfifo /tmp/hold
+kmsgatectl run head1 -- sh -c 'read x </tmp/hold' &
 W=$!
 i=0; while ! kmsgatectl list | grep -q 'head1 *leased'; do sleep 0.1; i=$((i+1)); [ $i -lt 100 ] || break; done
 kmsgatectl run head1 -- true; echo "NOWAIT_EXIT=$?"
-kmsgatectl run --wait head1 -- sh -c 'echo "WAITED_FOR=$KMSGATE_PIPELINE"'; echo "WAIT_EXIT=$?"
+kmsgatectl run --wait head1 -- sh -c 'echo "WAITED_FOR=$KMSGATE_PIPELINE"' >/tmp/waited &
+WW=$!
+i=0; while ! grep -q 'waits for head1' /tmp/broker.log && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+grep -q 'waits for head1' /tmp/broker.log || echo "NO_WAITER"
+echo go >/tmp/hold
+wait $WW; echo "WAIT_EXIT=$?"
+cat /tmp/waited
 wait $W
 kmsgatectl run head1 -- sleep 100 &
 S=$!
@@ -202,6 +211,8 @@ def main():
         got = value(lines, key)
         if got != want:
             problems.append(f'{key}={got}, expected {want}')
+    if 'NO_WAITER' in lines:
+        problems.append('run --wait was not queued by the broker within 20 s')
     if 'WAITED_FOR=head1' not in lines:
         problems.append('run --wait did not run its program on head1')
     if not any(re.match(r'^freq: [0-9.]+Hz$', line) for line in lines):
