@@ -68,6 +68,8 @@ def main():
         vm.send('go')
         status = vm.wait(timeout=120)
         out = list(vm.output)
+    if status in (kgvm.STATUS_TIMEOUT, kgvm.STATUS_NO_MARKER):
+        raise kgvm.VMError(f'the VM ended with status {status}')
     bad = sum(1 for x, y, want in pixels
               if not (x < w and y < h) or
               ((rgb[(y * w + x) * 3] << 16) | (rgb[(y * w + x) * 3 + 1] << 8) |

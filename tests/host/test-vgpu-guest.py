@@ -136,7 +136,8 @@ def wait_log(path, text, count, timeout):
 
 def run_guest(args, c, boot, guest_cmd, sock, backend, log_path, out_dir, width, height):
     """Boots the guest once, runs kg-frames, checks what the guest saw.
-    Returns False when the guest did not finish."""
+    Returns False when the guest had no display (the other checks would only
+    repeat that); raises kgvm.VMError when the guest did not finish."""
     opts = kgvm.Options(add=[f'{args.kg_frames}:/bin/kg-frames'], mem=MEM_MB, timeout=240)
     t0 = time.monotonic()
     tag = f'boot {boot + 1}: '
@@ -157,12 +158,16 @@ def run_guest(args, c, boot, guest_cmd, sock, backend, log_path, out_dir, width,
         vm.send('done')
         status = vm.wait(timeout=60)
         lines = list(vm.output)
-    c.check(png_ready, tag + 'SIGUSR1 wrote the PNGs while the guest ran')
     print(f'{tag}guest ran in {time.monotonic() - t0:.1f} s, status {status}', flush=True)
     if status in (kgvm.STATUS_TIMEOUT, kgvm.STATUS_NO_MARKER):
-        print('the guest did not finish')
-        return False
+        raise kgvm.VMError(f'{tag}the guest did not finish (status {status})')
     text = '\n'.join(lines)
+    m = re.search(r'^DRM (.*)$', text, re.M)
+    cards = [d for d in (m.group(1).split() if m else []) if re.match(r'^card\d+$', d)]
+    if not c.check(bool(cards), f'{tag}the guest has a display: its virtio-gpu driver bound '
+                   f'(DRM devices: {" ".join(cards) or "none"})'):
+        return False
+    c.check(png_ready, tag + 'SIGUSR1 wrote the PNGs while the guest ran')
     m = re.search(r'^MODES (.*)$', text, re.M)
     modes = m.group(1).split() if m else []
     c.check(f'{width}x{height}' in modes,
@@ -187,19 +192,22 @@ def check_paced(c, args, blog, s0):
     """The guest was held to the output's refresh: it used blob resources
     (Linux fences primary-plane flushes only for those), every frame it
     flipped came with a fence that the output completed on its refresh, and
-    the guest's own flip latency covers the time the fence was held."""
+    the guest's own flip latency covers the time the fence was held. The
+    checks start with "paced: " (the must-fail test on stock QEMU expects
+    those and no other)."""
     c.check(re.search(r'features edid=1 blob=1', blog) is not None,
-            'the guest negotiated VIRTIO_GPU_F_RESOURCE_BLOB')
+            'paced: the guest negotiated VIRTIO_GPU_F_RESOURCE_BLOB')
     c.check('RESOURCE_CREATE_BLOB' in blog and 'SET_SCANOUT_BLOB' in blog,
-            'the guest made its framebuffers blobs (RESOURCE_CREATE_BLOB, SET_SCANOUT_BLOB)')
+            'paced: the guest made its framebuffers blobs (RESOURCE_CREATE_BLOB, '
+            'SET_SCANOUT_BLOB)')
     fenced = s0['intervals']['flip_to_fence'].get('samples', 0)
     c.check(fenced >= args.frames * args.boots,
-            f'every guest frame was fenced and completed by the output ({fenced} fences, '
-            f'{args.frames * args.boots} frames)')
+            f'paced: every guest frame was fenced and completed by the output ({fenced} '
+            f'fences, {args.frames * args.boots} frames)')
     held = s0['intervals']['recv_to_fence'].get('p50_us', 0)
     p50 = args.guest_p50_us
     c.check(p50 is not None and held > 0 and p50 >= 0.9 * held,
-            f'the guest waited for the output: its flip latency p50 {p50} us covers '
+            f'paced: the guest waited for the output: its flip latency p50 {p50} us covers '
             f'the fence hold p50 {held} us')
 
 
@@ -208,9 +216,11 @@ class Checker:
         self.failures = []
 
     def check(self, ok, what):
+        """Prints "ok   WHAT" or "FAIL WHAT" (read by tests/must-fail); returns ok."""
         print(('ok   ' if ok else 'FAIL ') + what, flush=True)
         if not ok:
             self.failures.append(what)
+        return ok
 
 
 def main():
@@ -265,6 +275,7 @@ def main():
             print('kmsgate-vgpu did not create its socket; log:\n' + open(log_path).read())
             return 99
         guest_cmd = (
+            'echo "DRM $(ls /sys/class/drm 2>/dev/null | tr "\\n" " ")"; '
             'C=/sys/class/drm/card0-Virtual-1; echo "MODES $(cat $C/modes | tr "\\n" " ")"; '
             'echo "EDID $(od -An -tx1 -v $C/edid | tr -d " \\n")"; '
             f'kg-frames --frames {args.frames} --pattern {args.pattern} --cursor --quiet --hold '
@@ -275,6 +286,7 @@ def main():
             # must serve a new front-end after the old one went away.
             if not run_guest(args, c, boot, guest_cmd, sock, backend, log_path, out_dir,
                              width, height):
+                print(f'FAIL: {len(c.failures)} check(s)')
                 return 1
             gone = wait_log(log_path, 'front-end disconnected', boot + 1, 10)
             fds = len(os.listdir(f'/proc/{backend.pid}/fd'))
