@@ -226,6 +226,12 @@ for n in {names}; do echo "E2E-STATS $n $(tr -d '\\n' </tmp/$n.json)"; done
     return ''.join(out)
 
 
+class WaitTimeout(kgvm.VMError):
+    """Scene.wait: the line did not come in time (the board VM still runs and
+    the scene reported no failure). A test that expects a line as its check
+    catches this one only: the other VMErrors are the rig's."""
+
+
 class Scene:
     def __init__(self, build, guests, on_release='keep', vkms=False, guest_prog=None,
                  timeout=2400, echo=True, log_path=None):
@@ -348,7 +354,7 @@ class Scene:
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                raise kgvm.VMError(f'timed out after {timeout} s waiting for /{regex}/')
+                raise WaitTimeout(f'timed out after {timeout} s waiting for /{regex}/')
             line = self.vm.readline(timeout=left)
             if line is None:
                 if self.vm.status is not None:

@@ -136,9 +136,9 @@ def test_wait_flipping():
         sc.flipping.discard('b')
         sc.wait_flipping(['b'], timeout=0.5)
         ok = False
-    except scene.kgvm.VMError:
+    except scene.WaitTimeout:
         ok = True
-    check(ok, 'wait_flipping times out without a marker')
+    check(ok, 'wait_flipping times out without a marker (scene.WaitTimeout)')
 
 
 def main():
