@@ -7,12 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "exec-probe.h"
 
 #include "fake-server.h"
 #include "samples.h"
@@ -209,6 +212,7 @@ static void test_list_json_and_table(void **state)
 
 int main(void)
 {
+	int err;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_run_environment_status_and_release),
 		cmocka_unit_test(test_run_missing_program),
@@ -217,16 +221,25 @@ int main(void)
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_list_json_and_table),
 	};
-	/* Under an exe wrapper (qemu-user in the arm64 cross run) the test
-	 * cannot exec the other target binaries it checks: without binfmt_misc
-	 * the kernel does not know how to run them. Meson counts 77 as skipped. */
-	if (getenv("MESON_EXE_WRAPPER")) {
-		fprintf(stderr, "skipped: needs to exec target binaries, not possible under %s\n",
-			getenv("MESON_EXE_WRAPPER"));
-		return 77;
-	}
 	if (!getenv("KG_KMSGATECTL")) {
 		fprintf(stderr, "KG_KMSGATECTL must be set (meson test does)\n");
+		return 1;
+	}
+	/* In the arm64 cross run this test runs under qemu-user and execs arm64
+	 * programs of the build: the kernel runs them only when qemu-aarch64 is
+	 * registered with binfmt_misc (tools/install-deps). Meson counts 77 as
+	 * skipped, and tests/run fails on a skip it does not expect. */
+	err = kg_test_exec_errno(getenv("KG_KMSGATECTL"));
+	if (err == ENOEXEC) {
+		fprintf(stderr,
+			"skipped: the kernel cannot exec %s (ENOEXEC): register qemu-aarch64 "
+			"with binfmt_misc (tools/install-deps)\n",
+			getenv("KG_KMSGATECTL"));
+		return 77;
+	}
+	if (err) {
+		fprintf(stderr, "cannot exec %s: %s\n", getenv("KG_KMSGATECTL"),
+			err > 0 ? strerror(err) : "probe failed");
 		return 1;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);

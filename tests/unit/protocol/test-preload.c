@@ -7,11 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "exec-probe.h"
 
 /* Runs the probe with LD_PRELOAD and KMSGATE_LEASE_FD=lease_env; returns its
  * exit status. */
@@ -83,22 +87,32 @@ static void test_probe_detects_missing_redirect(void **state)
 
 int main(void)
 {
+	int err;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_redirects_the_lease_device),
 		cmocka_unit_test(test_without_lease_nothing_changes),
 		cmocka_unit_test(test_bad_lease_fd_is_ignored),
 		cmocka_unit_test(test_probe_detects_missing_redirect),
 	};
-	/* Under an exe wrapper (qemu-user in the arm64 cross run) the test
-	 * cannot exec the other target binaries it checks: without binfmt_misc
-	 * the kernel does not know how to run them. Meson counts 77 as skipped. */
-	if (getenv("MESON_EXE_WRAPPER")) {
-		fprintf(stderr, "skipped: needs to exec target binaries, not possible under %s\n",
-			getenv("MESON_EXE_WRAPPER"));
-		return 77;
-	}
 	if (!getenv("KG_PRELOAD_SO") || !getenv("KG_PROBE")) {
 		fprintf(stderr, "KG_PRELOAD_SO and KG_PROBE must be set (meson test does)\n");
+		return 1;
+	}
+	/* In the arm64 cross run this test runs under qemu-user and execs arm64
+	 * programs of the build: the kernel runs them only when qemu-aarch64 is
+	 * registered with binfmt_misc (tools/install-deps). Meson counts 77 as
+	 * skipped, and tests/run fails on a skip it does not expect. */
+	err = kg_test_exec_errno(getenv("KG_PROBE"));
+	if (err == ENOEXEC) {
+		fprintf(stderr,
+			"skipped: the kernel cannot exec %s (ENOEXEC): register qemu-aarch64 "
+			"with binfmt_misc (tools/install-deps)\n",
+			getenv("KG_PROBE"));
+		return 77;
+	}
+	if (err) {
+		fprintf(stderr, "cannot exec %s: %s\n", getenv("KG_PROBE"),
+			err > 0 ? strerror(err) : "probe failed");
 		return 1;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
