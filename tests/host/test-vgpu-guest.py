@@ -134,6 +134,14 @@ def wait_log(path, text, count, timeout):
     return False
 
 
+def guest_cards(lines):
+    """The DRM cards the guest listed on its 'DRM ...' line."""
+    for line in lines:
+        if line.startswith('DRM '):
+            return [d for d in line.split()[1:] if re.match(r'^card\d+$', d)]
+    raise kgvm.VMError('the guest command printed no DRM line')
+
+
 def run_guest(args, c, boot, guest_cmd, sock, backend, log_path, out_dir, width, height):
     """Boots the guest once, runs kg-frames, checks what the guest saw.
     Returns False when the guest had no display (the other checks would only
@@ -143,30 +151,33 @@ def run_guest(args, c, boot, guest_cmd, sock, backend, log_path, out_dir, width,
     tag = f'boot {boot + 1}: '
     with GuestVM(opts, ['sh', '-c', guest_cmd], sock) as vm:
         vm.wait_for(r'^RESULT ', timeout=240)
-        # Stock QEMU completes the guest's flip before kmsgate-vgpu shows it
-        # (no fence without blob resources), and the output shows at most
-        # one frame a refresh: the last frame can reach the output two
-        # refreshes after kg-frames saw its event. The guest holds it.
-        time.sleep(SETTLE_S)
-        # While the guest still shows its last frame and cursor: PNGs.
-        backend.send_signal(signal.SIGUSR1)
-        png_ready = wait_log(log_path, 'PNG file', boot + 1, 10)
-        live_png = os.path.join(out_dir, 'scanout-0-live.png')
-        # No scanout-0.png: the guest never set a scanout (checked below).
-        if png_ready and os.path.exists(os.path.join(out_dir, 'scanout-0.png')):
-            shutil.copy(os.path.join(out_dir, 'scanout-0.png'), live_png)
-        vm.send('done')
+        cards = guest_cards(vm.output)
+        # Without a display kg-frames does not hold: the guest ends by itself
+        # (an arm64 guest's last console lines can be lost at power-off).
+        if cards:
+            # Stock QEMU completes the guest's flip before kmsgate-vgpu shows it
+            # (no fence without blob resources), and the output shows at most
+            # one frame a refresh: the last frame can reach the output two
+            # refreshes after kg-frames saw its event. The guest holds it.
+            time.sleep(SETTLE_S)
+            # While the guest still shows its last frame and cursor: PNGs.
+            backend.send_signal(signal.SIGUSR1)
+            png_ready = wait_log(log_path, 'PNG file', boot + 1, 10)
+            live_png = os.path.join(out_dir, 'scanout-0-live.png')
+            # No scanout-0.png: the guest never set a scanout (checked below).
+            if png_ready and os.path.exists(os.path.join(out_dir, 'scanout-0.png')):
+                shutil.copy(os.path.join(out_dir, 'scanout-0.png'), live_png)
+            vm.send('done')
         status = vm.wait(timeout=60)
         lines = list(vm.output)
     print(f'{tag}guest ran in {time.monotonic() - t0:.1f} s, status {status}', flush=True)
-    if status in (kgvm.STATUS_TIMEOUT, kgvm.STATUS_NO_MARKER):
-        raise kgvm.VMError(f'{tag}the guest did not finish (status {status})')
-    text = '\n'.join(lines)
-    m = re.search(r'^DRM (.*)$', text, re.M)
-    cards = [d for d in (m.group(1).split() if m else []) if re.match(r'^card\d+$', d)]
+    # First: without a display every other check would only repeat this one.
     if not c.check(bool(cards), f'{tag}the guest has a display: its virtio-gpu driver bound '
                    f'(DRM devices: {" ".join(cards) or "none"})'):
         return False
+    if status in (kgvm.STATUS_TIMEOUT, kgvm.STATUS_NO_MARKER):
+        raise kgvm.VMError(f'{tag}the guest did not finish (status {status})')
+    text = '\n'.join(lines)
     c.check(png_ready, tag + 'SIGUSR1 wrote the PNGs while the guest ran')
     m = re.search(r'^MODES (.*)$', text, re.M)
     modes = m.group(1).split() if m else []
