@@ -135,8 +135,10 @@ def json_block(lines, tag):
 
 
 def value(lines, key):
+    # Anywhere in a line: a background kmsgatectl's log line can share the
+    # console line with the echo (seen: "... kmsgatectl warn: REVOKE_EXIT=0").
     for line in lines:
-        m = re.match(rf'^{key}=(-?\d+)$', line)
+        m = re.search(rf'(?<![A-Z_]){key}=(-?\d+)\b', line)
         if m:
             return int(m.group(1))
     return None
