@@ -267,7 +267,10 @@ static void client_destroy(struct client *c)
 }
 
 /* Says why in one ERROR and closes: for connections refused before they
- * became clients. */
+ * became clients. Closing a UNIX socket with unread data (the client's
+ * HELLO, sent right after connect) would make the client's next read fail
+ * with ECONNRESET before it sees the ERROR: stop its sending (SHUT_RD) and
+ * drop what it sent first (fds in it are closed by the kernel). */
 static void refuse(int fd, uint32_t code, const char *text)
 {
 	uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
@@ -275,6 +278,9 @@ static void refuse(int fd, uint32_t code, const char *text)
 
 	if (len > 0)
 		kg_proto_send(fd, buf, (size_t)len, -1);
+	shutdown(fd, SHUT_RD);
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
 	close(fd);
 }
 

@@ -214,6 +214,29 @@ static int open_socket(const char *path)
 	return fd;
 }
 
+/* A broker that refuses the connection (LIMIT: too many clients) sends an
+ * ERROR with seq 0 and closes, maybe before our HELLO went out (the send
+ * fails), or with it unread (our first read reports the reset, the ERROR
+ * is still queued behind it): look for that ERROR before giving up. */
+static int refusal(struct kmsgate_client *c, int err)
+{
+	for (int i = 0; i < 2; i++) {
+		uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
+		struct kg_proto_msg m;
+		int fd = -1;
+		ssize_t n = kg_proto_recv(c->fd, buf, sizeof(buf), &fd, NULL);
+
+		if (fd >= 0)
+			close(fd);
+		if (n > 0 && kg_proto_decode(buf, (size_t)n, &m) == 0 &&
+		    m.type == KG_PROTO_MSG_ERROR && m.seq == 0)
+			return kg_client_error(c, &m);
+		if (n != -ECONNRESET)
+			break;
+	}
+	return err;
+}
+
 static int handshake(struct kmsgate_client *c, const char *client_name)
 {
 	struct kg_proto_msg m = { .type = KG_PROTO_MSG_HELLO };
@@ -223,9 +246,10 @@ static int handshake(struct kmsgate_client *c, const char *client_name)
 	m.u.hello.max_version = KG_PROTO_VERSION;
 	kg_client_copy_text(m.u.hello.client_name, sizeof(m.u.hello.client_name), client_name);
 	r = kg_client_send(c, &m);
-	if (r < 0)
-		return r;
-	r = kg_client_wait(c, m.seq, &m, NULL, KG_CLIENT_REPLY_TIMEOUT_MS);
+	if (r == 0)
+		r = kg_client_wait(c, m.seq, &m, NULL, KG_CLIENT_REPLY_TIMEOUT_MS);
+	if (r == -ECONNRESET)
+		return refusal(c, r);
 	if (r < 0)
 		return r;
 	if (m.type == KG_PROTO_MSG_ERROR)

@@ -75,6 +75,8 @@ struct kmsgate_plane {
  *   ENOENT, ECONNREFUSED  no broker listens there;
  *   EACCES               the socket or its directory is not accessible;
  *   EPROTONOSUPPORT      the broker speaks no common protocol version;
+ *   EAGAIN               the broker refused the connection: too many
+ *                        connections, in all or of this user (LIMIT);
  *   EPROTO               the broker sent something malformed;
  *   ETIMEDOUT            no answer within 10 s;
  *   ENAMETOOLONG         path too long for a UNIX socket; ENOMEM. */

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,32 @@ static void test_handshake_hangup_and_no_broker(void **state)
 	errno = 0;
 	assert_null(kmsgate_connect("/nonexistent/kmsgate.sock", "x"));
 	assert_int_equal(errno, ENOENT);
+}
+
+/* A broker at its connection cap: ERROR LIMIT with seq 0, then it closes
+ * with the client's HELLO unread (the client's first read reports the
+ * reset, the ERROR is queued behind it). */
+static int script_refuse_limit(int fd, void *arg)
+{
+	uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
+	struct pollfd p = { fd, POLLIN, 0 };
+	ssize_t n;
+
+	if (poll(&p, 1, 5000) != 1)
+		return -1;
+	n = kg_proto_encode_error(buf, sizeof(buf), 0, 0, KG_PROTO_ERR_LIMIT, "too many clients");
+	return n > 0 && kg_proto_send(fd, buf, (size_t)n, -1) == 0 ? -2 : -1;
+}
+
+static void test_handshake_refused_limit(void **state)
+{
+	struct fake_server s;
+
+	assert_int_equal(fake_server_start(&s, script_refuse_limit, NULL), 0);
+	errno = 0;
+	assert_null(kmsgate_connect(s.path, "x"));
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(fake_server_stop(&s), 0);
 }
 
 /*
@@ -555,6 +582,7 @@ int main(void)
 		T(test_handshake_version_refused),
 		T(test_handshake_garbage_reply),
 		T(test_handshake_hangup_and_no_broker),
+		T(test_handshake_refused_limit),
 		T(test_list),
 		T(test_list_count_mismatch_is_protocol_error),
 		T(test_list_answered_with_lease_fd_does_not_leak),
