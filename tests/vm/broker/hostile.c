@@ -21,15 +21,18 @@
 #include "kmsgate.h"
 #include "scm-send.h"
 
-static int dial(const char *path)
+int kg_dial(const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = errno;
+
 		if (fd >= 0)
 			close(fd);
+		errno = e;
 		return -1;
 	}
 	return fd;
@@ -121,33 +124,33 @@ static int abuse_all(const char *sock)
 	int fails = 0, fd;
 
 	/* garbage */
-	fd = dial(sock);
+	fd = kg_dial(sock);
 	for (size_t i = 0; i < 100; i++)
 		buf[i] = (uint8_t)(i * 37 + 11);
 	send(fd, buf, 100, MSG_NOSIGNAL);
 	fails += check(sock, &(struct abuse){ "garbage", 0 }, fd);
 	/* oversized: a HELLO header claiming 4096 bytes, sent in full */
-	fd = dial(sock);
+	fd = kg_dial(sock);
 	memset(buf, 0, sizeof(buf));
 	n = hello(buf, sizeof(buf));
 	buf[4] = 0x00, buf[5] = 0x10, buf[6] = 0, buf[7] = 0;
 	send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
 	fails += check(sock, &(struct abuse){ "oversized", KG_PROTO_ERR_TOO_BIG }, fd);
 	/* half message: a HELLO cut after 20 of its bytes */
-	fd = dial(sock);
+	fd = kg_dial(sock);
 	n = hello(buf, sizeof(buf));
 	send(fd, buf, 20, MSG_NOSIGNAL);
 	fails += check(sock, &(struct abuse){ "half message", KG_PROTO_ERR_TRUNCATED }, fd);
 	/* shorter than a header */
-	fd = dial(sock);
+	fd = kg_dial(sock);
 	send(fd, buf, 5, MSG_NOSIGNAL);
 	fails += check(sock, &(struct abuse){ "5-byte packet", KG_PROTO_ERR_TRUNCATED }, fd);
 	/* a valid HELLO with stray fds */
-	fd = dial(sock);
+	fd = kg_dial(sock);
 	send_fd(fd, buf, (size_t)n, 3);
 	fails += check(sock, &(struct abuse){ "HELLO + 3 stray fds", KG_PROTO_ERR_FD }, fd);
 	/* a request before HELLO */
-	fd = dial(sock);
+	fd = kg_dial(sock);
 	{
 		struct kg_proto_msg m = { .type = KG_PROTO_MSG_LIST, .seq = 3 };
 
@@ -156,7 +159,7 @@ static int abuse_all(const char *sock)
 	}
 	fails += check(sock, &(struct abuse){ "LIST before HELLO", KG_PROTO_ERR_UNEXPECTED }, fd);
 	/* a server message sent to the server */
-	fd = dial(sock);
+	fd = kg_dial(sock);
 	n = hello(buf, sizeof(buf));
 	send(fd, buf, (size_t)n, MSG_NOSIGNAL);
 	answer(fd);
@@ -195,7 +198,7 @@ static int flood(const char *sock, int n)
 
 	setrlimit(RLIMIT_NOFILE, &rl);
 	for (int i = 0; i < n; i++) {
-		fds[i] = dial(sock);
+		fds[i] = kg_dial(sock);
 		if (fds[i] >= 0) {
 			open_ok++;
 			if (i % 2)

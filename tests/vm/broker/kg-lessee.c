@@ -20,10 +20,18 @@
  *   kg-lessee kill9 NAME N       N x (a child holds NAME, SIGKILL it, acquire
  *       with WAIT); prints "KILL9 n p50=.. p99=.. max=.. ms".
  *   kg-lessee revoke NAME        admin revoke.
- *   kg-lessee list               prints "PIPELINE name state= status= ..."
+ *   kg-lessee list               prints "PIPELINE name state= status= ...
+ *       allowed=0|1" (allowed: the broker's flag for this client)
  *   kg-lessee events SECS        prints "EVENT type pipeline status=" for
  *       SECS seconds.
  *   kg-lessee hostile N          see hostile.c.
+ *   kg-lessee conns N | idle | noread MAX | version | waiters NAME N
+ *       raw-protocol clients (connection caps, clients that do not read,
+ *       version negotiation, the wait queue's cap): see raw.c.
+ *
+ * Identity: --uid N drops to uid N (gid N unless --gid G), with the
+ * supplementary groups of --groups G1,G2,... (none without it). The drop
+ * happens after all options are read, so their order does not matter.
  *
  * Test code: errors go to stderr with what failed.
  */
@@ -504,10 +512,11 @@ static int cmd_list(struct kmsgate_client *c)
 		struct kmsgate_mode m = { 0 };
 		int cur = kmsgate_pipeline_current_mode(p, &m);
 
-		printf("PIPELINE %s state=%u status=%u connector=%s planes=%zu current=%s\n",
+		printf("PIPELINE %s state=%u status=%u connector=%s planes=%zu current=%s allowed=%d\n",
 		       kmsgate_pipeline_name(p), kmsgate_pipeline_state(p),
 		       kmsgate_pipeline_connector_status(p), kmsgate_pipeline_connector_name(p),
-		       kmsgate_pipeline_plane_count(p), cur == 0 ? m.name : "none");
+		       kmsgate_pipeline_plane_count(p), cur == 0 ? m.name : "none",
+		       kmsgate_pipeline_allowed(p));
 	}
 	kmsgate_list_free(list);
 	return 0;
@@ -540,16 +549,43 @@ static int cmd_events(struct kmsgate_client *c, int secs)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: kg-lessee [--uid N] [--name S] [--socket P] [--wait] "
+	fprintf(stderr, "usage: kg-lessee [--uid N [--gid G] [--groups G1,G2...]] [--name S] "
+			"[--socket P] [--wait] "
 			"show NAME RRGGBB | acquire NAME | touch NAME OTHER | cycles NAME N | "
-			"revoke NAME | hostile N\n");
+			"revoke NAME | hostile N | conns N | idle | noread MAX | version | "
+			"waiters NAME N\n");
 }
 
-static int drop_to(const char *uid)
-{
-	uid_t u = (uid_t)strtoul(uid, NULL, 10);
+/* Who to become: uid (-1: stay root), gid (-1: same as uid), groups. */
+struct identity {
+	long uid, gid;
+	gid_t groups[128];
+	size_t n_groups;
+};
 
-	if (setgroups(0, NULL) < 0 || setresgid(u, u, u) < 0 || setresuid(u, u, u) < 0) {
+static int parse_groups(const char *list, struct identity *id)
+{
+	const char *p = list;
+
+	while (*p) {
+		char *end;
+		unsigned long g = strtoul(p, &end, 10);
+
+		if (end == p || (*end && *end != ',') || id->n_groups >= 128)
+			return -1;
+		id->groups[id->n_groups++] = (gid_t)g;
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+static int drop_to(const struct identity *id)
+{
+	uid_t u = (uid_t)id->uid;
+	gid_t g = id->gid >= 0 ? (gid_t)id->gid : (gid_t)id->uid;
+
+	if (setgroups(id->n_groups, id->groups) < 0 || setresgid(g, g, g) < 0 ||
+	    setresuid(u, u, u) < 0) {
 		perror("dropping privileges");
 		return -1;
 	}
@@ -558,6 +594,7 @@ static int drop_to(const char *uid)
 
 static int run(const char *sock, const char *name, uint32_t flags, int argc, char **argv)
 {
+	const char *raw = sock ? sock : KMSGATE_DEFAULT_SOCKET;
 	struct kmsgate_client *c;
 	int ret = 2;
 
@@ -570,7 +607,17 @@ static int run(const char *sock, const char *name, uint32_t flags, int argc, cha
 	if (strcmp(argv[0], "kill9") == 0 && argc == 3)
 		return cmd_kill9(sock, argv[1], atoi(argv[2]));
 	if (strcmp(argv[0], "hostile") == 0 && argc == 2)
-		return kg_hostile(sock ? sock : KMSGATE_DEFAULT_SOCKET, atoi(argv[1]));
+		return kg_hostile(raw, atoi(argv[1]));
+	if (strcmp(argv[0], "conns") == 0 && argc == 2)
+		return kg_raw_conns(raw, atoi(argv[1]));
+	if (strcmp(argv[0], "idle") == 0 && argc == 1)
+		return kg_raw_idle(raw);
+	if (strcmp(argv[0], "noread") == 0 && argc == 2)
+		return kg_raw_noread(raw, atoi(argv[1]));
+	if (strcmp(argv[0], "version") == 0 && argc == 1)
+		return kg_raw_version(raw);
+	if (strcmp(argv[0], "waiters") == 0 && argc == 3)
+		return kg_raw_waiters(raw, argv[1], atoi(argv[2]));
 	c = kmsgate_connect(sock, name);
 	if (!c) {
 		printf("REFUSED %s connect\n", errname(errno));
@@ -599,14 +646,21 @@ static int run(const char *sock, const char *name, uint32_t flags, int argc, cha
 int main(int argc, char **argv)
 {
 	const char *sock = NULL, *name = "kg-lessee";
+	struct identity id = { .uid = -1, .gid = -1 };
 	uint32_t flags = 0;
 	int i = 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		if (strcmp(argv[i], "--uid") == 0 && i + 1 < argc) {
-			if (drop_to(argv[++i]) < 0)
+			id.uid = strtol(argv[++i], NULL, 10);
+		} else if (strcmp(argv[i], "--gid") == 0 && i + 1 < argc) {
+			id.gid = strtol(argv[++i], NULL, 10);
+		} else if (strcmp(argv[i], "--groups") == 0 && i + 1 < argc) {
+			if (parse_groups(argv[++i], &id) < 0) {
+				usage();
 				return 2;
+			}
 		} else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
 			name = argv[++i];
 		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
@@ -618,9 +672,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (i >= argc) {
+	if (i >= argc || (id.uid < 0 && (id.gid >= 0 || id.n_groups))) {
 		usage();
 		return 2;
 	}
+	if (id.uid >= 0 && drop_to(&id) < 0)
+		return 2;
 	return run(sock, name, flags, argc - i, argv + i);
 }
