@@ -6,6 +6,7 @@ what the guest prints and what QMP screendumps show on each head.
 
 Usage: test-broker.py SCENARIO BROKER KG_LESSEE [--png-dir DIR] [--notify P --activate P]
 Scenarios: two-clients isolation kill9 acl hostile cycles release sigterm hotplug vkms bench
+           caps slow-reader version wait-queue available admin groups
            sd-activate sd-wrong-type (with --notify KG_NOTIFY --activate SYSTEMD_SOCKET_ACTIVATE)
 Exit: 0 pass, 1 a check failed, 99 the rig failed."""
 
@@ -65,6 +66,10 @@ lessee() { n=$1; shift; mkfifo /tmp/q$n; eval "exec $((n+3))<>/tmp/q$n"; kg-less
 # fixed sleep; wait_log TEXT: the same for the broker's log.
 wait_file() { i=0; while ! grep -q "$2" "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; grep -q "$2" "$1"; }
 wait_log() { wait_file /tmp/broker.log "$1"; }
+# mark; ...; wait_new TEXT: TEXT in the broker's log after the mark (20 s).
+mark() { M=$(wc -l < /tmp/broker.log); }
+new_log() { tail -n +$((M + 1)) /tmp/broker.log; }
+wait_new() { i=0; while ! new_log | grep -q "$1" && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; new_log | grep -q "$1"; }
 hostwait() { echo "HOST $1"; read -r x; }
 """
 
@@ -318,6 +323,188 @@ finish
 }
 
 
+# The [broker] admin lists and a group-only pipeline: uid 1000 and group
+# 3000 may revoke; head1 is for group 3001 (and root).
+CONFIG_IDS = CONFIG.replace('allow-users = 0\n', 'allow-users = 0\nadmin-users = 1000\n'
+                            'admin-groups = 3000\n', 1).replace(
+    'connector = Virtual-2\nmode = 1024x768\non-release = keep\n',
+    'connector = Virtual-2\nmode = 1024x768\non-release = keep\nallow-groups = 3001\n', 1)
+CONFIGS = {'admin': CONFIG_IDS, 'groups': CONFIG_IDS}
+
+SCENARIOS.update({
+    # Connection caps: 64 per non-root uid (others unaffected, the cap
+    # counts open connections only), 1100 in all, and fewer when the fd
+    # limit is lower (a second broker under ulimit -n 80: 80 - 64 = 16).
+    # A refused connection gets ERROR LIMIT with seq 0 and is closed.
+    'caps': r"""
+mkfifo /tmp/qc; exec 6<>/tmp/qc
+kg-lessee --uid 1000 conns 66 </tmp/qc >/tmp/c1000.out & C=$!
+wait_file /tmp/c1000.out '^CONNS ok=' || echo "NO_CONNS uid 1000"
+sed 's/^/U1000 /' /tmp/c1000.out
+kg-lessee --uid 1000 list >/tmp/l.out; echo "U1000_LIB_EXIT=$?"; sed 's/^/U1000_LIB /' /tmp/l.out
+kg-lessee --uid 2000 list >/dev/null; echo "U2000_LIST=$?"
+kg-lessee list >/dev/null; echo "ROOT_LIST=$?"
+echo "PER_UID_LOG=$(grep -c 'uid 1000 has 64 connections already' /tmp/broker.log)"
+mark
+echo quit >&6; wait $C
+wait_new 'disconnected (0 left)' || echo "NO_DISCONNECT uid 1000"
+kg-lessee --uid 1000 conns 64 </dev/null | sed 's/^/U1000_AGAIN /'
+kg-lessee conns 1102 </dev/null | sed 's/^/ROOT /'
+echo "CAP_LOG=$(sed -n 's/.*(max \([0-9]*\) clients).*/\1/p' /tmp/broker.log)"
+kill -TERM $B; wait $B; echo "FIRST_BROKER_EXIT=$?"
+(ulimit -n 80; exec kmsgate-broker --config /etc/kmsgate.conf --log-level debug 2>/tmp/broker.log) &
+B=$!
+i=0; while [ ! -S /run/kmsgate/broker.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+[ -S /run/kmsgate/broker.sock ] || { echo "NO SECOND BROKER SOCKET"; cat /tmp/broker.log; exit 99; }
+echo "LOW_NOFILE=$(awk '/open files/ { print $4 "/" $5 }' /proc/$B/limits)"
+echo "LOW_CAP_LOG=$(sed -n 's/.*(max \([0-9]*\) clients).*/\1/p' /tmp/broker.log)"
+kg-lessee conns 18 </dev/null | sed 's/^/LOW /'
+finish
+""",
+    # A client that reads nothing is cut off once the kernel's buffer for it
+    # is full, and the broker goes on serving meanwhile: an idle client
+    # while 1000 acquire/release cycles broadcast PIPELINE_AVAILABLE, and
+    # a client that sends LIST after LIST without reading the replies.
+    'slow-reader': r"""
+mkfifo /tmp/qi; exec 6<>/tmp/qi
+kg-lessee idle </tmp/qi >/tmp/idle.out & I=$!
+wait_file /tmp/idle.out 'IDLE READY' || echo "NO_IDLE_READY"
+echo "FDS_BEFORE=$(fdcount)"
+echo "RSS_BEFORE=$(awk '/VmRSS/ { print $2 }' /proc/$B/status)"
+mark
+kg-lessee cycles head0 1000; echo "CYCLES_EXIT=$?"
+echo "CUT_IDLE=$(new_log | grep -c 'does not read its messages')"
+echo quit >&6; wait $I
+cat /tmp/idle.out
+mark
+kg-lessee noread 100000; echo "NOREAD_EXIT=$?"
+echo "CUT_NOREAD=$(new_log | grep -c 'does not read its messages')"
+kg-lessee list >/dev/null; echo "LIST_AFTER=$?"
+echo "FDS_AFTER=$(fdcount)"
+echo "RSS_AFTER=$(awk '/VmRSS/ { print $2 }' /proc/$B/status)"
+finish
+""",
+    # Version negotiation on the raw protocol (see raw.c kg_raw_version).
+    'version': r"""
+kg-lessee version; echo "VERSION_EXIT=$?"
+kg-lessee list >/dev/null; echo "LIST_AFTER=$?"
+finish
+""",
+    # The wait queue: three waiters get head0 in the order they queued;
+    # head1's queue takes 32 and refuses more (LIMIT), a second WAIT from a
+    # waiter is LIMIT, RELEASE does not end a wait; on SIGTERM every waiter
+    # gets CANCELLED (raw and through libkmsgate: ECANCELED).
+    'wait-queue': r"""
+printf 'quit\n' > /tmp/quit
+mkfifo /tmp/qh; exec 6<>/tmp/qh
+kg-lessee --name holder acquire head0 </tmp/qh >/tmp/holder.out & H=$!
+wait_file /tmp/holder.out '^LEASED' || echo "NO_HOLDER_LEASE"
+for n in 1 2 3; do
+	kg-lessee --name w$n --wait acquire head0 </tmp/quit >/tmp/w$n.out &
+	eval "W$n=\$!"; echo "WAITER $n pid=$!"
+	wait_log "waits for head0 ($n waiting)" || echo "NO_WAITER $n"
+done
+echo quit >&6; wait $H; echo "HOLDER_EXIT=$?"
+for n in 1 2 3; do eval "wait \$W$n"; echo "W${n}_EXIT=$?"; sed "s/^/W$n /" /tmp/w$n.out; done
+sed -n 's/.*pipeline head0 leased to pid \([0-9]*\).*/LEASE_ORDER \1/p' /tmp/broker.log
+mkfifo /tmp/qh1; exec 7<>/tmp/qh1
+kg-lessee --name holder1 acquire head1 </tmp/qh1 >/tmp/holder1.out & H1=$!
+wait_file /tmp/holder1.out '^LEASED' || echo "NO_HOLDER1_LEASE"
+kg-lessee waiters head1 34 >/tmp/waiters.out & WS=$!
+wait_file /tmp/waiters.out 'WAITERS READY' || echo "NO_WAITERS_READY"
+mkfifo /tmp/qh2; exec 8<>/tmp/qh2
+kg-lessee --name holder2 acquire head2 </tmp/qh2 >/tmp/holder2.out & H2=$!
+wait_file /tmp/holder2.out '^LEASED' || echo "NO_HOLDER2_LEASE"
+mark
+kg-lessee --name libwaiter --wait acquire head2 </dev/null >/tmp/libwaiter.out & LW=$!
+wait_new 'waits for head2 (1 waiting)' || echo "NO_LIBWAITER"
+finish
+wait $WS; echo "WAITERS_EXIT=$?"
+cat /tmp/waiters.out
+wait $LW; echo "LIBWAITER_EXIT=$?"; sed 's/^/LIBWAITER /' /tmp/libwaiter.out
+echo quit >&7; echo quit >&8; wait $H1 $H2
+echo "WAITQ_DONE"
+""",
+    # EV_PIPELINE_AVAILABLE reaches a client that only listens: after a
+    # release, a kill -9 of the lessee and an admin revoke; not when a
+    # waiter takes the pipeline over, but once that waiter releases it.
+    'available': r"""
+kg-lessee events 120 > /tmp/events.txt & E=$!
+wait_file /tmp/events.txt 'EVENTS READY' || echo "NO_EVENTS_READY"
+kg-lessee acquire head1 </dev/null >/dev/null
+wait_file /tmp/events.txt 'PIPELINE_AVAILABLE head1' || echo "NO_EVENT release head1"
+mkfifo /tmp/q2; exec 5<>/tmp/q2
+kg-lessee acquire head2 </tmp/q2 >/tmp/l2.out & L2=$!
+wait_file /tmp/l2.out '^LEASED' || echo "NO_LEASE head2"
+kill -9 $L2; wait $L2
+wait_file /tmp/events.txt 'PIPELINE_AVAILABLE head2' || echo "NO_EVENT kill9 head2"
+mkfifo /tmp/q3; exec 6<>/tmp/q3
+kg-lessee acquire head3 </tmp/q3 >/tmp/l3.out & L3=$!
+wait_file /tmp/l3.out '^LEASED' || echo "NO_LEASE head3"
+kg-lessee revoke head3
+wait_file /tmp/events.txt 'PIPELINE_AVAILABLE head3' || echo "NO_EVENT revoke head3"
+echo quit >&6; wait $L3
+mkfifo /tmp/q0; exec 7<>/tmp/q0
+kg-lessee acquire head0 </tmp/q0 >/tmp/l0.out & L0=$!
+wait_file /tmp/l0.out '^LEASED' || echo "NO_LEASE head0"
+mkfifo /tmp/q4; exec 8<>/tmp/q4
+kg-lessee --wait acquire head0 </tmp/q4 >/tmp/w.out & W=$!
+wait_log 'waits for head0 (1 waiting)' || echo "NO_WAITER head0"
+echo quit >&7; wait $L0
+wait_file /tmp/w.out '^LEASED' || echo "NO_HANDOVER head0"
+echo quit >&8; wait $W
+wait_file /tmp/events.txt 'PIPELINE_AVAILABLE head0' || echo "NO_EVENT waiter release head0"
+kill -TERM $E; wait $E
+sed 's/^/EV /' /tmp/events.txt
+finish
+""",
+    # REVOKE by an admin user, an admin group (supplementary or primary),
+    # refused for a user in neither (also with other groups).
+    'admin': r"""
+mkfifo /tmp/qv; exec 6<>/tmp/qv
+victim() { kg-lessee --name victim show head0 ff0000 </tmp/qv >/tmp/v.out & V=$!; wait_file /tmp/v.out '^LEASED' || echo "NO_VICTIM_LEASE $1"; }
+try_revoke() { label=$1; shift; kg-lessee "$@" revoke head0 >/tmp/r.out; echo "${label}_EXIT=$?"; sed "s/^/${label} /" /tmp/r.out; }
+victim refusals
+try_revoke NOBODY --uid 2000
+try_revoke OTHER_GROUPS --uid 2000 --groups 3001,3002
+try_revoke OTHER_PRIMARY --uid 2000 --gid 3001
+kg-lessee list | grep '^PIPELINE head0 ' | sed 's/^/AFTER_REFUSALS /'
+echo "REVOKED_BY_REFUSALS=$(grep -c '^REVOKED' /tmp/v.out)"
+try_revoke ADMIN_USER --uid 1000
+wait_file /tmp/v.out '^REVOKED' || echo "NO_REVOKED admin-user"
+wait $V; sed 's/^/V_ADMIN_USER /' /tmp/v.out
+victim supplementary
+try_revoke ADMIN_SUPP --uid 2000 --groups 5,3000
+wait_file /tmp/v.out '^REVOKED' || echo "NO_REVOKED admin-group supplementary"
+wait $V; sed 's/^/V_ADMIN_SUPP /' /tmp/v.out
+victim primary
+try_revoke ADMIN_PRIMARY --uid 2000 --gid 3000
+wait_file /tmp/v.out '^REVOKED' || echo "NO_REVOKED admin-group primary"
+wait $V; sed 's/^/V_ADMIN_PRIMARY /' /tmp/v.out
+finish
+""",
+    # allow-groups = 3001 on head1, matched through the supplementary groups
+    # (as the first or a later one), the primary group, or not at all; a
+    # client in more groups than the broker reads (64) counts by uid and
+    # primary group only.
+    'groups': r"""
+acq() { label=$1; shift; kg-lessee "$@" acquire head1 </dev/null >/tmp/a.out; echo "${label}_EXIT=$?"; sed "s/^/${label} /" /tmp/a.out; }
+acq SUPP --uid 2000 --groups 3001
+acq SUPP_LATER --uid 2000 --groups 5,6,3001
+acq PRIMARY --uid 2000 --gid 3001
+acq NONE --uid 2000
+acq OTHER --uid 2000 --groups 3000,3002
+kg-lessee --uid 2000 --groups 3001 list | grep '^PIPELINE head1 ' | sed 's/^/LIST_SUPP /'
+kg-lessee --uid 2000 list | grep '^PIPELINE head1 ' | sed 's/^/LIST_NONE /'
+G=; i=0; while [ $i -lt 63 ]; do G="$G$((4000 + i)),"; i=$((i+1)); done
+acq GROUPS64 --uid 2000 --groups ${G}3001
+acq GROUPS65 --uid 2000 --groups ${G}4999,3001
+echo "MANY_GROUPS_LOG=$(grep -c 'is in more than 64 groups' /tmp/broker.log)"
+finish
+""",
+})
+
+
 class Check:
     def __init__(self):
         self.problems = []
@@ -377,7 +564,7 @@ def run(args, scenario, check):
         conf = os.path.join(tmp, 'kmsgate.conf')
         script = os.path.join(tmp, 'scenario.sh')
         with open(conf, 'w') as f:
-            f.write(CONFIG)
+            f.write(CONFIGS.get(scenario, CONFIG))
         with open(script, 'w') as f:
             own_start = scenario == 'vkms' or scenario.startswith('sd-')
             start = '' if own_start else 'start_broker --config /etc/kmsgate.conf\n'
@@ -640,6 +827,200 @@ HOST = {
     'release': host_release, 'sigterm': host_sigterm, 'bench': host_bench,
     'hotplug': host_hotplug, 'vkms': host_vkms,
 }
+
+
+def missing_events(vm, check):
+    missing = lines(vm, 'NO_')
+    check(not missing, f'every awaited step came within 20 s: {missing or "yes"}')
+
+
+def host_caps(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=300)
+    missing_events(vm, check)
+    u = lines(vm, 'U1000 CONNS ')
+    refused = [ln for ln in u if ' refused at=' in ln]
+    check('U1000 CONNS ok=64 refused=2 other=0' in u,
+          f'uid 1000: 64 connections accepted, the 65th and 66th refused: {u[-1:]}')
+    check(len(refused) == 2 and all(
+        "ERROR LIMIT seq=0 req=? text='too many connections from your user' then=closed" in ln
+        for ln in refused), f'each refusal is ERROR LIMIT with seq 0, then closed: {refused}')
+    check(value(vm, 'PER_UID_LOG') == '3',
+          f'broker log names the 3 refusals (2 raw, 1 libkmsgate): {value(vm, "PER_UID_LOG")}')
+    check(value(vm, 'U1000_LIB_EXIT') == '1' and lines(vm, 'U1000_LIB REFUSED EAGAIN'),
+          f'libkmsgate at the cap: connect fails with EAGAIN: {lines(vm, "U1000_LIB ")}')
+    check(value(vm, 'U2000_LIST') == '0' and value(vm, 'ROOT_LIST') == '0',
+          'meanwhile uid 2000 and root connect (the cap is per uid): '
+          f'{value(vm, "U2000_LIST")}, {value(vm, "ROOT_LIST")}')
+    again = lines(vm, 'U1000_AGAIN CONNS ')
+    check(again == ['U1000_AGAIN CONNS ok=64 refused=0 other=0'],
+          f'once they closed, uid 1000 gets 64 again (open connections count): {again}')
+    r = lines(vm, 'ROOT CONNS ')
+    check(value(vm, 'CAP_LOG') == '1100', f'broker: max {value(vm, "CAP_LOG")} clients')
+    check('ROOT CONNS ok=1100 refused=2 other=0' in r and sum(
+        "ERROR LIMIT seq=0 req=? text='too many clients' then=closed" in ln for ln in r) == 2,
+        f'root: 1100 connections accepted, then ERROR LIMIT (seq 0) and closed: {r[-3:]}')
+    check(value(vm, 'FIRST_BROKER_EXIT') == '0', 'first broker stopped cleanly')
+    check(value(vm, 'LOW_NOFILE') == '80/80', f'second broker fd limit {value(vm, "LOW_NOFILE")}')
+    check(value(vm, 'LOW_CAP_LOG') == '16',
+          f'fd limit 80: max {value(vm, "LOW_CAP_LOG")} clients (80 - 64 reserved)')
+    low = lines(vm, 'LOW CONNS ')
+    check('LOW CONNS ok=16 refused=2 other=0' in low,
+          f'fd limit 80: 16 connections accepted, the rest refused: {low[-3:]}')
+
+
+def host_slow_reader(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=400)
+    missing_events(vm, check)
+    c = lines(vm, 'CYCLES ')
+    check(value(vm, 'CYCLES_EXIT') == '0' and c and c[0].startswith('CYCLES 1000 '),
+          f'1000 acquire/release cycles went on while a client did not read: {c}')
+    idle = re.search(r'^IDLE queued=(\d+) closed=(\w+)', '\n'.join(vm.output), re.M)
+    check(bool(idle) and idle.group(2) == 'yes',
+          f'the idle client was disconnected: {idle and idle.group(0)}')
+    check(bool(idle) and 0 < int(idle.group(1)) < 1000,
+          f'after a bounded number of events queued for it (< the 1000 sent): '
+          f'{idle and idle.group(1)}')
+    check(value(vm, 'CUT_IDLE') == '1', f'broker log: idle client cut once: {value(vm, "CUT_IDLE")}')
+    nr = re.search(r'^NOREAD sent=(\d+) queued=(\d+) closed=(\w+) stuck=(\w+) ms=(\d+)',
+                   '\n'.join(vm.output), re.M)
+    check(bool(nr) and nr.group(3) == 'yes' and nr.group(4) == 'no',
+          f'a client sending LIST without reading is disconnected, never stuck: '
+          f'{nr and nr.group(0)}')
+    check(bool(nr) and int(nr.group(1)) < 100000 and int(nr.group(2)) < 5000,
+          f'after a bounded number of requests and queued replies: {nr and nr.group(0)}')
+    check(value(vm, 'CUT_NOREAD') == '1', f'broker log: cut once: {value(vm, "CUT_NOREAD")}')
+    check(value(vm, 'LIST_AFTER') == '0', 'the broker serves a new client afterwards')
+    check(value(vm, 'FDS_BEFORE') == value(vm, 'FDS_AFTER'),
+          f'broker fds {value(vm, "FDS_BEFORE")} before, {value(vm, "FDS_AFTER")} after')
+    before, after = value(vm, 'RSS_BEFORE'), value(vm, 'RSS_AFTER')
+    check(before and after and int(after) - int(before) < 1024,
+          f'broker RSS {before} kB before, {after} kB after (< 1 MiB growth)')
+    if idle and nr:
+        print(f'MEASURED idle client cut after {idle.group(1)} queued events; '
+              f'non-reader after {nr.group(1)} LISTs, {nr.group(2)} replies queued, {nr.group(5)} ms')
+
+
+def host_version(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=120)
+    v = {m.group(1): m.group(2) for m in
+         (re.match(r'^VERSION (\S+) (.*)$', ln) for ln in vm.output) if m}
+    print(f'seen: {v}')
+    check(v.get('a-hello-2..3', '').startswith('got=ERROR VERSION seq=1 req=HELLO')
+          and 'versions 1 to 1' in v.get('a-hello-2..3', ''),
+          f'HELLO 2..3: ERROR VERSION naming the broker\'s range: {v.get("a-hello-2..3")}')
+    check(v.get('a-hello-1..4') == 'got=SERVER_HELLO seq=2 version=1',
+          f'a second HELLO 1..4 on the same connection: SERVER_HELLO version 1: '
+          f'{v.get("a-hello-1..4")}')
+    check(v.get('a-list') == 'pipelines=4 list_end_count=4',
+          f'then LIST works on it: {v.get("a-list")}')
+    check(v.get('a-hello-again', '').startswith('got=ERROR UNEXPECTED seq=4')
+          and v.get('a-after') == 'closed=yes',
+          f'a HELLO after the handshake: UNEXPECTED and closed: {v.get("a-hello-again")}, '
+          f'{v.get("a-after")}')
+    check(v.get('b-hello-2..2', '').startswith('got=ERROR VERSION seq=1'),
+          f'HELLO 2..2: ERROR VERSION: {v.get("b-hello-2..2")}')
+    check(v.get('b-list-before-hello', '').startswith('got=ERROR UNEXPECTED seq=3')
+          and v.get('b-after') == 'closed=yes',
+          f'after VERSION the connection is still NEW: LIST is UNEXPECTED, closed: '
+          f'{v.get("b-list-before-hello")}, {v.get("b-after")}')
+    check(value(vm, 'LIST_AFTER') == '0', 'the broker serves a new client afterwards')
+
+
+def host_wait_queue(vm, check):
+    vm.wait_for(r'^WAITQ_DONE$', timeout=240)
+    missing_events(vm, check)
+    pids = [ln.split('pid=')[1] for ln in sorted(lines(vm, 'WAITER '))]
+    order = [ln.split()[1] for ln in lines(vm, 'LEASE_ORDER ')]
+    check(len(pids) == 3 and order[1:] == pids,
+          f'head0 went to the waiters in the order they queued: queued {pids}, '
+          f'leased to {order[1:]} (after the holder {order[:1]})')
+    t = []
+    for n in (1, 2, 3):
+        m = re.search(r't=([0-9.]+)', ' '.join(lines(vm, f'W{n} LEASED head0')))
+        t.append(float(m.group(1)) if m else None)
+    check(None not in t and t == sorted(t), f'and their LEASED times rise: {t}')
+    check(all(value(vm, f'W{n}_EXIT') == '0' for n in (1, 2, 3)), 'each waiter released')
+    w = {m.group(1): m.group(2) for m in
+         (re.match(r'^WAITERS (\w+)[= ](.*)$', ln) for ln in vm.output) if m}
+    print(f'seen: {w}')
+    check(w.get('queued') == '32 limit=2 other=0',
+          f'head1: 32 waiters queued, the 33rd and 34th refused: {w.get("queued")}')
+    refusals = lines(vm, 'WAITERS refused ')
+    check(len(refusals) == 2 and all("ERROR LIMIT seq=2 req=ACQUIRE text='too many clients "
+                                     "wait for head1'" in ln for ln in refusals),
+          f'each refusal is ERROR LIMIT for its ACQUIRE: {refusals}')
+    check(w.get('again', '').startswith("ERROR LIMIT seq=4 req=ACQUIRE text='you are waiting "
+                                        "for head1 already'"),
+          f'a second WAIT from a waiter: LIMIT: {w.get("again")}')
+    check(w.get('release', '').startswith('ERROR NOT_HELD seq=6 req=RELEASE'),
+          f'RELEASE of a pipeline it only waits for: NOT_HELD: {w.get("release")}')
+    end = lines(vm, 'WAITERS_END ')
+    check(end == ['WAITERS_END cancelled=32 leased=0 closed=0 other=0'],
+          f'on SIGTERM all 32 waits ended with ERROR CANCELLED (the first too: RELEASE did '
+          f'not end its wait): {end}')
+    lw = lines(vm, 'LIBWAITER ')
+    check(value(vm, 'LIBWAITER_EXIT') == '1' and len(lw) == 1
+          and lw[0].startswith('LIBWAITER REFUSED ECANCELED'),
+          f'a libkmsgate waiter gets ECANCELED: {lw}')
+
+
+def host_available(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=240)
+    missing_events(vm, check)
+    ev = [ln[3:] for ln in lines(vm, 'EV EVENT PIPELINE_AVAILABLE ')]
+    want = [f'EVENT PIPELINE_AVAILABLE {p} status=0' for p in ('head1', 'head2', 'head3', 'head0')]
+    check(ev == want, 'a listening client heard PIPELINE_AVAILABLE once per freed pipeline '
+          f'(release head1, kill -9 head2, revoke head3, the waiter\'s release of head0; '
+          f'none at the handover to the waiter): {ev}')
+    check(not lines(vm, 'EV EVENT REVOKED'), 'and nothing else about leases that are not its own')
+
+
+def host_admin(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=240)
+    missing_events(vm, check)
+    for label in ('NOBODY', 'OTHER_GROUPS', 'OTHER_PRIMARY'):
+        check(value(vm, f'{label}_EXIT') == '1' and lines(vm, f'{label} REVOKE head0 EACCES'),
+              f'{label}: revoke refused (EACCES): {lines(vm, label + " ")}')
+    a = lines(vm, 'AFTER_REFUSALS ')
+    check(len(a) == 1 and 'state=1' in a[0] and value(vm, 'REVOKED_BY_REFUSALS') == '0',
+          f'after the refusals the lessee still holds head0: {a}')
+    for label, who in (('ADMIN_USER', 'admin-users uid 1000'),
+                       ('ADMIN_SUPP', 'admin-groups 3000 as a supplementary group'),
+                       ('ADMIN_PRIMARY', 'admin-groups 3000 as the primary group')):
+        check(value(vm, f'{label}_EXIT') == '0' and lines(vm, f'{label} REVOKE head0 OK'),
+              f'{who}: revoke OK: {lines(vm, label + " ")}')
+        check(lines(vm, f'V_{label} REVOKED head0 1'),
+              f'{who}: the lessee got EV_REVOKED reason 1 (admin): {lines(vm, "V_" + label)}')
+
+
+def host_groups(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=240)
+    for label, want, what in (
+            ('SUPP', '0', 'supplementary group 3001'),
+            ('SUPP_LATER', '0', 'supplementary groups 5,6,3001'),
+            ('PRIMARY', '0', 'primary group 3001'),
+            ('NONE', '1', 'no group'),
+            ('OTHER', '1', 'groups 3000,3002'),
+            ('GROUPS64', '0', '64 groups, 3001 among them'),
+            ('GROUPS65', '1', '65 groups, 3001 among them (over the 64 read)')):
+        got = lines(vm, f'{label} ')
+        ok = (value(vm, f'{label}_EXIT') == want and len(got) == 1
+              and got[0].startswith(f'{label} LEASED head1' if want == '0'
+                                    else f'{label} REFUSED EACCES'))
+        check(ok, f'uid 2000 with {what}: {"allowed" if want == "0" else "refused"} '
+              f'on head1 (allow-groups = 3001): {got}')
+    ls, ln = lines(vm, 'LIST_SUPP '), lines(vm, 'LIST_NONE ')
+    check(len(ls) == 1 and ls[0].endswith('allowed=1') and len(ln) == 1
+          and ln[0].endswith('allowed=0'), f'LIST sets the allowed flag the same way: {ls} {ln}')
+    check(value(vm, 'MANY_GROUPS_LOG') == '1',
+          f'the broker logs the client with too many groups: {value(vm, "MANY_GROUPS_LOG")}')
+
+
+HOST.update({
+    'caps': host_caps, 'slow-reader': host_slow_reader, 'version': host_version,
+    'wait-queue': host_wait_queue, 'available': host_available, 'admin': host_admin,
+    'groups': host_groups,
+})
 
 
 def main():
