@@ -23,8 +23,8 @@
 #include "output-headless.h"
 #include "output-kms.h"
 #include "stats.h"
-#include "vgpu-broker.h"
-#include "vgpu-vu.h"
+#include "broker-outputs.h"
+#include "vgpu-vhost.h"
 
 #define STATS_PERIOD_MS 1000
 
@@ -47,8 +47,8 @@ struct app {
 	int sig_fd;
 	struct kg_source *sig_src, *stats_timer;
 	struct kg_stats *stats;
-	struct kg_vgpu_broker *broker;
-	struct kg_vgpu_vu *vu;
+	struct kg_broker_outputs *broker;
+	struct kg_vgpu_vhost *vu;
 };
 
 static void usage(FILE *f)
@@ -262,7 +262,7 @@ static struct kg_output *open_kms(struct app *a)
 			kg_err("--broker needs --pipeline NAME[,NAME...] (kmsgatectl list shows them)");
 			return NULL;
 		}
-		a->broker = kg_vgpu_broker_create(a->loop, a->o.broker, a->o.pipelines, &out);
+		a->broker = kg_broker_outputs_create(a->loop, a->o.broker, a->o.pipelines, &out);
 		return a->broker ? out : NULL;
 	}
 	if (!a->o.device) {
@@ -378,7 +378,7 @@ static int setup_signals(struct app *a)
 
 static int start(struct app *a)
 {
-	struct kg_vgpu_vu_config vc = { .socket_path = a->o.socket };
+	struct kg_vgpu_vhost_config vc = { .socket_path = a->o.socket };
 
 	if (setup_signals(a) < 0) {
 		kg_log_errno(KG_LOG_ERROR, "cannot set up signal handling");
@@ -401,7 +401,7 @@ static int start(struct app *a)
 	vc.vgpu.stats = a->stats;
 	vc.vgpu.max_resource_bytes = a->o.max_resource_mb << 20;
 	vc.vgpu.fifo = a->o.fifo;
-	a->vu = kg_vgpu_vu_create(a->loop, &vc);
+	a->vu = kg_vgpu_vhost_create(a->loop, &vc);
 	if (!a->vu)
 		return -1;
 	kg_info("serving vhost-user-gpu on %s (%s output, %u scanout(s))", a->o.socket,
@@ -415,10 +415,10 @@ static void stop(struct app *a)
 		write_pngs(a, a->out);
 	write_stats(a);
 	if (a->vu)
-		kg_vgpu_vu_destroy(a->vu); /* also the output */
+		kg_vgpu_vhost_destroy(a->vu); /* also the output */
 	else if (a->out)
 		a->out->ops->destroy(a->out);
-	kg_vgpu_broker_destroy(a->broker); /* after the output on its leases */
+	kg_broker_outputs_destroy(a->broker); /* after the output on its leases */
 	kg_loop_remove(a->stats_timer);
 	kg_loop_remove(a->sig_src);
 	if (a->sig_fd >= 0)

@@ -18,7 +18,7 @@
 #include "edid.h"
 #include "output-headless.h"
 #include "stats.h"
-#include "vgpu-join.h"
+#include "output-join.h"
 #ifdef HAVE_DISPLAY_INFO
 #include <libdisplay-info/info.h>
 #endif

@@ -1,25 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kg_vgpu_broker: kmsgate-vgpu's leases from kmsgate-broker (libkmsgate).
+ * kg_broker_outputs: kmsgate-vgpu's leases from kmsgate-broker (libkmsgate).
  * Acquires each named pipeline, builds one KMS output per lease (a lease
  * is its own DRM fd) and joins them, scanout i = pipeline i. Follows the
  * broker's events: hotplug → the output's changed callback; revocation is
  * logged (frames on that scanout then fail and complete unshown).
  */
-#ifndef KG_VGPU_BROKER_H
-#define KG_VGPU_BROKER_H
+#ifndef KG_BROKER_OUTPUTS_H
+#define KG_BROKER_OUTPUTS_H
 
 struct kg_loop;
 struct kg_output;
-struct kg_vgpu_broker;
+struct kg_broker_outputs;
 
 /* socket NULL: libkmsgate's default ($KMSGATE_SOCKET, else
  * /run/kmsgate/broker.sock). pipelines: "NAME[,NAME...]". On success *out
  * is the output (owned by the caller, to be destroyed before the broker
  * connection). NULL with errno set and a log line naming what failed. */
-struct kg_vgpu_broker *kg_vgpu_broker_create(struct kg_loop *loop, const char *socket,
-					     const char *pipelines, struct kg_output **out);
+struct kg_broker_outputs *kg_broker_outputs_create(struct kg_loop *loop, const char *socket,
+						   const char *pipelines, struct kg_output **out);
 /* Releases the leases and disconnects. Destroy the output first. Accepts NULL. */
-void kg_vgpu_broker_destroy(struct kg_vgpu_broker *b);
+void kg_broker_outputs_destroy(struct kg_broker_outputs *b);
 
 #endif

@@ -1,28 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kg_vgpu_vu: the virtio-gpu device served over vhost-user. Binds kg_vgpu
+ * kg_vgpu_vhost: the virtio-gpu device served over vhost-user. Binds kg_vgpu
  * to kg_vu: pops each descriptor chain, copies the command out of guest
  * memory, and pushes the response back into the chain's writable buffers.
  * Also forwards the output's hotplug to the guest as a display event.
  */
-#ifndef KG_VGPU_VU_H
-#define KG_VGPU_VU_H
+#ifndef KG_VGPU_VHOST_H
+#define KG_VGPU_VHOST_H
 
 #include "vgpu.h"
 
 struct kg_loop;
-struct kg_vgpu_vu;
+struct kg_vgpu_vhost;
 
-struct kg_vgpu_vu_config {
+struct kg_vgpu_vhost_config {
 	const char *socket_path;    /* where QEMU connects */
 	struct kg_vgpu_config vgpu; /* output, stats, caps, fifo; the rest is set here */
 };
 
 /* Takes ownership of cfg->vgpu.output on success (on failure the caller
  * keeps it). Returns NULL with errno set (and a log line). */
-struct kg_vgpu_vu *kg_vgpu_vu_create(struct kg_loop *loop, const struct kg_vgpu_vu_config *cfg);
+struct kg_vgpu_vhost *kg_vgpu_vhost_create(struct kg_loop *loop,
+					   const struct kg_vgpu_vhost_config *cfg);
 /* Disconnects QEMU, then destroys the output (which may complete its
  * frames into the device), then the device. Accepts NULL. */
-void kg_vgpu_vu_destroy(struct kg_vgpu_vu *v);
+void kg_vgpu_vhost_destroy(struct kg_vgpu_vhost *v);
 
 #endif

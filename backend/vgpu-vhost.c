@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "vgpu-vu.h"
+#include "vgpu-vhost.h"
 
 #include <errno.h>
 #include <linux/virtio_gpu.h>
@@ -21,7 +21,7 @@ struct vu_req {
 	struct kg_vq_elem elem;
 };
 
-struct kg_vgpu_vu {
+struct kg_vgpu_vhost {
 	struct kg_vu_dev *dev;
 	struct kg_vgpu *g;
 	struct kg_output *out; /* owned once create succeeded */
@@ -36,7 +36,7 @@ struct kg_vgpu_vu {
 
 static void t_reply(void *data, void *token, const void *resp, size_t len)
 {
-	struct kg_vgpu_vu *v = data;
+	struct kg_vgpu_vhost *v = data;
 	struct vu_req *req = token;
 	size_t written = 0;
 
@@ -63,21 +63,21 @@ static const struct kg_vgpu_transport vu_transport = { t_reply, t_drop };
 
 static int d_get_config(void *opaque, uint32_t offset, void *buf, uint32_t len)
 {
-	struct kg_vgpu_vu *v = opaque;
+	struct kg_vgpu_vhost *v = opaque;
 
 	return kg_vgpu_get_config(v->g, offset, buf, len);
 }
 
 static void d_set_features(void *opaque, uint64_t features)
 {
-	struct kg_vgpu_vu *v = opaque;
+	struct kg_vgpu_vhost *v = opaque;
 
 	kg_vgpu_set_features(v->g, features);
 }
 
 /* Takes one chain off the queue and hands its command to the device.
  * Returns false when the queue is empty or broken. */
-static bool process_one(struct kg_vgpu_vu *v, struct kg_vq *vq)
+static bool process_one(struct kg_vgpu_vhost *v, struct kg_vq *vq)
 {
 	struct vu_req *req = v->spare ? v->spare : malloc(sizeof(*req));
 	size_t len;
@@ -109,7 +109,7 @@ static bool process_one(struct kg_vgpu_vu *v, struct kg_vq *vq)
 
 static void d_queue_kick(void *opaque, struct kg_vq *vq)
 {
-	struct kg_vgpu_vu *v = opaque;
+	struct kg_vgpu_vhost *v = opaque;
 
 	v->kick_vq = vq;
 	v->notify_pending = false;
@@ -122,7 +122,7 @@ static void d_queue_kick(void *opaque, struct kg_vq *vq)
 
 static void d_queue_stopped(void *opaque, struct kg_vq *vq)
 {
-	struct kg_vgpu_vu *v = opaque;
+	struct kg_vgpu_vhost *v = opaque;
 
 	/* Elements of a stopped control queue can no longer be answered;
 	 * the guest driver starts over after a device stop. */
@@ -132,21 +132,21 @@ static void d_queue_stopped(void *opaque, struct kg_vq *vq)
 
 static void d_mem_changed(void *opaque)
 {
-	struct kg_vgpu_vu *v = opaque;
+	struct kg_vgpu_vhost *v = opaque;
 
 	kg_vgpu_mem_changed(v->g);
 }
 
 static void d_reset(void *opaque)
 {
-	struct kg_vgpu_vu *v = opaque;
+	struct kg_vgpu_vhost *v = opaque;
 
 	kg_vgpu_reset(v->g);
 }
 
 static void on_output_changed(void *data)
 {
-	struct kg_vgpu_vu *v = data;
+	struct kg_vgpu_vhost *v = data;
 	int ret;
 
 	kg_vgpu_display_changed(v->g);
@@ -157,9 +157,10 @@ static void on_output_changed(void *data)
 			strerror(-ret));
 }
 
-struct kg_vgpu_vu *kg_vgpu_vu_create(struct kg_loop *loop, const struct kg_vgpu_vu_config *cfg)
+struct kg_vgpu_vhost *kg_vgpu_vhost_create(struct kg_loop *loop,
+					   const struct kg_vgpu_vhost_config *cfg)
 {
-	struct kg_vgpu_vu *v = calloc(1, sizeof(*v));
+	struct kg_vgpu_vhost *v = calloc(1, sizeof(*v));
 	struct kg_vgpu_config gc;
 	int err;
 
@@ -195,12 +196,12 @@ struct kg_vgpu_vu *kg_vgpu_vu_create(struct kg_loop *loop, const struct kg_vgpu_
 
 fail:
 	err = errno;
-	kg_vgpu_vu_destroy(v);
+	kg_vgpu_vhost_destroy(v);
 	errno = err;
 	return NULL;
 }
 
-void kg_vgpu_vu_destroy(struct kg_vgpu_vu *v)
+void kg_vgpu_vhost_destroy(struct kg_vgpu_vhost *v)
 {
 	if (!v)
 		return;

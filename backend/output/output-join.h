@@ -4,8 +4,8 @@
  * other (output 0's scanouts first). kmsgate-vgpu uses it for one KMS
  * output per leased pipeline: each lease is its own DRM fd.
  */
-#ifndef KG_VGPU_JOIN_H
-#define KG_VGPU_JOIN_H
+#ifndef KG_OUTPUT_JOIN_H
+#define KG_OUTPUT_JOIN_H
 
 #include "output.h"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "vgpu-broker.h"
+#include "broker-outputs.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,9 +10,9 @@
 #include "log.h"
 #include "loop.h"
 #include "output-kms.h"
-#include "vgpu-join.h"
+#include "output-join.h"
 
-struct kg_vgpu_broker {
+struct kg_broker_outputs {
 	struct kmsgate_client *client;
 	struct kmsgate_lease *leases[KG_MAX_SCANOUTS];
 	unsigned n;
@@ -22,7 +22,7 @@ struct kg_vgpu_broker {
 
 static void on_event(const struct kmsgate_event *ev, void *data)
 {
-	struct kg_vgpu_broker *b = data;
+	struct kg_broker_outputs *b = data;
 
 	switch (ev->type) {
 	case KMSGATE_EVENT_REVOKED:
@@ -43,7 +43,7 @@ static void on_event(const struct kmsgate_event *ev, void *data)
 
 static void on_readable(void *data, int fd, uint32_t events)
 {
-	struct kg_vgpu_broker *b = data;
+	struct kg_broker_outputs *b = data;
 	int ret = kmsgate_dispatch(b->client);
 
 	if (ret < 0) {
@@ -74,7 +74,7 @@ static struct kg_output *lease_output(struct kg_loop *loop, struct kmsgate_lease
 	return kg_output_kms_create(loop, kmsgate_lease_fd(l), &pipe, 1);
 }
 
-static int acquire_all(struct kg_vgpu_broker *b, const char *pipelines)
+static int acquire_all(struct kg_broker_outputs *b, const char *pipelines)
 {
 	char *list = strdup(pipelines), *save = NULL;
 
@@ -102,7 +102,7 @@ static int acquire_all(struct kg_vgpu_broker *b, const char *pipelines)
 	return b->n ? 0 : -EINVAL;
 }
 
-static struct kg_output *make_output(struct kg_vgpu_broker *b, struct kg_loop *loop)
+static struct kg_output *make_output(struct kg_broker_outputs *b, struct kg_loop *loop)
 {
 	struct kg_output *outs[KG_MAX_SCANOUTS], *joined;
 	unsigned n = 0;
@@ -123,10 +123,10 @@ destroy:
 	return NULL;
 }
 
-struct kg_vgpu_broker *kg_vgpu_broker_create(struct kg_loop *loop, const char *socket,
-					     const char *pipelines, struct kg_output **out)
+struct kg_broker_outputs *kg_broker_outputs_create(struct kg_loop *loop, const char *socket,
+						   const char *pipelines, struct kg_output **out)
 {
-	struct kg_vgpu_broker *b = calloc(1, sizeof(*b));
+	struct kg_broker_outputs *b = calloc(1, sizeof(*b));
 	int err;
 
 	if (!b)
@@ -152,12 +152,12 @@ struct kg_vgpu_broker *kg_vgpu_broker_create(struct kg_loop *loop, const char *s
 	return b;
 
 fail:
-	kg_vgpu_broker_destroy(b);
+	kg_broker_outputs_destroy(b);
 	errno = err;
 	return NULL;
 }
 
-void kg_vgpu_broker_destroy(struct kg_vgpu_broker *b)
+void kg_broker_outputs_destroy(struct kg_broker_outputs *b)
 {
 	if (!b)
 		return;

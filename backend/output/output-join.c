@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "vgpu-join.h"
+#include "output-join.h"
 
 #include <errno.h>
 #include <stdlib.h>
