@@ -50,7 +50,7 @@ PATCHED_MODULE_DIR = '/nested/qemu-patched'
 # prefers another mode than the pipeline's 1024x768 (what GET_DISPLAY_INFO
 # says), and Linux's virtio-gpu driver drops a preferred mode that differs
 # from the display info; kmsgate-vgpu then offers an EDID of its own that
-# prefers the pipeline's mode (backend/edid.c), so kg-frames runs at
+# prefers the pipeline's mode (backend/output/edid.c), so kg-frames runs at
 # 1024x768 without any help from the guest side.
 
 # The nested guest's command: pattern and frame count come from the kernel
