@@ -9,6 +9,7 @@
 #include "kmsgate.h"
 #include "log.h"
 #include "loop.h"
+#include "kms-pick.h"
 #include "output-kms.h"
 #include "output-join.h"
 

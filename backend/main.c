@@ -21,6 +21,7 @@
 #include "log.h"
 #include "loop.h"
 #include "output-headless.h"
+#include "kms-pick.h"
 #include "output-kms.h"
 #include "stats.h"
 #include "broker-outputs.h"

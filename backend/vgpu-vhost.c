@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "iov.h"
 #include "output.h"
 #include "vhost-user.h"
 

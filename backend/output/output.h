@@ -15,13 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rect.h"
+
 #define KG_MAX_SCANOUTS 16 /* VIRTIO_GPU_MAX_SCANOUTS */
 
 struct kg_output;
-
-struct kg_rect {
-	uint32_t x, y, width, height;
-};
 
 /* One contiguous piece of a resource's backing in guest RAM. */
 struct kg_backing_chunk {

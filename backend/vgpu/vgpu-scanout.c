@@ -183,26 +183,12 @@ static void present_start(struct kg_vgpu *g, struct vgpu_present *p)
  * the whole new frame is damaged. */
 static void damage_merge(struct vgpu_present *p, const struct vgpu_present *old)
 {
-	struct kg_rect *a = &p->damage;
-	const struct kg_rect *b = &old->damage;
-	uint32_t x1, y1;
-	uint64_t ax2, bx2, ay2, by2;
-
 	if (p->fb.width != old->fb.width || p->fb.height != old->fb.height ||
 	    p->fb.resource_id != old->fb.resource_id) {
-		*a = (struct kg_rect){ 0, 0, p->fb.width, p->fb.height };
+		p->damage = (struct kg_rect){ 0, 0, p->fb.width, p->fb.height };
 		return;
 	}
-	x1 = a->x < b->x ? a->x : b->x;
-	y1 = a->y < b->y ? a->y : b->y;
-	ax2 = (uint64_t)a->x + a->width;
-	bx2 = (uint64_t)b->x + b->width;
-	ay2 = (uint64_t)a->y + a->height;
-	by2 = (uint64_t)b->y + b->height;
-	a->x = x1;
-	a->y = y1;
-	a->width = (uint32_t)((ax2 > bx2 ? ax2 : bx2) - x1);
-	a->height = (uint32_t)((ay2 > by2 ? ay2 : by2) - y1);
+	p->damage = kg_rect_union(&p->damage, &old->damage);
 }
 
 /* Hands the frame to the output now, or queues it behind the one there. */

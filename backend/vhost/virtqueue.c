@@ -9,6 +9,7 @@
  * buffer ranges against guest memory, write-only buffers after read-only.
  */
 #include "virtqueue.h"
+#include "iov.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -470,54 +471,4 @@ void kg_vq_notify(struct kg_vq *vq)
 	if (eventfd_write(vq->call_fd, 1) < 0 && errno != EAGAIN)
 		kg_log_errno(KG_LOG_WARN, "virtqueue %u: cannot signal the call eventfd",
 			     vq->index);
-}
-
-size_t kg_iov_size(const struct iovec *iov, unsigned n)
-{
-	size_t total = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	return total;
-}
-
-/* Copies len bytes between buf and the iovec, starting offset bytes into
- * the iovec; to_iov says which way. Returns the bytes copied. */
-static size_t iov_copy(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len,
-		       bool to_iov)
-{
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		uint8_t *at;
-		size_t chunk;
-
-		if (offset >= iov[i].iov_len) {
-			offset -= iov[i].iov_len;
-			continue;
-		}
-		at = (uint8_t *)iov[i].iov_base + offset;
-		chunk = iov[i].iov_len - offset;
-		if (chunk > len - done)
-			chunk = len - done;
-		if (to_iov)
-			memcpy(at, (uint8_t *)buf + done, chunk);
-		else
-			memcpy((uint8_t *)buf + done, at, chunk);
-		done += chunk;
-		offset = 0;
-	}
-	return done;
-}
-
-size_t kg_iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len)
-{
-	return iov_copy(iov, n, offset, buf, len, false);
-}
-
-size_t kg_iov_from_buf(const struct iovec *iov, unsigned n, size_t offset, const void *buf,
-		       size_t len)
-{
-	/* iov_copy only reads buf when copying into the iovec. */
-	return iov_copy(iov, n, offset, (void *)buf, len, true);
 }

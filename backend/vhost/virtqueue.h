@@ -111,11 +111,4 @@ bool kg_vq_broken(const struct kg_vq *vq);
 void kg_vq_set_rekick_fd(struct kg_vq *vq, int fd);
 void kg_vq_refill(struct kg_vq *vq);
 
-/* Copies up to len bytes out of / into an iovec array starting at offset.
- * Return the number of bytes copied. */
-size_t kg_iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len);
-size_t kg_iov_from_buf(const struct iovec *iov, unsigned n, size_t offset, const void *buf,
-		       size_t len);
-size_t kg_iov_size(const struct iovec *iov, unsigned n);
-
 #endif

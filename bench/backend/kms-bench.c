@@ -35,6 +35,7 @@
 #include "fake-guest.h"
 #include "log.h"
 #include "loop.h"
+#include "kms-pick.h"
 #include "output-kms.h"
 
 #define NBUF 3

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "iov.h"
 #include "loop.h"
 #include "vhost-user-proto.h"
 #include "vhost-user.h"

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "output.h"
+#include "rect.h"
 
 struct kg_copy_dst {
 	uint8_t *map;
@@ -27,12 +28,6 @@ struct kg_copy_dst {
  */
 int64_t kg_copy_damage(const struct kg_copy_dst *dst, const struct kg_fb_source *src, uint32_t cpp,
 		       const struct kg_rect *damage);
-
-/* Bounding box of a and b (an empty rect, width or height 0, is ignored). */
-struct kg_rect kg_rect_union(const struct kg_rect *a, const struct kg_rect *b);
-
-/* r clipped to a w x h image (the guest may send any rectangle). */
-struct kg_rect kg_rect_clip(const struct kg_rect *r, uint32_t w, uint32_t h);
 
 /* A few disjoint rectangles: what a copy buffer lacks. Rectangles that
  * overlap or touch are merged; past KG_REGION_MAX everything becomes one

@@ -12,7 +12,7 @@
 
 #include "kms-props.h"
 #include "log.h"
-#include "output-kms.h"
+#include "kms-pick.h"
 
 struct used {
 	uint32_t crtcs; /* bit per CRTC index */

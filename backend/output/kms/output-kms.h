@@ -42,14 +42,6 @@ struct kg_kms_pipe {
 struct kg_output *kg_output_kms_create(struct kg_loop *loop, int drm_fd,
 				       const struct kg_kms_pipe *pipes, unsigned n);
 
-/*
- * Finds up to max pipelines on drm_fd (a card or a lease): each connected
- * connector (writeback ones skipped) with a free CRTC, its primary plane, a
- * cursor plane if any, and the preferred mode. Sets the client caps it needs.
- * Returns how many were found or -errno.
- */
-int kg_kms_find_pipes(int drm_fd, struct kg_kms_pipe *pipes, unsigned max);
-
 struct kg_output_kms_stats {
 	uint64_t presented; /* present() calls accepted */
 	uint64_t shown;	    /* completed by a flip event */

@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "vhost-user-proto.h"
 #include "vhost-user.h"
+#include "iov.h"
 #include "fdcount.h"
 #include "guest-ram.h"
 #include "scm-send.h"

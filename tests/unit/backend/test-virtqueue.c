@@ -17,6 +17,7 @@
 
 #include "guest-mem.h"
 #include "virtqueue.h"
+#include "iov.h"
 #include "guest-ram.h"
 
 #define RAM_SIZE  (1u << 20)

@@ -49,6 +49,7 @@
 #include "fake-guest.h"
 #include "log.h"
 #include "loop.h"
+#include "kms-pick.h"
 #include "output-kms.h"
 #include "fdcount.h"
 
