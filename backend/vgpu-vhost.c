@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu-channel.h"
 #include "log.h"
 #include "iov.h"
 #include "output.h"
@@ -25,6 +26,10 @@ struct vu_req {
 struct kg_vgpu_vhost {
 	struct kg_vu_dev *dev;
 	struct kg_vgpu *g;
+	struct kg_loop *loop;
+	/* The vhost-user-gpu channel QEMU hands over at each DRIVER_OK. kmsgate
+	 * sends QEMU no pixels over it: it only answers the protocol. */
+	struct kg_gpuchan *gpu_chan;
 	struct kg_output *out; /* owned once create succeeded */
 	struct kg_vu_device_ops ops;
 	uint8_t *cmd_buf;     /* VU_MAX_CMD bytes: the command, out of guest reach */
@@ -131,6 +136,16 @@ static void d_queue_stopped(void *opaque, struct kg_vq *vq)
 		kg_vgpu_reset(v->g);
 }
 
+static void d_gpu_socket(void *opaque, int fd)
+{
+	struct kg_vgpu_vhost *v = opaque;
+
+	kg_gpuchan_destroy(v->gpu_chan);
+	v->gpu_chan = kg_gpuchan_create(v->loop, fd);
+	if (!v->gpu_chan)
+		kg_log_errno(KG_LOG_WARN, "vgpu: cannot run the vhost-user-gpu channel QEMU sent");
+}
+
 static void d_mem_changed(void *opaque)
 {
 	struct kg_vgpu_vhost *v = opaque;
@@ -143,6 +158,10 @@ static void d_reset(void *opaque)
 	struct kg_vgpu_vhost *v = opaque;
 
 	kg_vgpu_reset(v->g);
+	/* Front-end gone or device reset: QEMU sends a new channel with the
+	 * next DRIVER_OK (it closed this one when the device stopped). */
+	kg_gpuchan_destroy(v->gpu_chan);
+	v->gpu_chan = NULL;
 }
 
 static void on_output_changed(void *data)
@@ -178,8 +197,10 @@ struct kg_vgpu_vhost *kg_vgpu_vhost_create(struct kg_loop *loop,
 		.queue_kick = d_queue_kick,
 		.queue_stopped = d_queue_stopped,
 		.mem_changed = d_mem_changed,
+		.gpu_socket = d_gpu_socket,
 		.reset = d_reset,
 	};
+	v->loop = loop;
 	v->dev = kg_vu_create(loop, cfg->socket_path, &v->ops, v);
 	if (!v->dev)
 		goto fail; /* kg_vu said why */
@@ -210,6 +231,7 @@ void kg_vgpu_vhost_destroy(struct kg_vgpu_vhost *v)
 	 * (and disables the scanouts through the output). The output then
 	 * completes the frames it still holds into the device. */
 	kg_vu_destroy(v->dev);
+	kg_gpuchan_destroy(v->gpu_chan);
 	if (v->out)
 		v->out->ops->destroy(v->out);
 	kg_vgpu_destroy(v->g);

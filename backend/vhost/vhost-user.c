@@ -23,7 +23,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "gpu-channel.h"
 #include "log.h"
 #include "loop.h"
 #include "scm-fds.h"
@@ -80,7 +79,6 @@ struct kg_vu_dev {
 	unsigned nq;
 	struct vu_queue q[KG_VU_MAX_QUEUES];
 	int backend_fd; /* SET_BACKEND_REQ_FD */
-	struct kg_gpuchan *gpu_chan;
 };
 
 typedef int (*vu_handler)(struct kg_vu_dev *dev, const struct kg_vu_msg *m,
@@ -453,13 +451,13 @@ static int h_gpu_set_socket(struct kg_vu_dev *dev, const struct kg_vu_msg *m, st
 {
 	int fd = take_fd(dev, 0);
 
-	if (dev->ops->gpu_socket) {
-		dev->ops->gpu_socket(dev->opaque, fd);
-		return 0;
+	if (!dev->ops->gpu_socket) {
+		kg_warn("vhost-user: the device takes no vhost-user-gpu channel; closing it");
+		close(fd);
+		return -ENOTSUP;
 	}
-	kg_gpuchan_destroy(dev->gpu_chan);
-	dev->gpu_chan = kg_gpuchan_create(dev->loop, fd);
-	return dev->gpu_chan ? 0 : -errno;
+	dev->ops->gpu_socket(dev->opaque, fd);
+	return 0;
 }
 
 static const vu_handler handlers[KG_VU_REQUEST_MAX] = {
@@ -632,8 +630,6 @@ static void conn_drop(struct kg_vu_dev *dev)
 	/* Device state goes before the memory it points into. */
 	if (dev->ops->reset)
 		dev->ops->reset(dev->opaque);
-	kg_gpuchan_destroy(dev->gpu_chan);
-	dev->gpu_chan = NULL;
 	kg_gmem_clear(dev->gm);
 	close_fd(&dev->backend_fd);
 	close_msg_fds(dev);
@@ -889,11 +885,6 @@ const struct kg_gmem *kg_vu_gmem(const struct kg_vu_dev *dev)
 bool kg_vu_connected(const struct kg_vu_dev *dev)
 {
 	return dev->conn_fd >= 0;
-}
-
-struct kg_gpuchan *kg_vu_gpu_channel(const struct kg_vu_dev *dev)
-{
-	return dev->gpu_chan;
 }
 
 int kg_vu_config_changed(struct kg_vu_dev *dev)

@@ -18,7 +18,6 @@
 #include "virtqueue.h"
 
 struct kg_loop;
-struct kg_gpuchan;
 struct kg_vu_dev;
 
 #define KG_VU_MAX_QUEUES 8
@@ -42,11 +41,11 @@ struct kg_vu_device_ops {
 	 * pointers the device took from the old table may be gone
 	 * (kg_gmem_epoch() tells): it must translate again what it keeps. */
 	void (*mem_changed)(void *opaque);
-	/* VHOST_USER_GPU_SET_SOCKET: the device takes ownership of fd.
-	 * QEMU sends a new socket each time the guest driver becomes ready
-	 * (DRIVER_OK), after closing the previous one. NULL: kg_vu runs the
-	 * channel itself with kg_gpuchan (gpu-channel.h), which is all
-	 * kmsgate needs since it sends QEMU no pixels. */
+	/* VHOST_USER_GPU_SET_SOCKET: the device takes ownership of fd (the
+	 * vhost-user-gpu channel is the device's protocol, not the
+	 * transport's). QEMU sends a new socket each time the guest driver
+	 * becomes ready (DRIVER_OK), after closing the previous one. NULL:
+	 * the message is refused and the fd closed. */
 	void (*gpu_socket)(void *opaque, int fd);
 	/* The front-end went away or reset the device: drop all guest state
 	 * (resources, scanouts, pending fences); memory is unmapped after. */
@@ -71,8 +70,6 @@ void kg_vu_destroy(struct kg_vu_dev *dev);
 int kg_vu_serve_fd(struct kg_vu_dev *dev, int fd);
 /* True while a front-end is connected. */
 bool kg_vu_connected(const struct kg_vu_dev *dev);
-/* The GPU channel kg_vu runs when ops->gpu_socket is NULL, or NULL. */
-struct kg_gpuchan *kg_vu_gpu_channel(const struct kg_vu_dev *dev);
 
 const struct kg_gmem *kg_vu_gmem(const struct kg_vu_dev *dev);
 /* Tells QEMU the config space changed (VHOST_USER_BACKEND_CONFIG_CHANGE_MSG),

@@ -49,6 +49,9 @@ struct device {
 	uint64_t features;
 	int set_features, started, stopped, kicks, resets, gpu_sockets, handled;
 	struct kg_vq *vq[NQ];
+	/* The GPU channel, run as kmsgate-vgpu's binding runs it. */
+	struct kg_loop *loop;
+	struct kg_gpuchan *chan;
 };
 
 static int dev_get_config(void *opaque, uint32_t offset, void *buf, uint32_t len)
@@ -110,6 +113,17 @@ static void dev_reset(void *opaque)
 	struct device *d = opaque;
 
 	d->resets++;
+	kg_gpuchan_destroy(d->chan);
+	d->chan = NULL;
+}
+
+static void dev_gpu_socket(void *opaque, int fd)
+{
+	struct device *d = opaque;
+
+	d->gpu_sockets++;
+	kg_gpuchan_destroy(d->chan);
+	d->chan = kg_gpuchan_create(d->loop, fd);
 }
 
 static const struct kg_vu_device_ops ops = {
@@ -121,6 +135,7 @@ static const struct kg_vu_device_ops ops = {
 	.queue_kick = dev_kick,
 	.queue_stopped = dev_stopped,
 	.reset = dev_reset,
+	.gpu_socket = dev_gpu_socket,
 };
 
 /* ---- the fake front-end ---- */
@@ -218,6 +233,7 @@ static int fe_setup(void **state)
 	int sv[2];
 
 	f->loop = kg_loop_create();
+	f->dev.loop = f->loop;
 	f->vu = kg_vu_create_from_fd(f->loop, -1, &ops, &f->dev);
 	assert_non_null(f->vu);
 	f->base_fds = kg_test_fd_count();
@@ -347,7 +363,7 @@ static void qemu_set_gpu_socket(struct fe *f)
 	assert_int_equal(recv(f->gpu, &set, 8, MSG_DONTWAIT), 8);
 	assert_int_equal(set, 0); /* kmsgate uses none of them */
 	uint64_t got = 0;
-	assert_true(kg_gpuchan_protocol_features(kg_vu_gpu_channel(f->vu), &got));
+	assert_true(kg_gpuchan_protocol_features(f->dev.chan, &got));
 	assert_int_equal(got, features);
 }
 
