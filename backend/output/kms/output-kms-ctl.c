@@ -43,9 +43,10 @@ static void fit_edid(struct scanout *so)
 		return; /* keep the display's own */
 	kg_edid_generate(gen, m->hdisplay, m->vdisplay, mode_refresh_mhz(m));
 	if (!so->edid_generated)
-		kg_info("scanout %u: the display's EDID prefers another mode; the guest gets a "
-			"generated EDID for the pipeline's %ux%u",
-			so->index, m->hdisplay, m->vdisplay);
+		kg_so_log(so, KG_LOG_INFO,
+			  "the display's EDID prefers another mode; the guest gets a generated "
+			  "EDID for the pipeline's %ux%u",
+			  m->hdisplay, m->vdisplay);
 	so->edid_generated = true;
 	free(so->edid);
 	so->edid = gen;

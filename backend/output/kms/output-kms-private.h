@@ -17,6 +17,7 @@
 #include "kms-fbcache.h"
 #include "kms-layout.h"
 #include "kms-props.h"
+#include "log.h"
 #include "loop.h"
 #include "output-kms.h"
 
@@ -48,6 +49,12 @@ struct copy_key {
 	uint32_t resource_id, format, width, height, stride;
 	uint64_t generation, offset;
 };
+
+/* A log line about a scanout names its connector and CRTC (as wlroots'
+ * wlr_drm_conn_log does), so the user can match it to the display. */
+#define kg_so_log(so, level, fmt, ...)                                              \
+	kg_log(level, "kms: scanout %u (connector %u, CRTC %u): " fmt, (so)->index, \
+	       (so)->pipe.connector_id, (so)->pipe.crtc_id, ##__VA_ARGS__)
 
 struct scanout {
 	struct kg_output_kms *out;

@@ -144,11 +144,12 @@ static int zero_copy_layout(struct scanout *so, uint32_t fb_id, uint32_t w, uint
 			kg_layout_centre(MODE_W(so), MODE_H(so), fb_id, w, h, ps);
 			so->layout = commit(so, ps, true) == 0 ? LAYOUT_CENTRE : LAYOUT_NONE;
 		}
-		kg_info("kms: scanout %u: guest %ux%u on a %ux%u mode: %s", so->index, w, h,
-			so->pipe.mode.hdisplay, so->pipe.mode.vdisplay,
-			so->layout == LAYOUT_SCALE    ? "scaled by the plane"
-			: so->layout == LAYOUT_CENTRE ? "centred"
-						      : "the plane takes neither: copied, centred");
+		kg_so_log(so, KG_LOG_INFO, "guest %ux%u on a %ux%u mode: %s", w, h,
+			  so->pipe.mode.hdisplay, so->pipe.mode.vdisplay,
+			  so->layout == LAYOUT_SCALE ? "scaled by the plane"
+			  : so->layout == LAYOUT_CENTRE
+				  ? "centred"
+				  : "the plane takes neither: copied, centred");
 	}
 	if (so->layout == LAYOUT_SCALE)
 		kg_layout_scale(MODE_W(so), MODE_H(so), fb_id, w, h, ps);
@@ -191,9 +192,10 @@ static bool copy_format_ok(struct scanout *so, uint32_t format)
 	if (format == DRM_FORMAT_XRGB8888 || format == DRM_FORMAT_ARGB8888)
 		return true;
 	if (!so->copy_format_warned)
-		kg_warn("kms: scanout %u: the copy path takes XRGB8888/ARGB8888 only, not "
-			"%.4s; frames in that format are refused",
-			so->index, (const char *)&format);
+		kg_so_log(so, KG_LOG_WARN,
+			  "the copy path takes XRGB8888/ARGB8888 only, not "
+			  "%.4s; frames in that format are refused",
+			  (const char *)&format);
 	so->copy_format_warned = true;
 	return false;
 }
@@ -248,9 +250,10 @@ static int copy_into_back(struct scanout *so, struct frame *f, struct kg_plane_s
 
 void kg_kms_log_commit_failure(struct scanout *so, int err)
 {
-	kg_err("kms: scanout %u: atomic commit on CRTC %u failed: %s (is the pipeline still "
-	       "leased to us?)",
-	       so->index, so->pipe.crtc_id, strerror(-err));
+	kg_so_log(so, KG_LOG_ERROR,
+		  "atomic commit failed: %s (is the pipeline still "
+		  "leased to us?)",
+		  strerror(-err));
 }
 
 /* Tries zero copy for the pending frame; falls back to copying. */
@@ -298,8 +301,7 @@ static int commit_frame(struct scanout *so)
 	so->cursor_dirty = false;
 	if (so->stats.zero_copy + so->stats.copied == 0 ||
 	    so->zero_copy_last != (so->queued.zc != NULL))
-		kg_info("kms: scanout %u: %s path", so->index,
-			so->queued.zc ? "zero-copy" : "copy");
+		kg_so_log(so, KG_LOG_INFO, "%s path", so->queued.zc ? "zero-copy" : "copy");
 	so->zero_copy_last = so->queued.zc != NULL;
 	if (so->queued.zc)
 		so->stats.zero_copy++;
@@ -538,15 +540,15 @@ static int scanout_init(struct kg_output_kms *k, unsigned i, const struct kg_kms
 	    kg_kms_props_plane(k->fd, pipe->cursor_plane_id, &so->cursor_props) < 0)
 		so->pipe.cursor_plane_id = 0; /* no usable cursor plane: no cursor */
 	if (ret < 0) {
-		kg_err("kms: scanout %u: reading the properties of connector %u, CRTC %u, plane "
-		       "%u failed: %s (are they in the lease?)",
-		       i, pipe->connector_id, pipe->crtc_id, pipe->primary_plane_id,
-		       strerror(-ret));
+		kg_so_log(so, KG_LOG_ERROR,
+			  "reading the properties of the connector, CRTC or plane %u failed: %s "
+			  "(are they in the lease?)",
+			  pipe->primary_plane_id, strerror(-ret));
 		return ret;
 	}
 	if (drmModeCreatePropertyBlob(k->fd, &pipe->mode, sizeof(pipe->mode), &so->mode_blob)) {
 		ret = -errno;
-		kg_log_errno(KG_LOG_ERROR, "kms: scanout %u: creating the mode blob failed", i);
+		kg_so_log(so, KG_LOG_ERROR, "creating the mode blob failed: %s", strerror(-ret));
 		return ret;
 	}
 	return 0;
