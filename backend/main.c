@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "number.h"
 #include "loop.h"
 #include "output-headless.h"
 #include "kms-pick.h"
@@ -77,29 +78,33 @@ static void usage(FILE *f)
 		"Signals: SIGUSR1 writes PNGs (headless); SIGTERM/SIGINT exit cleanly.\n");
 }
 
+/* WxH, each side 1..8192, digits only (kg_number_parse_u32). */
 static int parse_size(const char *s, uint32_t *w, uint32_t *h)
 {
-	char *end;
-	unsigned long a = strtoul(s, &end, 10), b;
+	char buf[32];
+	char *x;
 
-	if (end == s || *end != 'x')
+	if (strlen(s) >= sizeof(buf))
 		return -1;
-	s = end + 1;
-	b = strtoul(s, &end, 10);
-	if (end == s || *end || !a || !b || a > 8192 || b > 8192)
+	strcpy(buf, s);
+	x = strchr(buf, 'x');
+	if (!x)
 		return -1;
-	*w = (uint32_t)a;
-	*h = (uint32_t)b;
+	*x = '\0';
+	if (!kg_number_parse_u32(buf, 8192, w) || !kg_number_parse_u32(x + 1, 8192, h) || !*w ||
+	    !*h)
+		return -1;
 	return 0;
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *v)
 {
-	char *end;
+	uint32_t u;
 
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	return end == s || *end || errno || *v == 0 || *v > max ? -1 : 0;
+	if (!kg_number_parse_u32(s, max > UINT32_MAX ? UINT32_MAX : (uint32_t)max, &u) || !u)
+		return -1;
+	*v = u;
+	return 0;
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)

@@ -17,6 +17,7 @@
 #include "conffile.h"
 #include "device.h"
 #include "hotplug.h"
+#include "kmsgate.h"
 #include "log.h"
 #include "loop.h"
 #include "plan.h"
@@ -25,8 +26,6 @@
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
-
-#define DEFAULT_RUNTIME_DIR "/run/kmsgate"
 
 struct options {
 	const char *device;
@@ -61,7 +60,7 @@ static void usage(FILE *out)
 		     "  --config FILE       pipelines and access (INI; see kmsgate.conf.example);\n"
 		     "                      without it: one pipeline per connector, root only\n"
 		     "  --runtime-dir DIR   where broker.sock and broker.lock live\n"
-		     "                      (default " DEFAULT_RUNTIME_DIR ")\n"
+		     "                      (default " KMSGATE_RUNTIME_DIR ")\n"
 		     "  --log-level LEVEL   error, warn, info (default) or debug\n"
 		     "  --check             print the pipelines the config gives on this device\n"
 		     "                      and exit (1 if the config does not fit it)\n"
@@ -85,7 +84,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	int opt, level;
 
-	o->runtime_dir = DEFAULT_RUNTIME_DIR;
+	o->runtime_dir = KMSGATE_RUNTIME_DIR;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "server-private.h"
 
+#include "kmsgate.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -410,11 +412,12 @@ static int bind_socket(struct kg_server *srv)
 
 static int listen_setup(struct kg_server *srv, const struct kg_server_config *cfg)
 {
-	if (strlen(cfg->runtime_dir) + sizeof("/broker.sock") > sizeof(srv->sock_path)) {
+	if (strlen(cfg->runtime_dir) + sizeof("/" KMSGATE_SOCKET_NAME) > sizeof(srv->sock_path)) {
 		kg_err("runtime directory path %s is too long for a socket path", cfg->runtime_dir);
 		return -ENAMETOOLONG;
 	}
-	snprintf(srv->sock_path, sizeof(srv->sock_path), "%s/broker.sock", cfg->runtime_dir);
+	snprintf(srv->sock_path, sizeof(srv->sock_path), "%s/" KMSGATE_SOCKET_NAME,
+		 cfg->runtime_dir);
 	if (cfg->listen_fd >= 0) {
 		int fl = fcntl(cfg->listen_fd, F_GETFL);
 

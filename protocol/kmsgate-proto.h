@@ -31,9 +31,6 @@
 #define KG_PROTO_VERSION     1 /* the newest version this code speaks */
 #define KG_PROTO_MIN_VERSION 1 /* the oldest version this code speaks */
 
-#define KG_PROTO_DEFAULT_SOCKET "/run/kmsgate/broker.sock"
-#define KG_PROTO_SOCKET_ENV	"KMSGATE_SOCKET"
-
 /* Limits. Every one is a cap on what a peer controls. */
 #define KG_PROTO_HEADER_SIZE   12
 #define KG_PROTO_MAX_MSG_SIZE  1024 /* no valid message is larger: bounds every buffer */

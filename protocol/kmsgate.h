@@ -32,8 +32,11 @@
 extern "C" {
 #endif
 
-/* The broker's default socket; the environment variable overrides it. */
-#define KMSGATE_DEFAULT_SOCKET "/run/kmsgate/broker.sock"
+/* The broker's default socket (its runtime directory and the socket's
+ * name in it); the environment variable overrides it. */
+#define KMSGATE_RUNTIME_DIR    "/run/kmsgate"
+#define KMSGATE_SOCKET_NAME    "broker.sock"
+#define KMSGATE_DEFAULT_SOCKET KMSGATE_RUNTIME_DIR "/" KMSGATE_SOCKET_NAME
 #define KMSGATE_SOCKET_ENV     "KMSGATE_SOCKET"
 #define KMSGATE_NAME_LEN       32 /* names, NUL included */
 

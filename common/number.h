@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Decimal numbers in the configuration: sizes, rates, indices, object and
- * user ids all parse the same strict way. */
+/* Decimal numbers in command-line options and the broker's configuration:
+ * sizes, rates, indices, object and user ids all parse the same strict way. */
 #ifndef KG_NUMBER_H
 #define KG_NUMBER_H
 
