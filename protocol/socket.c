@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "scm-fds.h"
+
 /* Room for more fds than we accept, so that a peer sending a few extra ones
  * gets them closed (the kernel would otherwise drop them with MSG_CTRUNC,
  * which is also handled). */
@@ -48,28 +50,9 @@ int kg_proto_send(int sock, const void *buf, size_t len, int fd)
 	return 0;
 }
 
-/* Collects every fd of every SCM_RIGHTS block into fds[]; returns how many.
- * Never more than max: the kernel cannot deliver more than the control
- * buffer holds. */
-static int collect_fds(struct msghdr *mh, int *fds, int max)
+static void close_fds(int *fds, unsigned n)
 {
-	int n = 0;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t bytes;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		bytes = c->cmsg_len - CMSG_LEN(0);
-		for (size_t i = 0; i + sizeof(int) <= bytes && n < max; i += sizeof(int))
-			memcpy(&fds[n++], CMSG_DATA(c) + i, sizeof(int));
-	}
-	return n;
-}
-
-static void close_fds(int *fds, int n)
-{
-	for (int i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++)
 		close(fds[i]);
 }
 
@@ -87,7 +70,7 @@ ssize_t kg_proto_recv(int sock, void *buf, size_t cap, int *fd, size_t *len_out)
 		.msg_controllen = sizeof(ctl.buf),
 	};
 	int fds[RECV_FD_ROOM];
-	int nfds;
+	unsigned nfds = 0;
 	uint16_t type;
 	uint32_t seq;
 	ssize_t n;
@@ -100,7 +83,9 @@ ssize_t kg_proto_recv(int sock, void *buf, size_t cap, int *fd, size_t *len_out)
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	nfds = collect_fds(&mh, fds, RECV_FD_ROOM);
+	/* Never more than the room: the kernel cannot deliver more than the
+	 * control buffer holds (MSG_CTRUNC below). */
+	kg_scm_take_fds(&mh, fds, &nfds, RECV_FD_ROOM);
 	if (len_out)
 		*len_out = (size_t)n;
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {

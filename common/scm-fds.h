@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * File descriptors that arrived with a message (SCM_RIGHTS): both vhost-user
- * sockets (the front-end's and the vhost-user-gpu channel) read them the
- * same way.
+ * File descriptors that arrived with a message (SCM_RIGHTS): the vhost-user
+ * sockets (the front-end's and the vhost-user-gpu channel) and the broker's
+ * protocol read them the same way.
  */
 #ifndef KG_SCM_FDS_H
 #define KG_SCM_FDS_H
