@@ -194,9 +194,9 @@ static void broadcast_available(struct kg_server *srv, const struct slot *s)
 /* Takes the first waiter off the slot's queue (the caller frees it). */
 static struct waiter *waiter_pop(struct slot *s)
 {
-	struct waiter *w = s->waiters;
+	struct waiter *w = kg_list_first(&s->waiters, struct waiter, link);
 
-	s->waiters = w->next;
+	kg_list_remove(&w->link);
 	s->n_waiters--;
 	return w;
 }
@@ -205,7 +205,7 @@ static struct waiter *waiter_pop(struct slot *s)
  * everyone hears that it is available. */
 static void hand_over(struct kg_server *srv, struct slot *s)
 {
-	while (s->waiters && !s->lessee) {
+	while (!kg_list_empty(&s->waiters) && !s->lessee) {
 		struct waiter *w = waiter_pop(s);
 
 		if (!w->client->dead)
@@ -233,9 +233,11 @@ static void end_lease(struct kg_server *srv, struct slot *s, uint32_t reason)
 	}
 }
 
-static bool is_waiting(const struct slot *s, const struct client *c)
+static bool is_waiting(struct slot *s, const struct client *c)
 {
-	for (const struct waiter *w = s->waiters; w; w = w->next) {
+	struct waiter *w;
+
+	kg_list_for_each (w, &s->waiters, link) {
 		if (w->client == c)
 			return true;
 	}
@@ -244,7 +246,7 @@ static bool is_waiting(const struct slot *s, const struct client *c)
 
 static void enqueue(struct slot *s, struct client *c, uint32_t seq)
 {
-	struct waiter *w, **tail = &s->waiters;
+	struct waiter *w;
 
 	if (is_waiting(s, c) || s->n_waiters >= KG_SERVER_MAX_WAITERS) {
 		kg_client_send_error(c, seq, KG_PROTO_MSG_ACQUIRE, KG_PROTO_ERR_LIMIT,
@@ -261,9 +263,7 @@ static void enqueue(struct slot *s, struct client *c, uint32_t seq)
 	}
 	w->client = c;
 	w->seq = seq;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = w;
+	kg_list_append(&s->waiters, &w->link);
 	s->n_waiters++;
 	kg_dbg("pid %d waits for %s (%zu waiting)", c->cred.pid, s->pp->name, s->n_waiters);
 }
@@ -394,18 +394,14 @@ void kg_requests_handle(struct client *c, const struct kg_proto_msg *msg)
 
 static void drop_waits(struct slot *s, struct client *c)
 {
-	struct waiter **pw = &s->waiters;
+	struct waiter *w, *tmp;
 
-	while (*pw) {
-		struct waiter *w = *pw;
-
-		if (w->client == c) {
-			*pw = w->next;
-			s->n_waiters--;
-			free(w);
-		} else {
-			pw = &w->next;
-		}
+	kg_list_for_each_safe (w, tmp, &s->waiters, link) {
+		if (w->client != c)
+			continue;
+		kg_list_remove(&w->link);
+		s->n_waiters--;
+		free(w);
 	}
 }
 
@@ -431,7 +427,7 @@ void kg_requests_shutdown(struct kg_server *srv)
 	for (size_t i = 0; i < srv->n_slots; i++) {
 		struct slot *s = &srv->slots[i];
 
-		while (s->waiters) {
+		while (!kg_list_empty(&s->waiters)) {
 			struct waiter *w = waiter_pop(s);
 
 			kg_client_send_error(w->client, w->seq, KG_PROTO_MSG_ACQUIRE,

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "kmsgate-proto.h"
+#include "list.h"
 #include "lease.h"
 #include "server.h"
 
@@ -36,7 +37,7 @@ struct client {
 struct waiter {
 	struct client *client;
 	uint32_t seq;
-	struct waiter *next; /* slot.waiters, FIFO */
+	struct kg_list link; /* slot.waiters, FIFO */
 };
 
 /* A pipeline at run time: its lease and who holds or waits for it. */
@@ -44,7 +45,7 @@ struct slot {
 	const struct kg_plan_pipeline *pp;
 	struct kg_lease *lease;
 	struct client *lessee;
-	struct waiter *waiters;
+	struct kg_list waiters; /* waiter.link, oldest first */
 	size_t n_waiters;
 };
 

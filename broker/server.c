@@ -439,6 +439,7 @@ static int slots_create(struct kg_server *srv)
 		struct slot *s = &srv->slots[i];
 
 		s->pp = &srv->plan->pipelines[i];
+		kg_list_init(&s->waiters);
 		s->lease = kg_lease_create(srv->dev, s->pp);
 		if (!s->lease)
 			return -ENOMEM;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "format.h"
+#include "list.h"
 #include "output.h"
 #include "vgpu.h"
 
@@ -46,7 +47,7 @@ struct vgpu_resource {
 
 /* One fenced command waiting for its response to be sent (kg_vgpu.fenceq). */
 struct vgpu_fence {
-	struct vgpu_fence *next;
+	struct kg_list link;	/* kg_vgpu.fenceq, in submission order */
 	void *token;		/* NULL once dropped by a reset */
 	unsigned presents_left; /* frames of this command not yet shown */
 	bool handled;		/* the handler ran: resp is final */
@@ -63,7 +64,7 @@ struct vgpu_present {
 	struct kg_fb_source fb;
 	struct kg_rect damage;
 	uint64_t recv_ns;
-	struct vgpu_present *next; /* link in vgpu_scanout.queue */
+	struct kg_list link; /* vgpu_scanout.queue, oldest first */
 };
 
 struct vgpu_scanout {
@@ -73,7 +74,7 @@ struct vgpu_scanout {
 	uint32_t stride;
 	uint64_t offset;	       /* byte offset of (r.x, r.y) in the backing */
 	struct vgpu_present *inflight; /* handed to the output */
-	struct vgpu_present *queue;    /* waiting behind it (1 unless FIFO) */
+	struct kg_list queue;	       /* vgpu_present.link: waiting behind it (1 unless FIFO) */
 	unsigned queued;
 };
 
@@ -95,7 +96,7 @@ struct kg_vgpu {
 	uint64_t next_generation;
 	uint64_t total_chunks; /* over all backings: host memory the guest costs */
 	struct vgpu_scanout scanouts[KG_MAX_SCANOUTS];
-	struct vgpu_fence *fenceq, **fenceq_tail;
+	struct kg_list fenceq; /* vgpu_fence.link */
 
 	struct kg_vgpu_counters cnt;
 };

@@ -140,9 +140,9 @@ static void present_start(struct kg_vgpu *g, struct vgpu_present *p);
 /* Takes the oldest waiting frame off the scanout's queue. */
 static struct vgpu_present *queue_pop(struct vgpu_scanout *s)
 {
-	struct vgpu_present *p = s->queue;
+	struct vgpu_present *p = kg_list_first(&s->queue, struct vgpu_present, link);
 
-	s->queue = p->next;
+	kg_list_remove(&p->link);
 	s->queued--;
 	return p;
 }
@@ -158,7 +158,7 @@ static void present_cb(void *data, const struct kg_present_result *res)
 	present_finish(g, p, res, false);
 	/* A frame the output refuses at once must not leave the ones behind
 	 * it waiting for a flip that never comes. */
-	while (!s->inflight && s->queue)
+	while (!s->inflight && !kg_list_empty(&s->queue))
 		present_start(g, queue_pop(s));
 }
 
@@ -195,31 +195,31 @@ static void damage_merge(struct vgpu_present *p, const struct vgpu_present *old)
 static void present_submit(struct kg_vgpu *g, struct vgpu_present *p)
 {
 	struct vgpu_scanout *s = &g->scanouts[p->scanout];
-	struct vgpu_present **tail;
 
 	g->cnt.frames_presented++;
 	if (!s->inflight) {
 		present_start(g, p);
 		return;
 	}
-	if (s->queue && (!g->fifo || s->queued >= KG_VGPU_FIFO_DEPTH)) {
+	if (!kg_list_empty(&s->queue) && (!g->fifo || s->queued >= KG_VGPU_FIFO_DEPTH)) {
 		/* The oldest waiting frame is superseded; what it damaged
 		 * must still reach the screen with the next one. */
 		struct vgpu_present *old = queue_pop(s);
 
-		damage_merge(s->queue ? s->queue : p, old);
+		damage_merge(kg_list_empty(&s->queue)
+				     ? p
+				     : kg_list_first(&s->queue, struct vgpu_present, link),
+			     old);
 		present_finish(g, old, NULL, true);
 	}
-	for (tail = &s->queue; *tail; tail = &(*tail)->next)
-		;
-	*tail = p;
+	kg_list_append(&s->queue, &p->link);
 	s->queued++;
 }
 
 /* Frames waiting behind the output's are dropped (their fences complete). */
 static void scanout_drop_queue(struct kg_vgpu *g, struct vgpu_scanout *s)
 {
-	while (s->queue)
+	while (!kg_list_empty(&s->queue))
 		present_finish(g, queue_pop(s), NULL, false);
 }
 
@@ -253,7 +253,7 @@ void vgpu_scanouts_release(struct kg_vgpu *g)
 	for (unsigned i = 0; i < g->num_scanouts; i++) {
 		struct vgpu_scanout *s = &g->scanouts[i];
 
-		while (s->queue)
+		while (!kg_list_empty(&s->queue))
 			present_free(g, queue_pop(s));
 		if (s->inflight)
 			present_free(g, s->inflight);
@@ -300,16 +300,12 @@ static void warn_dropped(struct vgpu_present *p)
 /* Frames waiting in the device: rebased, or dropped (fence completes). */
 static void scanout_remap_queue(struct kg_vgpu *g, struct vgpu_scanout *s)
 {
-	struct vgpu_present **pp = &s->queue;
+	struct vgpu_present *p, *tmp;
 
-	while (*pp) {
-		struct vgpu_present *p = *pp;
-
-		if (present_rebase(g, p)) {
-			pp = &p->next;
+	kg_list_for_each_safe (p, tmp, &s->queue, link) {
+		if (present_rebase(g, p))
 			continue;
-		}
-		*pp = p->next;
+		kg_list_remove(&p->link);
 		s->queued--;
 		warn_dropped(p);
 		present_finish(g, p, NULL, false);
@@ -333,7 +329,7 @@ static void scanout_remap_inflight(struct kg_vgpu *g, struct vgpu_scanout *s)
 		warn_dropped(p);
 		present_finish(g, p, NULL, false);
 	}
-	while (!s->inflight && s->queue)
+	while (!s->inflight && !kg_list_empty(&s->queue))
 		present_start(g, queue_pop(s));
 }
 

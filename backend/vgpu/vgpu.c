@@ -92,13 +92,16 @@ struct kg_vgpu *kg_vgpu_create(const struct kg_vgpu_config *cfg)
 	g->num_scanouts = g->out->ops->num_scanouts(g->out);
 	if (g->num_scanouts > KG_MAX_SCANOUTS)
 		g->num_scanouts = KG_MAX_SCANOUTS;
-	g->fenceq_tail = &g->fenceq;
+	kg_list_init(&g->fenceq);
+	for (unsigned i = 0; i < KG_MAX_SCANOUTS; i++)
+		kg_list_init(&g->scanouts[i].queue);
 	g->next_generation = 1;
 	return g;
 }
 
 static void fence_free(struct kg_vgpu *g, struct vgpu_fence *f)
 {
+	kg_list_remove(&f->link);
 	if (f->token && g->tp->drop)
 		g->tp->drop(g->tp_data, f->token);
 	free(f->resp);
@@ -108,12 +111,11 @@ static void fence_free(struct kg_vgpu *g, struct vgpu_fence *f)
 /* Sends every response at the head of the fence queue that is complete. */
 static void fenceq_run(struct kg_vgpu *g)
 {
-	while (g->fenceq && g->fenceq->handled && g->fenceq->presents_left == 0) {
-		struct vgpu_fence *f = g->fenceq;
+	while (!kg_list_empty(&g->fenceq)) {
+		struct vgpu_fence *f = kg_list_first(&g->fenceq, struct vgpu_fence, link);
 
-		g->fenceq = f->next;
-		if (!g->fenceq)
-			g->fenceq_tail = &g->fenceq;
+		if (!f->handled || f->presents_left)
+			break;
 		if (f->token) {
 			g->tp->reply(g->tp_data, f->token, f->resp, f->resp_len);
 			f->token = NULL;
@@ -131,7 +133,9 @@ void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f)
 
 static void drop_fences(struct kg_vgpu *g)
 {
-	for (struct vgpu_fence *f = g->fenceq; f; f = f->next) {
+	struct vgpu_fence *f;
+
+	kg_list_for_each (f, &g->fenceq, link) {
 		if (f->token && g->tp->drop)
 			g->tp->drop(g->tp_data, f->token);
 		f->token = NULL;
@@ -146,11 +150,8 @@ void kg_vgpu_destroy(struct kg_vgpu *g)
 	vgpu_scanouts_release(g);
 	vgpu_res_destroy_all(g);
 	/* No frame is left to wait for: free what remains of the queue. */
-	while (g->fenceq) {
-		struct vgpu_fence *f = g->fenceq;
-		g->fenceq = f->next;
-		fence_free(g, f);
-	}
+	while (!kg_list_empty(&g->fenceq))
+		fence_free(g, kg_list_first(&g->fenceq, struct vgpu_fence, link));
 	free(g);
 }
 
@@ -274,8 +275,7 @@ static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void 
 			c.fence = calloc(1, sizeof(*c.fence));
 			if (c.fence) {
 				c.fence->token = token;
-				*g->fenceq_tail = c.fence;
-				g->fenceq_tail = &c.fence->next;
+				kg_list_append(&g->fenceq, &c.fence->link);
 			}
 		}
 		run_handler(g, &c);
