@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internals of the virtio-gpu device, shared by its files:
- * vgpu.c (dispatch, responses, fences), vgpu-resource.c (resources and
- * backing), vgpu-scanout.c (scanouts, flush, presents), vgpu-cursor.c.
+ * Internals of the virtio-gpu device, shared by its files. Calls go one
+ * way, down this list: vgpu.c (dispatch, the one place responses are
+ * built), vgpu-scanout.c (scanouts, flush, frames) and vgpu-cursor.c,
+ * vgpu-resource.c (resources and backing), vgpu-fence.c (the fence queue),
+ * vgpu-cmd.c (reading commands, checking rectangles).
  */
 #ifndef KG_VGPU_PRIVATE_H
 #define KG_VGPU_PRIVATE_H
@@ -119,7 +121,8 @@ struct vgpu_cmd {
 	struct vgpu_fence *fence; /* set when the command carries a fence */
 };
 
-/* Copies exactly sizeof(*dst) bytes of the command; a short one is an error. */
+/* vgpu-cmd.c. Copies exactly sizeof(*dst) bytes of the command; a short
+ * one is an error. */
 bool vgpu_cmd_get(struct vgpu_cmd *c, void *dst, size_t size);
 /* x/y/width/height inside (w, h), overflow-safe; empty rects are refused. */
 bool vgpu_rect_inside(const struct virtio_gpu_rect *r, uint32_t w, uint32_t h);
@@ -139,7 +142,9 @@ void vgpu_res_remap_all(struct kg_vgpu *g);
 /* Reads len bytes at off of the backing; false if it is not all there. */
 bool vgpu_backing_read(const struct vgpu_backing *b, uint64_t off, void *dst, size_t len);
 void vgpu_cmd_create_2d(struct kg_vgpu *g, struct vgpu_cmd *c);
-void vgpu_cmd_unref(struct kg_vgpu *g, struct vgpu_cmd *c);
+/* Frees resource id (frames still showing it keep its backing); false when
+ * there is none. The caller disables the scanouts showing it first. */
+bool vgpu_res_unref(struct kg_vgpu *g, uint32_t id);
 void vgpu_cmd_attach_backing(struct kg_vgpu *g, struct vgpu_cmd *c);
 void vgpu_cmd_detach_backing(struct kg_vgpu *g, struct vgpu_cmd *c);
 void vgpu_cmd_transfer_2d(struct kg_vgpu *g, struct vgpu_cmd *c);
@@ -164,7 +169,21 @@ void vgpu_scanouts_release(struct kg_vgpu *g);
 /* vgpu-cursor.c */
 void vgpu_cursor_process(struct kg_vgpu *g, const void *cmd, size_t len);
 
-/* vgpu.c: a fenced command's frames are all done; sends what is ready. */
+/* vgpu-fence.c: the fence queue. */
+/* A fenced command joins the queue (NULL when out of memory: it is then
+ * answered unfenced, at once). */
+struct vgpu_fence *vgpu_fence_new(struct kg_vgpu *g, void *token);
+/* The handler ran: resp is final; sent once its frames are shown and every
+ * older fence went out. */
+void vgpu_fence_respond(struct kg_vgpu *g, struct vgpu_fence *f, const void *resp, size_t len);
+/* A fenced command's frame is done (shown, superseded or failed). */
 void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f);
+/* Sends every complete response at the head of the queue. */
+void vgpu_fences_run(struct kg_vgpu *g);
+/* Reset: every queued command is dropped through the transport, never
+ * answered (its frames may still come back from the output). */
+void vgpu_fences_drop(struct kg_vgpu *g);
+/* Destroy: frees the queue. */
+void vgpu_fences_free(struct kg_vgpu *g);
 
 #endif

@@ -163,26 +163,18 @@ void vgpu_cmd_create_2d(struct kg_vgpu *g, struct vgpu_cmd *c)
 	r->height = cmd.height;
 }
 
-void vgpu_cmd_unref(struct kg_vgpu *g, struct vgpu_cmd *c)
+bool vgpu_res_unref(struct kg_vgpu *g, uint32_t id)
 {
-	struct virtio_gpu_resource_unref cmd;
-	struct vgpu_resource **pp;
-
-	if (!vgpu_cmd_get(c, &cmd, sizeof(cmd)))
-		return;
-	for (pp = &g->res_table[res_bucket(cmd.resource_id)]; *pp; pp = &(*pp)->next) {
+	for (struct vgpu_resource **pp = &g->res_table[res_bucket(id)]; *pp; pp = &(*pp)->next) {
 		struct vgpu_resource *r = *pp;
 
-		if (r->id != cmd.resource_id)
+		if (r->id != id)
 			continue;
 		*pp = r->next;
-		vgpu_scanouts_drop_resource(g, r->id);
-		if (g->out->ops->forget)
-			g->out->ops->forget(g->out, r->id);
 		res_destroy(g, r);
-		return;
+		return true;
 	}
-	c->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	return false;
 }
 
 static int cmp_entry(const void *a, const void *b)

@@ -16,6 +16,24 @@
 
 typedef void (*vgpu_handler)(struct kg_vgpu *g, struct vgpu_cmd *c);
 
+/* UNREF touches scanouts, the output and resources: it is dispatched here,
+ * above all three, so that resources never call up into scanouts. */
+static void cmd_unref(struct kg_vgpu *g, struct vgpu_cmd *c)
+{
+	struct virtio_gpu_resource_unref cmd;
+
+	if (!vgpu_cmd_get(c, &cmd, sizeof(cmd)))
+		return;
+	if (!vgpu_res_find(g, cmd.resource_id)) {
+		c->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+		return;
+	}
+	vgpu_scanouts_drop_resource(g, cmd.resource_id);
+	if (g->out->ops->forget)
+		g->out->ops->forget(g->out, cmd.resource_id);
+	vgpu_res_unref(g, cmd.resource_id);
+}
+
 struct vgpu_cmd_desc {
 	uint32_t type;
 	const char *name;
@@ -25,7 +43,7 @@ struct vgpu_cmd_desc {
 static const struct vgpu_cmd_desc cmd_table[] = {
 	{ VIRTIO_GPU_CMD_GET_DISPLAY_INFO, "GET_DISPLAY_INFO", vgpu_cmd_display_info },
 	{ VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, "RESOURCE_CREATE_2D", vgpu_cmd_create_2d },
-	{ VIRTIO_GPU_CMD_RESOURCE_UNREF, "RESOURCE_UNREF", vgpu_cmd_unref },
+	{ VIRTIO_GPU_CMD_RESOURCE_UNREF, "RESOURCE_UNREF", cmd_unref },
 	{ VIRTIO_GPU_CMD_SET_SCANOUT, "SET_SCANOUT", vgpu_cmd_set_scanout },
 	{ VIRTIO_GPU_CMD_RESOURCE_FLUSH, "RESOURCE_FLUSH", vgpu_cmd_flush },
 	{ VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D, "TRANSFER_TO_HOST_2D", vgpu_cmd_transfer_2d },
@@ -48,23 +66,6 @@ static const struct vgpu_cmd_desc *cmd_lookup(uint32_t type)
 			return &cmd_table[i];
 	}
 	return NULL;
-}
-
-bool vgpu_cmd_get(struct vgpu_cmd *c, void *dst, size_t size)
-{
-	if (c->len < size) {
-		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
-		return false;
-	}
-	memcpy(dst, c->buf, size);
-	return true;
-}
-
-bool vgpu_rect_inside(const struct virtio_gpu_rect *r, uint32_t w, uint32_t h)
-{
-	/* 64-bit sums: x + width cannot wrap around. */
-	return r->width && r->height && (uint64_t)r->x + r->width <= w &&
-	       (uint64_t)r->y + r->height <= h;
 }
 
 struct kg_vgpu *kg_vgpu_create(const struct kg_vgpu_config *cfg)
@@ -99,59 +100,15 @@ struct kg_vgpu *kg_vgpu_create(const struct kg_vgpu_config *cfg)
 	return g;
 }
 
-static void fence_free(struct kg_vgpu *g, struct vgpu_fence *f)
-{
-	kg_list_remove(&f->link);
-	if (f->token && g->tp->drop)
-		g->tp->drop(g->tp_data, f->token);
-	free(f->resp);
-	free(f);
-}
-
-/* Sends every response at the head of the fence queue that is complete. */
-static void fenceq_run(struct kg_vgpu *g)
-{
-	while (!kg_list_empty(&g->fenceq)) {
-		struct vgpu_fence *f = kg_list_first(&g->fenceq, struct vgpu_fence, link);
-
-		if (!f->handled || f->presents_left)
-			break;
-		if (f->token) {
-			g->tp->reply(g->tp_data, f->token, f->resp, f->resp_len);
-			f->token = NULL;
-		}
-		fence_free(g, f);
-	}
-}
-
-void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f)
-{
-	if (f->presents_left)
-		f->presents_left--;
-	fenceq_run(g);
-}
-
-static void drop_fences(struct kg_vgpu *g)
-{
-	struct vgpu_fence *f;
-
-	kg_list_for_each (f, &g->fenceq, link) {
-		if (f->token && g->tp->drop)
-			g->tp->drop(g->tp_data, f->token);
-		f->token = NULL;
-	}
-}
-
 void kg_vgpu_destroy(struct kg_vgpu *g)
 {
 	if (!g)
 		return;
-	drop_fences(g);
+	vgpu_fences_drop(g);
 	vgpu_scanouts_release(g);
 	vgpu_res_destroy_all(g);
 	/* No frame is left to wait for: free what remains of the queue. */
-	while (!kg_list_empty(&g->fenceq))
-		fence_free(g, kg_list_first(&g->fenceq, struct vgpu_fence, link));
+	vgpu_fences_free(g);
 	free(g);
 }
 
@@ -188,10 +145,10 @@ void kg_vgpu_display_changed(struct kg_vgpu *g)
 
 void kg_vgpu_reset(struct kg_vgpu *g)
 {
-	drop_fences(g);
+	vgpu_fences_drop(g);
 	vgpu_scanouts_reset(g);
 	vgpu_res_destroy_all(g);
-	fenceq_run(g);
+	vgpu_fences_run(g);
 	g->features = 0;
 	g->events_read = 0;
 }
@@ -244,25 +201,6 @@ static void run_handler(struct kg_vgpu *g, struct vgpu_cmd *c)
 		kg_dbg("vgpu: %s failed: %#x", d->name, c->error);
 }
 
-/* The fenced command's response waits in the queue until its frames are
- * shown and every older fence went out. */
-static void respond_fenced(struct kg_vgpu *g, struct vgpu_cmd *c, const void *resp, size_t len)
-{
-	struct vgpu_fence *f = c->fence;
-
-	f->resp = malloc(len);
-	if (f->resp) {
-		memcpy(f->resp, resp, len);
-		f->resp_len = len;
-	} else {
-		/* Out of memory: answer at once rather than never. */
-		g->tp->reply(g->tp_data, f->token, resp, len);
-		f->token = NULL;
-	}
-	f->handled = true;
-	fenceq_run(g);
-}
-
 static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void *token)
 {
 	struct vgpu_cmd c = { .buf = cmd, .len = len, .recv_ns = kg_now_ns() };
@@ -271,13 +209,8 @@ static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void 
 
 	g->cnt.commands++;
 	if (vgpu_cmd_get(&c, &c.hdr, sizeof(c.hdr))) {
-		if (c.hdr.flags & VIRTIO_GPU_FLAG_FENCE) {
-			c.fence = calloc(1, sizeof(*c.fence));
-			if (c.fence) {
-				c.fence->token = token;
-				kg_list_append(&g->fenceq, &c.fence->link);
-			}
-		}
+		if (c.hdr.flags & VIRTIO_GPU_FLAG_FENCE)
+			c.fence = vgpu_fence_new(g, token);
 		run_handler(g, &c);
 	} else {
 		memset(&c.hdr, 0, sizeof(c.hdr));
@@ -286,7 +219,7 @@ static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void 
 		g->cnt.errors++;
 	resp = build_response(&c, &resp_len);
 	if (c.fence)
-		respond_fenced(g, &c, resp, resp_len);
+		vgpu_fence_respond(g, c.fence, resp, resp_len);
 	else
 		g->tp->reply(g->tp_data, token, resp, resp_len);
 }
