@@ -479,5 +479,4 @@ void kg_requests_connector_changed(struct kg_server *srv, size_t connector)
 				kg_client_send(c, &msg, -1);
 		}
 	}
-	kg_server_reap(srv);
 }

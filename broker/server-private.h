@@ -67,12 +67,17 @@ struct kg_server {
 	size_t max_clients; /* KG_SERVER_MAX_CLIENTS, or less if the fd limit is lower */
 };
 
-/* server.c */
+/* Calls go one way: server.c (connections, dispatch) -> requests.c
+ * (handlers) -> client-send.c. */
+
+/* client-send.c */
 /* Sends one message (fd >= 0: attached). A client that cannot take it
  * (full buffer: it does not read) is marked dead. Returns 0 or -errno. */
 int kg_client_send(struct client *c, const struct kg_proto_msg *msg, int fd);
 int kg_client_send_error(struct client *c, uint32_t seq, uint16_t req, uint32_t code,
 			 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* server.c */
 /* Destroys every client marked dead; call after anything that sends. */
 void kg_server_reap(struct kg_server *srv);
 size_t kg_server_count_uid(const struct kg_server *srv, uid_t uid);
@@ -85,6 +90,7 @@ void kg_requests_client_gone(struct client *c);
 /* Shutdown: revoke every lease with EV_REVOKED(shutdown), cancel waiters. */
 void kg_requests_shutdown(struct kg_server *srv);
 void kg_requests_sweep(void *data);
+/* Tells every client; the caller reaps those that could not take it. */
 void kg_requests_connector_changed(struct kg_server *srv, size_t connector);
 
 #endif

@@ -39,55 +39,6 @@ static size_t max_clients(void)
 	return KG_SERVER_MAX_CLIENTS;
 }
 
-int kg_client_send(struct client *c, const struct kg_proto_msg *msg, int fd)
-{
-	uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
-	ssize_t len;
-	int ret;
-
-	if (c->dead)
-		return -EPIPE;
-	len = kg_proto_encode(msg, buf, sizeof(buf));
-	if (len < 0) {
-		/* Our own message does not encode: a broker bug, not the
-		 * client's fault; say so in the log. */
-		kg_err("cannot encode %s for client %d: %s", kg_proto_type_name(msg->type),
-		       c->cred.pid, kg_proto_err_name((uint32_t)-len));
-		return -EINVAL;
-	}
-	ret = kg_proto_send(c->fd, buf, (size_t)len, fd);
-	if (ret < 0) {
-		if (ret == -EAGAIN)
-			kg_warn("client pid %d does not read its messages; disconnecting it",
-				c->cred.pid);
-		else
-			kg_dbg("client pid %d: send failed: %s", c->cred.pid, strerror(-ret));
-		c->dead = true;
-	}
-	return ret;
-}
-
-int kg_client_send_error(struct client *c, uint32_t seq, uint16_t req, uint32_t code,
-			 const char *fmt, ...)
-{
-	struct kg_proto_msg msg = { .type = KG_PROTO_MSG_ERROR, .seq = seq };
-	va_list ap;
-
-	msg.u.error.code = code;
-	msg.u.error.request_type = kg_proto_type_is_request(req) ? req : 0;
-	va_start(ap, fmt);
-	vsnprintf(msg.u.error.text, sizeof(msg.u.error.text), fmt, ap);
-	va_end(ap);
-	/* Error text is printable ASCII by contract: scrub anything else
-	 * (a pipeline name echoed back is already checked, but be sure). */
-	for (char *p = msg.u.error.text; *p; p++) {
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
-	}
-	kg_dbg("client pid %d: %s: %s", c->cred.pid, kg_proto_err_name(code), msg.u.error.text);
-	return kg_client_send(c, &msg, -1);
-}
-
 size_t kg_server_count_uid(const struct kg_server *srv, uid_t uid)
 {
 	size_t n = 0;
@@ -514,4 +465,5 @@ void kg_server_connectors_changed(struct kg_server *srv, const bool *changed)
 		if (changed[i])
 			kg_requests_connector_changed(srv, i);
 	}
+	kg_server_reap(srv);
 }
