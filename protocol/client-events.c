@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * libkmsgate: events. Lease state changes as soon as an event is read
- * (whoever reads it); the application's handler runs only from
+ * (whoever reads it, client.c); the application's handler runs only from
  * kmsgate_dispatch(), never from inside another call.
  */
 #include "client-private.h"
@@ -9,27 +9,6 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
-
-static struct kmsgate_lease *find_lease(struct kmsgate_client *c, const char *name, bool revoked)
-{
-	for (struct kmsgate_lease *l = c->leases; l; l = l->next) {
-		if (l->revoked == revoked && strcmp(l->info.name, name) == 0)
-			return l;
-	}
-	return NULL;
-}
-
-void kg_client_event_received(struct kmsgate_client *c, const struct kg_proto_msg *m)
-{
-	if (m->type == KG_PROTO_MSG_EV_REVOKED) {
-		struct kmsgate_lease *l = find_lease(c, m->u.revoked.name, false);
-
-		if (l)
-			l->revoked = true;
-	}
-	if (c->queue_len < KG_CLIENT_MAX_QUEUED)
-		c->queue[c->queue_len++] = *m;
-}
 
 static void to_event(struct kmsgate_client *c, const struct kg_proto_msg *m,
 		     struct kmsgate_event *ev)
@@ -40,7 +19,7 @@ static void to_event(struct kmsgate_client *c, const struct kg_proto_msg *m,
 		ev->type = KMSGATE_EVENT_REVOKED;
 		memcpy(ev->pipeline, m->u.revoked.name, sizeof(ev->pipeline));
 		ev->reason = m->u.revoked.reason;
-		ev->lease = find_lease(c, ev->pipeline, true);
+		ev->lease = kg_client_find_lease(c, ev->pipeline, true);
 		break;
 	case KG_PROTO_MSG_EV_CONNECTOR_CHANGED:
 		ev->type = KMSGATE_EVENT_CONNECTOR_CHANGED;

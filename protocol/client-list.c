@@ -6,34 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void kg_client_mode_from_proto(struct kmsgate_mode *out, const struct kg_proto_mode *in)
-{
-	out->clock = in->clock;
-	out->hdisplay = in->hdisplay;
-	out->hsync_start = in->hsync_start;
-	out->hsync_end = in->hsync_end;
-	out->htotal = in->htotal;
-	out->hskew = in->hskew;
-	out->vdisplay = in->vdisplay;
-	out->vsync_start = in->vsync_start;
-	out->vsync_end = in->vsync_end;
-	out->vtotal = in->vtotal;
-	out->vscan = in->vscan;
-	out->vrefresh = in->vrefresh;
-	out->flags = in->flags;
-	out->type = in->type;
-	memcpy(out->name, in->name, sizeof(out->name));
-}
-
-void kg_client_planes_from_proto(struct kmsgate_plane *out, const struct kg_proto_plane *in,
-				 uint32_t n)
-{
-	for (uint32_t i = 0; i < n && i < KG_PROTO_MAX_PLANES; i++) {
-		out[i].id = in[i].id;
-		out[i].type = in[i].type;
-	}
-}
-
 /* The broker has at most a few dozen pipelines; a list longer than this is
  * a broken broker, not a big display controller. */
 #define LIST_MAX 256

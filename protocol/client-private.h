@@ -48,7 +48,11 @@ struct kmsgate_client {
 	size_t queue_len;
 };
 
-/* Sends one request (its seq is assigned here and stored in m->seq).
+/* Calls go one way: client-list.c, client-lease.c, client-events.c ->
+ * client.c (the connection: requests, replies, events as they are read) ->
+ * client-convert.c. */
+
+/* client.c. Sends one request (its seq is assigned here and stored in m->seq).
  * Returns 0 or -errno; marks the client broken on failure. */
 int kg_client_send(struct kmsgate_client *c, struct kg_proto_msg *m);
 /* Waits for the next reply to seq, handling events that come first.
@@ -62,9 +66,15 @@ int kg_client_error(struct kmsgate_client *c, const struct kg_proto_msg *m);
 /* Marks the connection dead and every lease revoked. */
 void kg_client_break(struct kmsgate_client *c);
 
-/* Events: called for every event message as it is read. */
+/* Every event message as it is read: lease state updated, queued for
+ * kmsgate_dispatch() (client-events.c). */
 void kg_client_event_received(struct kmsgate_client *c, const struct kg_proto_msg *m);
-/* Copies a host string into a fixed field, cut and made printable. */
+/* The lease of pipeline name (revoked or not), or NULL. */
+struct kmsgate_lease *kg_client_find_lease(struct kmsgate_client *c, const char *name,
+					   bool revoked);
+
+/* client-convert.c, below the rest. Copies a host string into a fixed
+ * field, cut and made printable. */
 void kg_client_copy_text(char *dst, size_t n, const char *src);
 void kg_client_mode_from_proto(struct kmsgate_mode *out, const struct kg_proto_mode *in);
 void kg_client_planes_from_proto(struct kmsgate_plane *out, const struct kg_proto_plane *in,

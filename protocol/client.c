@@ -183,13 +183,26 @@ int kg_client_error(struct kmsgate_client *c, const struct kg_proto_msg *m)
 	return -kmsgate_error_to_errno(code);
 }
 
-void kg_client_copy_text(char *dst, size_t n, const char *src)
+/* Events are taken in as they are read, whoever reads them. */
+struct kmsgate_lease *kg_client_find_lease(struct kmsgate_client *c, const char *name, bool revoked)
 {
-	size_t i = 0;
+	for (struct kmsgate_lease *l = c->leases; l; l = l->next) {
+		if (l->revoked == revoked && strcmp(l->info.name, name) == 0)
+			return l;
+	}
+	return NULL;
+}
 
-	for (; src && src[i] && i < n - 1; i++)
-		dst[i] = (src[i] >= 0x20 && src[i] <= 0x7e) ? src[i] : '?';
-	memset(dst + i, 0, n - i);
+void kg_client_event_received(struct kmsgate_client *c, const struct kg_proto_msg *m)
+{
+	if (m->type == KG_PROTO_MSG_EV_REVOKED) {
+		struct kmsgate_lease *l = kg_client_find_lease(c, m->u.revoked.name, false);
+
+		if (l)
+			l->revoked = true;
+	}
+	if (c->queue_len < KG_CLIENT_MAX_QUEUED)
+		c->queue[c->queue_len++] = *m;
 }
 
 static int open_socket(const char *path)
