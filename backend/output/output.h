@@ -7,6 +7,12 @@
  * The virtio-gpu device describes a scanout's framebuffer as a kg_fb_source:
  * the guest pages themselves, never a copy. An output either scans those
  * pages out directly or copies the damaged rectangles, and reports which.
+ *
+ * Pacing is the device's: it hands an output at most one frame per scanout
+ * at a time and decides which goes next (newest wins, or FIFO); an output
+ * shows what it is given and reports when. (The KMS output still replaces
+ * a frame waiting behind a flip when its caller presents another, which only
+ * its own tests and bench do, and counts it as "replaced".)
  */
 #ifndef KG_OUTPUT_H
 #define KG_OUTPUT_H

@@ -361,7 +361,7 @@ static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_s
 				if (!memcmp(&so->copykey[i], &a, sizeof(a)))
 					memset(&so->copykey[i], 0, sizeof(a));
 		}
-		so->stats.coalesced++;
+		so->stats.replaced++;
 		kg_kms_frame_drop(&so->pending);
 	}
 	so->pending = (struct frame){

@@ -45,7 +45,7 @@ struct kg_output *kg_output_kms_create(struct kg_loop *loop, int drm_fd,
 struct kg_output_kms_stats {
 	uint64_t presented; /* present() calls accepted */
 	uint64_t shown;	    /* completed by a flip event */
-	uint64_t coalesced; /* replaced before they were committed */
+	uint64_t replaced;  /* replaced by a newer present() before they were committed */
 	uint64_t zero_copy; /* frames committed zero copy */
 	uint64_t copied;    /* frames committed through the copy path */
 	uint64_t bytes_copied;

@@ -318,10 +318,10 @@ static void print_result(struct kg_output *out, const struct opts *o, const stru
 	struct kg_output_kms_stats st;
 
 	kg_output_kms_get_stats(out, 0, &st);
-	printf("RESULT path=%s presented=%llu shown=%llu coalesced=%llu zero_copy=%llu "
+	printf("RESULT path=%s presented=%llu shown=%llu replaced=%llu zero_copy=%llu "
 	       "copied=%llu bytes_copied=%llu not_shown_cb=%u\n",
 	       out->ops->path(out, 0), (unsigned long long)st.presented,
-	       (unsigned long long)st.shown, (unsigned long long)st.coalesced,
+	       (unsigned long long)st.shown, (unsigned long long)st.replaced,
 	       (unsigned long long)st.zero_copy, (unsigned long long)st.copied,
 	       (unsigned long long)st.bytes_copied, w->not_shown);
 	printf("RANGES size=%ux%u pages=%u page_runs=%u udmabuf_ranges=%u\n", fb->src.width,
