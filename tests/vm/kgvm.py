@@ -720,8 +720,22 @@ class VM:
 
 # --------------------------------------------------------------- checkers ----
 
+# What the rig does (2-core TCG host, vkms at 60 Hz, ~120 flips a run),
+# measured December 2026: vkms-flip 0 late and 0 missed in each of 3 runs;
+# kms-output-vkms-zero-copy-scattered 2 late (1.7 %) and 0 missed in each of
+# 3 runs, and 0 of either in each of the CI runs; with five builds running
+# beside the VM (November 2026) 2 to 7 of ~110 flips missed (up to 6.4 %).
+# The limits are about 1.5 times the worst of those: a path that drops or
+# delays one flip in ten fails, and so does a half-rate (30 Hz) display,
+# whose every flip lands a vblank late.
+FLIP_MAX_LATE = 0.10
+FLIP_MAX_MISSED = 0.10
+FLIP_MAX_OFF = 0.15
+
+
 def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0, slack_ms=8.0,
-                max_late_fraction=0.25, max_missed_fraction=0.20, max_off_fraction=0.40):
+                max_late_fraction=FLIP_MAX_LATE, max_missed_fraction=FLIP_MAX_MISSED,
+                max_off_fraction=FLIP_MAX_OFF):
     """Checks the flip events of one CRTC:
     [(sequence, vblank_time_s[, commit_time_s[, commit_no]]), ...]
     (commit_time_s: CLOCK_MONOTONIC when the flip was committed, or None;
@@ -739,8 +753,9 @@ def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0, slack_ms=8.0,
       stall past a vblank (seen: 0 in 120 flips on an idle host,
       with 5 builds running: 2-7 in ~110, once a 216 ms stall), so up to
       max_missed_fraction of the flips may miss, and late + missed together
-      may be up to max_off_fraction; a display that does not flip at every
-      vblank (e.g. 30 Hz) still fails. max_missed_fraction=0 makes it strict
+      may be up to max_off_fraction (FLIP_MAX_* above: from those
+      measurements); a display that does not flip at every vblank (e.g.
+      30 Hz) still fails. max_missed_fraction=0 makes it strict
       (real hardware). Every miss is reported in stats['missed_at'];
     - a flip committed late (the program itself was slow, e.g. its vCPU was
       not scheduled) may land later; those are counted as "late", and fail the
