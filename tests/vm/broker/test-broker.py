@@ -348,7 +348,9 @@ echo "PER_UID_LOG=$(grep -c 'uid 1000 has 64 connections already' /tmp/broker.lo
 mark
 echo quit >&6; wait $C
 wait_new 'disconnected (0 left)' || echo "NO_DISCONNECT uid 1000"
+mark
 kg-lessee --uid 1000 conns 64 </dev/null | sed 's/^/U1000_AGAIN /'
+wait_new 'disconnected (0 left)' || echo "NO_DISCONNECT uid 1000 again"
 kg-lessee conns 1102 </dev/null | sed 's/^/ROOT /'
 echo "CAP_LOG=$(sed -n 's/.*(max \([0-9]*\) clients).*/\1/p' /tmp/broker.log)"
 kill -TERM $B; wait $B; echo "FIRST_BROKER_EXIT=$?"
