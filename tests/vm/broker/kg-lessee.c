@@ -9,7 +9,8 @@
  *       quit, "REVOKED NAME reason" when revoked.
  *   kg-lessee [--wait] acquire NAME       acquire, print LEASED (with
  *       t=MS, CLOCK_MONOTONIC) or "REFUSED errno-name text", hold until
- *       stdin closes or says quit.
+ *       stdin closes or says quit (then release), or until the lease is
+ *       revoked ("REVOKED NAME reason", exit 0).
  *   kg-lessee now                prints "NOW t=MS" (CLOCK_MONOTONIC), the
  *       clock LEASED uses: shell scripts time events against it.
  *   kg-lessee touch NAME OTHER   acquire NAME and try OTHER's CRTC and
@@ -311,6 +312,7 @@ static int cmd_show(struct kmsgate_client *c, const char *name, const char *colo
 static int cmd_acquire(struct kmsgate_client *c, const char *name, uint32_t flags)
 {
 	struct kmsgate_lease *l = kmsgate_acquire(c, name, flags);
+	struct show s = { 0 };
 
 	if (!l) {
 		printf("REFUSED %s %s\n", errname(errno), kmsgate_last_error(c));
@@ -318,9 +320,20 @@ static int cmd_acquire(struct kmsgate_client *c, const char *name, uint32_t flag
 	}
 	printf("LEASED %s lessee=%u t=%.3f\n", name, kmsgate_lease_lessee_id(l), kg_now_ms());
 	fflush(stdout);
-	while (!stdin_quit())
-		;
-	return kmsgate_release(c, l) == 0 ? 0 : 1;
+	s.lease = l;
+	kmsgate_set_event_handler(c, on_event, &s);
+	while (!s.revoked) {
+		struct pollfd p[2] = { { kmsgate_get_fd(c), POLLIN, 0 }, { 0, POLLIN, 0 } };
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return 1;
+		if (p[0].revents && kmsgate_dispatch(c) < 0)
+			return 1; /* the broker went away without a word */
+		if (!s.revoked && p[1].revents && stdin_quit())
+			return kmsgate_release(c, l) == 0 ? 0 : 1;
+	}
+	kmsgate_lease_destroy(l);
+	return 0;
 }
 
 /* The CRTC and primary plane of another pipeline, from LIST. */

@@ -464,8 +464,14 @@ finish
     # refused for a user in neither (also with other groups).
     'admin': r"""
 mkfifo /tmp/qv; exec 6<>/tmp/qv
-victim() { kg-lessee --name victim show head0 ff0000 </tmp/qv >/tmp/v.out & V=$!; wait_file /tmp/v.out '^LEASED' || echo "NO_VICTIM_LEASE $1"; }
-try_revoke() { label=$1; shift; kg-lessee "$@" revoke head0 >/tmp/r.out; echo "${label}_EXIT=$?"; sed "s/^/${label} /" /tmp/r.out; }
+victim() {
+	kg-lessee --name victim acquire head0 </tmp/qv >/tmp/v.out & V=$!
+	wait_file /tmp/v.out '^LEASED' || echo "NO_VICTIM_LEASE $1"
+}
+try_revoke() {
+	label=$1; shift
+	kg-lessee "$@" revoke head0 >/tmp/r.out; echo "${label}_EXIT=$?"; sed "s/^/${label} /" /tmp/r.out
+}
 victim refusals
 try_revoke NOBODY --uid 2000
 try_revoke OTHER_GROUPS --uid 2000 --groups 3001,3002
@@ -490,7 +496,11 @@ finish
     # client in more groups than the broker reads (64) counts by uid and
     # primary group only.
     'groups': r"""
-acq() { label=$1; shift; kg-lessee "$@" acquire head1 </dev/null >/tmp/a.out; echo "${label}_EXIT=$?"; sed "s/^/${label} /" /tmp/a.out; }
+acq() {
+	label=$1; shift
+	kg-lessee "$@" acquire head1 </dev/null >/tmp/a.out; echo "${label}_EXIT=$?"
+	sed "s/^/${label} /" /tmp/a.out
+}
 acq SUPP --uid 2000 --groups 3001
 acq SUPP_LATER --uid 2000 --groups 5,6,3001
 acq PRIMARY --uid 2000 --gid 3001
@@ -882,7 +892,8 @@ def host_slow_reader(vm, check):
     check(bool(idle) and 0 < int(idle.group(1)) < 1000,
           f'after a bounded number of events queued for it (< the 1000 sent): '
           f'{idle and idle.group(1)}')
-    check(value(vm, 'CUT_IDLE') == '1', f'broker log: idle client cut once: {value(vm, "CUT_IDLE")}')
+    check(value(vm, 'CUT_IDLE') == '1',
+          f'broker log: idle client cut once: {value(vm, "CUT_IDLE")}')
     nr = re.search(r'^NOREAD sent=(\d+) queued=(\d+) closed=(\w+) stuck=(\w+) ms=(\d+)',
                    '\n'.join(vm.output), re.M)
     check(bool(nr) and nr.group(3) == 'yes' and nr.group(4) == 'no',
@@ -899,7 +910,8 @@ def host_slow_reader(vm, check):
           f'broker RSS {before} kB before, {after} kB after (< 1 MiB growth)')
     if idle and nr:
         print(f'MEASURED idle client cut after {idle.group(1)} queued events; '
-              f'non-reader after {nr.group(1)} LISTs, {nr.group(2)} replies queued, {nr.group(5)} ms')
+              f'non-reader after {nr.group(1)} LISTs, {nr.group(2)} replies queued, '
+              f'{nr.group(5)} ms')
 
 
 def host_version(vm, check):
