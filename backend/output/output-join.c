@@ -59,6 +59,18 @@ static int j_present(struct kg_output *out, unsigned i, const struct kg_fb_sourc
 	return j->map[i].out->ops->present(j->map[i].out, j->map[i].index, fb, damage, cb, data);
 }
 
+/* A member without retract reads its chunks only inside present(): the
+ * frame is with it already (output.h). */
+static int j_retract(struct kg_output *out, unsigned i)
+{
+	struct join *j = jn(out);
+	struct kg_output *o;
+
+	MAP_OR_FAIL(j, i);
+	o = j->map[i].out;
+	return o->ops->retract ? o->ops->retract(o, j->map[i].index) : -EBUSY;
+}
+
 static int j_disable(struct kg_output *out, unsigned i)
 {
 	struct join *j = jn(out);
@@ -115,6 +127,7 @@ static const struct kg_output_ops join_ops = {
 	.num_scanouts = j_num_scanouts,
 	.get_info = j_get_info,
 	.present = j_present,
+	.retract = j_retract,
 	.disable = j_disable,
 	.cursor_set = j_cursor_set,
 	.cursor_move = j_cursor_move,

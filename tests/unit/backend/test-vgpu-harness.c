@@ -2,6 +2,7 @@
 #include "test-vgpu-harness.h"
 #include "fdcount.h"
 #include "guest-ram.h"
+#include "output-join.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -175,8 +176,22 @@ struct harness *h_create(bool fifo, uint32_t max_resources, uint64_t max_bytes)
 	return h_create_on(NULL, fifo, max_resources, max_bytes);
 }
 
+static struct harness *create(struct kg_output *output, bool join, bool fifo,
+			      uint32_t max_resources, uint64_t max_bytes);
+
 struct harness *h_create_on(struct kg_output *output, bool fifo, uint32_t max_resources,
 			    uint64_t max_bytes)
+{
+	return create(output, false, fifo, max_resources, max_bytes);
+}
+
+struct harness *h_create_joined(void)
+{
+	return create(NULL, true, false, 0, 0);
+}
+
+static struct harness *create(struct kg_output *output, bool join, bool fifo,
+			      uint32_t max_resources, uint64_t max_bytes)
 {
 	struct harness *h = calloc(1, sizeof(*h));
 	struct kg_vgpu_config cfg = { 0 };
@@ -191,6 +206,15 @@ struct harness *h_create_on(struct kg_output *output, bool fifo, uint32_t max_re
 	if (make_ram(h) < 0)
 		abort();
 	cfg.output = output ? output : &h->out;
+	if (join) {
+		struct kg_output *member = &h->out;
+
+		/* As kmsgate-vgpu builds it for several leased pipelines. */
+		h->joined = kg_output_join(&member, 1);
+		if (!h->joined)
+			abort();
+		cfg.output = h->joined;
+	}
 	cfg.gmem = h->gm;
 	cfg.transport = &transport;
 	cfg.transport_data = h;
@@ -207,6 +231,8 @@ struct harness *h_create_on(struct kg_output *output, bool fifo, uint32_t max_re
 void h_destroy(struct harness *h)
 {
 	kg_vgpu_destroy(h->g);
+	if (h->joined)
+		h->joined->ops->destroy(h->joined); /* the fake member's destroy is a no-op */
 	kg_gmem_destroy(h->gm);
 	/* Every fd the test opened (the memfds) must be gone again. */
 	if (kg_test_fd_count() != h->fds_before)

@@ -51,6 +51,7 @@ struct harness {
 	int32_t cursor_x, cursor_y, hot_x, hot_y;
 	uint8_t edid[128];
 
+	struct kg_output *joined; /* h_create_joined: the fake output behind a join */
 	struct kg_gmem *gm;
 	uint8_t *ram; /* host view of guest RAM: region A then B (2 mappings) */
 	uint8_t *ram_b;
@@ -67,6 +68,9 @@ struct harness *h_create(bool fifo, uint32_t max_resources, uint64_t max_bytes);
  * before h_destroy. */
 struct harness *h_create_on(struct kg_output *output, bool fifo, uint32_t max_resources,
 			    uint64_t max_bytes);
+/* The fake output behind kg_output_join (kmsgate-vgpu with several
+ * pipelines): the device sees only the join. */
+struct harness *h_create_joined(void);
 void h_destroy(struct harness *h);
 
 /* Submits a control command; returns its token. */
