@@ -272,17 +272,26 @@ static int h_set_mem_table(struct kg_vu_dev *dev, const struct kg_vu_msg *m, str
 		kg_err("vhost-user: memory table rejected: %s", strerror(-ret));
 		return ret;
 	}
+	/* Order matters: running rings first (the device's deferred answers
+	 * go to the used rings), then the device, whose backings and owed
+	 * answers follow the new table, and only then queues that start now
+	 * (their first kick must not meet backings of the old table). */
+	bool lost[KG_VU_MAX_QUEUES] = { false };
+
 	for (unsigned i = 0; i < dev->nq; i++) {
 		struct vu_queue *q = &dev->q[i];
 
 		if (q->running && kg_vq_remap(q->vq) < 0) {
-			queue_halt(dev, q);
-			continue;
+			queue_halt(dev, q); /* its ring left guest memory */
+			lost[i] = true;
 		}
-		queue_sync(dev, q);
 	}
 	if (dev->ops->mem_changed)
 		dev->ops->mem_changed(dev->opaque);
+	for (unsigned i = 0; i < dev->nq; i++) {
+		if (!lost[i])
+			queue_sync(dev, &dev->q[i]);
+	}
 	return 0;
 }
 
