@@ -39,6 +39,7 @@ struct vgpu_backing {
 
 struct vgpu_resource {
 	uint32_t id;
+	uint64_t serial; /* unique per resource: the guest may reuse an id */
 	bool blob;
 	const struct kg_format *fmt;  /* NULL for a blob until scanned out */
 	uint32_t width, height;	      /* 2D: the image; blob: 0 */
@@ -63,6 +64,7 @@ struct vgpu_present {
 	unsigned scanout;
 	struct vgpu_fence *fence;     /* NULL: the flush had no fence */
 	struct vgpu_backing *backing; /* a reference */
+	uint64_t res_serial;	      /* vgpu_resource.serial of what it shows */
 	struct kg_fb_source fb;
 	struct kg_rect damage;
 	uint64_t recv_ns;

@@ -133,6 +133,7 @@ static struct vgpu_resource *res_new(struct kg_vgpu *g, struct vgpu_cmd *c, uint
 		return NULL;
 	}
 	r->id = id;
+	r->serial = g->next_generation++;
 	r->size = size;
 	r->next = g->res_table[res_bucket(id)];
 	g->res_table[res_bucket(id)] = r;

@@ -279,7 +279,8 @@ static bool present_rebase(struct kg_vgpu *g, struct vgpu_present *p)
 
 	if (vgpu_backing_valid(g, p->backing))
 		return true;
-	if (!r || !r->backing || !vgpu_backing_valid(g, r->backing) ||
+	/* The same resource, not one the guest made since under its id. */
+	if (!r || r->serial != p->res_serial || !r->backing || !vgpu_backing_valid(g, r->backing) ||
 	    fb_need(&p->fb) > r->backing->size)
 		return false;
 	vgpu_backing_unref(p->backing);
@@ -462,6 +463,7 @@ static struct vgpu_present *present_new(struct kg_vgpu *g, struct vgpu_cmd *c, u
 	p->scanout = i;
 	p->fence = c->fence;
 	p->backing = vgpu_backing_ref(r->backing);
+	p->res_serial = r->serial;
 	p->damage = *damage;
 	p->recv_ns = c->recv_ns;
 	p->fb = (struct kg_fb_source){

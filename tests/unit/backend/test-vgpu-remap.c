@@ -143,9 +143,15 @@ static bool answered_before(struct harness *h, uintptr_t a, uintptr_t b)
 	return ra && rb && ra < rb;
 }
 
+static void run_fake_on(struct harness *h, enum variant v);
+
 static void run_fake(enum variant v)
 {
-	struct harness *h = h_create(false, 0, 0);
+	run_fake_on(h_create(false, 0, 0), v);
+}
+
+static void run_fake_on(struct harness *h, enum variant v)
+{
 	uintptr_t t1, t2;
 
 	make_frame(h);
@@ -216,6 +222,18 @@ static void test_fake_shrunk(void **state)
 	run_fake(SHRUNK);
 }
 
+/* With several pipelines kmsgate-vgpu joins one KMS output per lease: the
+ * join must pass retract on to the output holding the frame. */
+static void test_joined_new_memfd(void **state)
+{
+	run_fake_on(h_create_joined(), NEW_MEMFD);
+}
+
+static void test_joined_moved_gpa(void **state)
+{
+	run_fake_on(h_create_joined(), MOVED_GPA);
+}
+
 /* The headless output copies at present(): its frame is read at once, but
  * the queued one is read after the change, from the new pages. */
 static void run_headless(enum variant v)
@@ -284,6 +302,29 @@ static void test_headless_shrunk(void **state)
 	run_headless(SHRUNK);
 }
 
+/* A frame of resource 1 waits with the output; the guest moves the scanout
+ * on, frees resource 1 and makes another under the same id. After the table
+ * change the old frame must not be shown from the new resource's pages. */
+static void test_reused_id_is_not_rebased(void **state)
+{
+	struct harness *h = h_create(false, 0, 0);
+	uintptr_t t1;
+
+	make_frame(h);
+	t1 = h_flush(h, 1, 0, 0, W, HT, 1);
+	assert_int_equal(h_create_2d(h, 2, XRGB, W, HT), OK);
+	assert_int_equal(h_attach1(h, 2, H_RAM_GPA + 128 * PG, W * HT * 4), OK);
+	assert_int_equal(h_set_scanout(h, 0, 2, 0, 0, W, HT), OK);
+	assert_int_equal(h_simple(h, VIRTIO_GPU_CMD_RESOURCE_UNREF, 1), OK);
+	assert_int_equal(h_create_2d(h, 1, XRGB, W, HT), OK);
+	assert_int_equal(h_attach1(h, 1, H_RAM_GPA + H_REGION_SIZE, W * HT * 4), OK);
+	remap(h, NEW_MEMFD);
+	assert_true(h->presents[0].retracted);
+	assert_int_equal(h->n_presents, 1); /* dropped, not shown from the new 1 */
+	assert_int_equal(h_resp_type(h, t1), OK);
+	h_destroy(h);
+}
+
 /* QEMU resends an identical table at every device start: nothing moves,
  * nothing is taken back. */
 static void test_identical_table_changes_nothing(void **state)
@@ -317,12 +358,15 @@ int main(void)
 		cmocka_unit_test(test_fake_moved_uva),
 		cmocka_unit_test(test_fake_moved_gpa),
 		cmocka_unit_test(test_fake_shrunk),
+		cmocka_unit_test(test_joined_new_memfd),
+		cmocka_unit_test(test_joined_moved_gpa),
 		cmocka_unit_test(test_headless_new_memfd),
 		cmocka_unit_test(test_headless_other_offset),
 		cmocka_unit_test(test_headless_moved_uva),
 		cmocka_unit_test(test_headless_moved_gpa),
 		cmocka_unit_test(test_headless_shrunk),
 		cmocka_unit_test(test_identical_table_changes_nothing),
+		cmocka_unit_test(test_reused_id_is_not_rebased),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
