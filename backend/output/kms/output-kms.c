@@ -338,6 +338,16 @@ void kg_kms_commit_next(struct scanout *so)
 	}
 }
 
+/* The pending frame goes back to the caller, as if never presented: its
+ * callback does not run. It holds no fb yet (commit_frame makes one), only
+ * the caller's borrowed chunks. */
+static void pending_forget(struct scanout *so)
+{
+	memset(&so->pending, 0, sizeof(so->pending));
+	so->pending.dumb = -1;
+	so->stats.presented--;
+}
+
 static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_source *fb,
 		       const struct kg_rect *damage, kg_present_cb cb, void *data)
 {
@@ -373,9 +383,7 @@ static int kms_present(struct kg_output *out, unsigned idx, const struct kg_fb_s
 	ret = commit_frame(so);
 	if (ret < 0) {
 		kg_kms_log_commit_failure(so, ret);
-		memset(&so->pending, 0, sizeof(so->pending));
-		so->pending.dumb = -1;
-		so->stats.presented--;
+		pending_forget(so);
 	}
 	return ret;
 }
@@ -388,12 +396,7 @@ static int kms_retract(struct kg_output *out, unsigned idx)
 		return -EINVAL;
 	if (!so->pending.used)
 		return so->queued.used ? -EBUSY : -ENOENT;
-	/* Pending frames hold no fb yet (commit_frame makes it): nothing
-	 * but the borrowed chunks, which the device is taking back. */
-	kg_zcfb_unref(so->pending.zc);
-	memset(&so->pending, 0, sizeof(so->pending));
-	so->pending.dumb = -1;
-	so->stats.presented--;
+	pending_forget(so);
 	return 0;
 }
 
