@@ -21,6 +21,14 @@
 #include <libdisplay-info/info.h>
 #endif
 
+/* Bytes of a backing an image reads, from the backing's start: its last row
+ * ends there. Every size check of a scanout against its backing is this. */
+static uint64_t image_end(uint64_t offset, uint32_t width, uint32_t height, uint32_t stride,
+			  uint32_t cpp)
+{
+	return offset + (uint64_t)(height - 1) * stride + (uint64_t)width * cpp;
+}
+
 static bool scanout_id_ok(struct kg_vgpu *g, struct vgpu_cmd *c, uint32_t id)
 {
 	if (id < g->num_scanouts)
@@ -147,6 +155,15 @@ static struct vgpu_present *queue_pop(struct vgpu_scanout *s)
 	return p;
 }
 
+/* The output is free: the oldest waiting frame goes. A frame the output
+ * refuses at once must not leave the ones behind it waiting for a flip that
+ * never comes. */
+static void start_waiting(struct kg_vgpu *g, struct vgpu_scanout *s)
+{
+	while (!s->inflight && !kg_list_empty(&s->queue))
+		present_start(g, queue_pop(s));
+}
+
 static void present_cb(void *data, const struct kg_present_result *res)
 {
 	struct vgpu_present *p = data;
@@ -156,10 +173,7 @@ static void present_cb(void *data, const struct kg_present_result *res)
 	if (s->inflight == p)
 		s->inflight = NULL;
 	present_finish(g, p, res, false);
-	/* A frame the output refuses at once must not leave the ones behind
-	 * it waiting for a flip that never comes. */
-	while (!s->inflight && !kg_list_empty(&s->queue))
-		present_start(g, queue_pop(s));
+	start_waiting(g, s);
 }
 
 static void present_start(struct kg_vgpu *g, struct vgpu_present *p)
@@ -262,13 +276,13 @@ void vgpu_scanouts_release(struct kg_vgpu *g)
 	}
 }
 
-/* Bytes of the backing a frame reads, from its start. */
+/* Bytes of the backing a frame reads (every virtio-gpu format is 4 bytes a
+ * pixel: format.h). */
 static uint64_t fb_need(const struct kg_fb_source *fb)
 {
 	const struct kg_format *f = kg_format_from_drm(fb->drm_format);
 
-	return fb->offset + (uint64_t)(fb->height - 1) * fb->stride +
-	       (uint64_t)fb->width * (f ? f->cpp : 4);
+	return image_end(fb->offset, fb->width, fb->height, fb->stride, f ? f->cpp : 4);
 }
 
 /* Points a frame whose backing went stale at its resource's backing for
@@ -330,8 +344,7 @@ static void scanout_remap_inflight(struct kg_vgpu *g, struct vgpu_scanout *s)
 		warn_dropped(p);
 		present_finish(g, p, NULL, false);
 	}
-	while (!s->inflight && !kg_list_empty(&s->queue))
-		present_start(g, queue_pop(s));
+	start_waiting(g, s);
 }
 
 void vgpu_scanouts_remap(struct kg_vgpu *g)
@@ -377,7 +390,6 @@ void vgpu_cmd_set_scanout_blob(struct kg_vgpu *g, struct vgpu_cmd *c)
 	const struct kg_format *fmt;
 	struct vgpu_resource *r;
 	struct vgpu_scanout *s;
-	uint64_t need;
 
 	if (!vgpu_cmd_get(c, &cmd, sizeof(cmd)))
 		return;
@@ -403,9 +415,8 @@ void vgpu_cmd_set_scanout_blob(struct kg_vgpu *g, struct vgpu_cmd *c)
 	    cmd.strides[0] < cmd.width * fmt->cpp)
 		return;
 	/* The whole framebuffer the guest describes must be in the blob. */
-	need = (uint64_t)cmd.offsets[0] + (uint64_t)(cmd.height - 1) * cmd.strides[0] +
-	       (uint64_t)cmd.width * fmt->cpp;
-	if (!r->backing || need > r->backing->size)
+	if (!r->backing || image_end(cmd.offsets[0], cmd.width, cmd.height, cmd.strides[0],
+				     fmt->cpp) > r->backing->size)
 		return;
 	c->error = 0;
 	r->fmt = fmt;
@@ -442,7 +453,6 @@ static struct vgpu_present *present_new(struct kg_vgpu *g, struct vgpu_cmd *c, u
 {
 	struct vgpu_scanout *s = &g->scanouts[i];
 	struct vgpu_present *p;
-	uint64_t need;
 
 	if (!r->backing)
 		return NULL;
@@ -452,9 +462,8 @@ static struct vgpu_present *present_new(struct kg_vgpu *g, struct vgpu_cmd *c, u
 			r->id);
 		return NULL;
 	}
-	need = s->offset + (uint64_t)(s->r.height - 1) * s->stride +
-	       (uint64_t)s->r.width * s->fmt->cpp;
-	if (need > r->backing->size)
+	if (image_end(s->offset, s->r.width, s->r.height, s->stride, s->fmt->cpp) >
+	    r->backing->size)
 		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
