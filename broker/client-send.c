@@ -44,20 +44,12 @@ int kg_client_send(struct client *c, const struct kg_proto_msg *msg, int fd)
 int kg_client_send_error(struct client *c, uint32_t seq, uint16_t req, uint32_t code,
 			 const char *fmt, ...)
 {
-	struct kg_proto_msg msg = { .type = KG_PROTO_MSG_ERROR, .seq = seq };
+	struct kg_proto_msg msg;
 	va_list ap;
 
-	msg.u.error.code = code;
-	msg.u.error.request_type = kg_proto_type_is_request(req) ? req : 0;
 	va_start(ap, fmt);
-	vsnprintf(msg.u.error.text, sizeof(msg.u.error.text), fmt, ap);
+	kg_proto_error_vfill(&msg, seq, req, code, fmt, ap);
 	va_end(ap);
-	/* Error text is printable ASCII by contract: scrub anything else
-	 * (a pipeline name echoed back is already checked, but be sure). */
-	for (char *p = msg.u.error.text; *p; p++) {
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
-	}
 	kg_dbg("client pid %d: %s: %s", c->cred.pid, kg_proto_err_name(code), msg.u.error.text);
 	return kg_client_send(c, &msg, -1);
 }

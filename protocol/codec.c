@@ -625,21 +625,28 @@ int kg_proto_decode(const void *buf, size_t len, struct kg_proto_msg *out)
 	return 0;
 }
 
-ssize_t kg_proto_encode_error(void *buf, size_t cap, uint32_t seq, uint16_t request_type,
-			      uint32_t code, const char *fmt, ...)
+void kg_proto_error_vfill(struct kg_proto_msg *m, uint32_t seq, uint16_t request_type,
+			  uint32_t code, const char *fmt, va_list ap)
 {
-	struct kg_proto_msg m = { .type = KG_PROTO_MSG_ERROR, .seq = seq };
-	va_list ap;
-
-	m.u.error.code = code;
-	m.u.error.request_type = kg_proto_type_is_request(request_type) ? request_type : 0;
-	va_start(ap, fmt);
-	vsnprintf(m.u.error.text, sizeof(m.u.error.text), fmt, ap);
-	va_end(ap);
+	*m = (struct kg_proto_msg){ .type = KG_PROTO_MSG_ERROR, .seq = seq };
+	m->u.error.code = code;
+	m->u.error.request_type = kg_proto_type_is_request(request_type) ? request_type : 0;
+	vsnprintf(m->u.error.text, sizeof(m->u.error.text), fmt, ap);
 	/* The text may quote peer input: keep it printable so it encodes. */
-	for (char *c = m.u.error.text; *c; c++) {
+	for (char *c = m->u.error.text; *c; c++) {
 		if (!str_char_ok((unsigned char)*c, STR_TEXT))
 			*c = '?';
 	}
+}
+
+ssize_t kg_proto_encode_error(void *buf, size_t cap, uint32_t seq, uint16_t request_type,
+			      uint32_t code, const char *fmt, ...)
+{
+	struct kg_proto_msg m;
+	va_list ap;
+
+	va_start(ap, fmt);
+	kg_proto_error_vfill(&m, seq, request_type, code, fmt, ap);
+	va_end(ap);
 	return kg_proto_encode(&m, buf, cap);
 }

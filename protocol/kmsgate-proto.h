@@ -24,6 +24,7 @@
 #ifndef KMSGATE_PROTO_H
 #define KMSGATE_PROTO_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -269,8 +270,15 @@ int kg_proto_decode(const void *buf, size_t len, struct kg_proto_msg *out);
  * KG_PROTO_ERR_TRUNCATED if len < KG_PROTO_HEADER_SIZE. */
 int kg_proto_peek_header(const void *buf, size_t len, uint16_t *type, uint32_t *seq);
 
-/* Convenience: encodes an ERROR (text printf-style, cut to fit). Returns the
- * size or -KG_PROTO_ERR_*. */
+/* Fills m as an ERROR answering request_type (0 when it is no request) with
+ * seq: the text printf-style, cut to fit, anything not printable made '?'
+ * (it may quote peer input, and must encode). */
+void kg_proto_error_vfill(struct kg_proto_msg *m, uint32_t seq, uint16_t request_type,
+			  uint32_t code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+
+/* Convenience: encodes an ERROR (kg_proto_error_vfill). Returns the size or
+ * -KG_PROTO_ERR_*. */
 ssize_t kg_proto_encode_error(void *buf, size_t cap, uint32_t seq, uint16_t request_type,
 			      uint32_t code, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
