@@ -97,14 +97,10 @@ static int parse_size(const char *s, uint32_t *w, uint32_t *h)
 	return 0;
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *v)
+/* 1..max, digits only (kg_number_parse_u32). */
+static int parse_uint(const char *s, uint32_t max, uint32_t *v)
 {
-	uint32_t u;
-
-	if (!kg_number_parse_u32(s, max > UINT32_MAX ? UINT32_MAX : (uint32_t)max, &u) || !u)
-		return -1;
-	*v = u;
-	return 0;
+	return kg_number_parse_u32(s, max, v) && *v ? 0 : -1;
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -142,7 +138,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
-	unsigned long v;
+	uint32_t v;
 	int c;
 
 	*o = (struct opts){ .output = "kms",
@@ -195,7 +191,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 					KG_MAX_SCANOUTS);
 				return -1;
 			}
-			o->scanouts = (unsigned)v;
+			o->scanouts = v;
 			break;
 		case O_MAXMB:
 			if (parse_uint(optarg, 1u << 20, &v) < 0) {

@@ -227,7 +227,7 @@ static bool add_chunk(struct kg_vgpu *g, struct vgpu_backing *b, uint64_t gpa, u
 	return true;
 }
 
-static struct vgpu_backing *backing_alloc(struct kg_vgpu *g, uint32_t n)
+static struct vgpu_backing *backing_alloc(uint32_t n)
 {
 	struct vgpu_backing *b =
 		calloc(1, sizeof(*b) + n * (sizeof(b->chunks[0]) + sizeof(b->chunk_gpa[0])));
@@ -281,7 +281,7 @@ static struct vgpu_backing *backing_create(struct kg_vgpu *g, struct vgpu_cmd *c
 			(unsigned long long)g->total_chunks, n);
 		goto oom_entries;
 	}
-	b = backing_alloc(g, n);
+	b = backing_alloc(n);
 	if (!b)
 		goto oom_entries;
 	for (uint32_t i = 0; i < n; i++) {
@@ -316,7 +316,7 @@ oom:
  */
 static struct vgpu_backing *backing_remap(struct kg_vgpu *g, const struct vgpu_backing *old)
 {
-	struct vgpu_backing *b = backing_alloc(g, old->n_chunks);
+	struct vgpu_backing *b = backing_alloc(old->n_chunks);
 
 	if (!b)
 		return NULL;
