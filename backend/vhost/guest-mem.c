@@ -281,14 +281,6 @@ void *kg_gmem_gpa_map(const struct kg_gmem *gm, uint64_t gpa, uint64_t len, uint
 	return m->host + off;
 }
 
-void *kg_gmem_gpa_to_va(const struct kg_gmem *gm, uint64_t gpa, uint64_t len)
-{
-	uint64_t contig;
-	void *p = kg_gmem_gpa_map(gm, gpa, len, &contig);
-
-	return p && contig == len ? p : NULL;
-}
-
 void *kg_gmem_uva_to_va(const struct kg_gmem *gm, uint64_t uva, uint64_t len)
 {
 	if (!gm || len == 0)
@@ -321,6 +313,13 @@ bool kg_gmem_lookup(const struct kg_gmem *gm, uint64_t gpa, uint64_t len, struct
 				       .fd = m->fd,
 				       .fd_offset = m->r.mmap_offset + off };
 	return true;
+}
+
+void *kg_gmem_gpa_to_va(const struct kg_gmem *gm, uint64_t gpa, uint64_t len)
+{
+	struct kg_gmem_span sp;
+
+	return kg_gmem_lookup(gm, gpa, len, &sp) ? sp.va : NULL;
 }
 
 unsigned kg_gmem_num_regions(const struct kg_gmem *gm)
