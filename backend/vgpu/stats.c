@@ -38,8 +38,14 @@ struct stats_scanout {
 	struct stats_window iv[IV_COUNT];
 };
 
+static const char *const fence_names[KG_STATS_FENCE_COUNT] = { "flip", "replaced", "dropped",
+							       "other" };
+
 struct kg_stats {
 	struct stats_scanout s[KG_MAX_SCANOUTS];
+	/* Per device, not per scanout: a fence may cover frames of several
+	 * scanouts, or none. */
+	uint64_t fences[KG_STATS_FENCE_COUNT];
 };
 
 struct kg_stats *kg_stats_create(void)
@@ -86,6 +92,12 @@ void kg_stats_add(struct kg_stats *st, const struct kg_stats_frame *f)
 	window_add(&s->iv[IV_FLIP], f->commit_ns, f->flip_ns);
 	window_add(&s->iv[IV_FENCE], f->flip_ns, f->fence_ns);
 	window_add(&s->iv[IV_TOTAL], f->recv_ns, f->fence_ns);
+}
+
+void kg_stats_add_fence(struct kg_stats *st, enum kg_stats_fence kind)
+{
+	if (st && kind < KG_STATS_FENCE_COUNT)
+		st->fences[kind]++;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -161,7 +173,11 @@ int kg_stats_write(const struct kg_stats *st, FILE *f)
 			any = true;
 		}
 	}
-	fprintf(f, "{\n  \"version\": 1,\n  \"window\": %u,\n  \"scanouts\": [\n", KG_STATS_WINDOW);
+	fprintf(f, "{\n  \"version\": 1,\n  \"window\": %u,\n  \"fences\": {", KG_STATS_WINDOW);
+	for (int k = 0; k < KG_STATS_FENCE_COUNT; k++)
+		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", fence_names[k],
+			(unsigned long long)st->fences[k]);
+	fprintf(f, "},\n  \"scanouts\": [\n");
 	for (unsigned i = 0; any && i <= last; i++) {
 		if (st->s[i].used)
 			write_scanout(f, i, &st->s[i], i == last);

@@ -31,11 +31,27 @@ struct kg_stats_frame {
 	uint64_t bytes_copied;
 };
 
+/*
+ * What completed a fenced command (its answer sent to the guest). A Linux
+ * guest fences its primary-plane flushes of blob framebuffers and also
+ * other commands (the cursor's transfer, ...): counting them apart lets a
+ * test match flips to the guest's frames exactly.
+ */
+enum kg_stats_fence {
+	KG_STATS_FENCE_FLIP,	 /* a frame of the command was shown (a flip event) */
+	KG_STATS_FENCE_REPLACED, /* none shown: superseded by a newer frame (newest wins) */
+	KG_STATS_FENCE_DROPPED,	 /* none shown: refused by the output or dropped */
+	KG_STATS_FENCE_OTHER,	 /* the command made no frame */
+	KG_STATS_FENCE_COUNT
+};
+
 /* Returns NULL with errno set. */
 struct kg_stats *kg_stats_create(void);
 void kg_stats_destroy(struct kg_stats *s);
 
 void kg_stats_add(struct kg_stats *s, const struct kg_stats_frame *f);
+/* One fenced command answered; s may be NULL. */
+void kg_stats_add_fence(struct kg_stats *s, enum kg_stats_fence kind);
 
 /* The JSON document to f. Returns 0 or -errno. */
 int kg_stats_write(const struct kg_stats *s, FILE *f);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stats.h"
+
 struct vgpu_fence *vgpu_fence_new(struct kg_vgpu *g, void *token)
 {
 	struct vgpu_fence *f = calloc(1, sizeof(*f));
@@ -29,6 +31,28 @@ static void fence_free(struct kg_vgpu *g, struct vgpu_fence *f)
 	free(f);
 }
 
+/* Counts a fence as its answer leaves, by what completed it. A flip of any
+ * of its frames makes it a flip fence: that is the guest's frame reaching
+ * the screen. */
+static void fence_count(struct kg_vgpu *g, const struct vgpu_fence *f)
+{
+	enum kg_stats_fence kind = KG_STATS_FENCE_OTHER;
+
+	if (f->outcomes & VGPU_FRAME_SHOWN) {
+		kind = KG_STATS_FENCE_FLIP;
+		g->cnt.fences_flip++;
+	} else if (f->outcomes & VGPU_FRAME_REPLACED) {
+		kind = KG_STATS_FENCE_REPLACED;
+		g->cnt.fences_replaced++;
+	} else if (f->outcomes & VGPU_FRAME_DROPPED) {
+		kind = KG_STATS_FENCE_DROPPED;
+		g->cnt.fences_dropped++;
+	} else {
+		g->cnt.fences_other++;
+	}
+	kg_stats_add_fence(g->stats, kind);
+}
+
 /* Sends every response at the head of the fence queue that is complete. */
 void vgpu_fences_run(struct kg_vgpu *g)
 {
@@ -38,6 +62,7 @@ void vgpu_fences_run(struct kg_vgpu *g)
 		if (!f->handled || f->presents_left)
 			break;
 		if (f->token) {
+			fence_count(g, f);
 			g->tp->reply(g->tp_data, f->token, f->resp, f->resp_len);
 			f->token = NULL;
 		}
@@ -45,8 +70,10 @@ void vgpu_fences_run(struct kg_vgpu *g)
 	}
 }
 
-void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f)
+void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f,
+			     enum vgpu_frame_outcome outcome)
 {
+	f->outcomes |= outcome;
 	if (f->presents_left)
 		f->presents_left--;
 	vgpu_fences_run(g);
@@ -70,7 +97,8 @@ void vgpu_fence_respond(struct kg_vgpu *g, struct vgpu_fence *f, const void *res
 		memcpy(f->resp, resp, len);
 		f->resp_len = len;
 	} else {
-		/* Out of memory: answer at once rather than never. */
+		/* Out of memory: answer at once rather than never (not
+		 * counted: it leaves before its frames are done). */
 		g->tp->reply(g->tp_data, f->token, resp, len);
 		f->token = NULL;
 	}

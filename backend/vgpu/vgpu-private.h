@@ -48,11 +48,19 @@ struct vgpu_resource {
 	struct vgpu_resource *next;   /* link in kg_vgpu.res_table bucket */
 };
 
+/* What became of one frame of a fenced command (vgpu_fence.outcomes). */
+enum vgpu_frame_outcome {
+	VGPU_FRAME_SHOWN = 1u << 0,
+	VGPU_FRAME_REPLACED = 1u << 1, /* superseded by a newer frame */
+	VGPU_FRAME_DROPPED = 1u << 2,  /* refused by the output, or dropped */
+};
+
 /* One fenced command waiting for its response to be sent (kg_vgpu.fenceq). */
 struct vgpu_fence {
 	struct kg_list link;	/* kg_vgpu.fenceq, in submission order */
 	void *token;		/* NULL once dropped by a reset */
 	unsigned presents_left; /* frames of this command not yet shown */
+	unsigned outcomes;	/* vgpu_frame_outcome bits of its frames done so far */
 	bool handled;		/* the handler ran: resp is final */
 	size_t resp_len;
 	void *resp; /* the response, owned */
@@ -179,7 +187,8 @@ struct vgpu_fence *vgpu_fence_new(struct kg_vgpu *g, void *token);
  * older fence went out. */
 void vgpu_fence_respond(struct kg_vgpu *g, struct vgpu_fence *f, const void *resp, size_t len);
 /* A fenced command's frame is done (shown, superseded or failed). */
-void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f);
+void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f,
+			     enum vgpu_frame_outcome outcome);
 /* Sends every complete response at the head of the queue. */
 void vgpu_fences_run(struct kg_vgpu *g);
 /* Reset: every queued command is dropped through the transport, never

@@ -133,7 +133,10 @@ static void present_finish(struct kg_vgpu *g, struct vgpu_present *p,
 	if (coalesced)
 		g->cnt.frames_coalesced++;
 	if (p->fence) {
-		vgpu_fence_present_done(g, p->fence);
+		vgpu_fence_present_done(g, p->fence,
+					f.shown	    ? VGPU_FRAME_SHOWN
+					: coalesced ? VGPU_FRAME_REPLACED
+						    : VGPU_FRAME_DROPPED);
 		f.fence_ns = kg_now_ns();
 	}
 	if (g->stats) {

@@ -24,6 +24,7 @@ struct kg_gmem;
 struct kg_output;
 struct kg_stats;
 struct kg_vgpu;
+struct kg_virgl;
 
 enum kg_vgpu_queue {
 	KG_VGPU_QUEUE_CONTROL = 0,
@@ -51,6 +52,9 @@ struct kg_vgpu_config {
 	uint32_t max_backing_entries; /* per ATTACH_BACKING / CREATE_BLOB */
 	/* Present every flushed frame in order instead of newest-wins. */
 	int fifo;
+	/* The 3D renderer (borrowed): the device offers VIRTIO_GPU_F_VIRGL.
+	 * NULL: 2D only. */
+	struct kg_virgl *virgl;
 };
 
 #define KG_VGPU_DEFAULT_MAX_RESOURCE_BYTES  (1024ull << 20)
@@ -102,6 +106,10 @@ void kg_vgpu_display_changed(struct kg_vgpu *g);
 struct kg_vgpu_counters {
 	uint64_t commands, errors;
 	uint64_t frames_presented, frames_shown, frames_coalesced;
+	/* Fenced commands answered, by what completed them (stats.h
+	 * kg_stats_fence): a flip of one of their frames, a newer frame that
+	 * replaced theirs, a refused or dropped frame, or no frame at all. */
+	uint64_t fences_flip, fences_replaced, fences_dropped, fences_other;
 	uint32_t resources;
 	uint64_t resource_bytes;
 };

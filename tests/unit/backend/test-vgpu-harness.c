@@ -215,7 +215,11 @@ static struct harness *create(struct kg_output *output, bool join, bool fifo,
 			abort();
 		cfg.output = h->joined;
 	}
+	h->stats = kg_stats_create();
+	if (!h->stats)
+		abort();
 	cfg.gmem = h->gm;
+	cfg.stats = h->stats;
 	cfg.transport = &transport;
 	cfg.transport_data = h;
 	cfg.fifo = fifo;
@@ -231,6 +235,7 @@ static struct harness *create(struct kg_output *output, bool join, bool fifo,
 void h_destroy(struct harness *h)
 {
 	kg_vgpu_destroy(h->g);
+	kg_stats_destroy(h->stats);
 	if (h->joined)
 		h->joined->ops->destroy(h->joined); /* the fake member's destroy is a no-op */
 	kg_gmem_destroy(h->gm);

@@ -15,6 +15,7 @@
 
 #include "guest-mem.h"
 #include "output.h"
+#include "stats.h"
 #include "vgpu.h"
 
 #define H_REGION_SIZE  (4u << 20)
@@ -56,6 +57,7 @@ struct harness {
 	uint8_t *ram; /* host view of guest RAM: region A then B (2 mappings) */
 	uint8_t *ram_b;
 	struct kg_vgpu *g;
+	struct kg_stats *stats; /* the device's statistics */
 	struct h_reply replies[H_MAX_REPLIES];
 	unsigned n_replies, drops;
 	uintptr_t next_token;

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -531,6 +532,87 @@ static void test_refused_present_still_answers(void **state)
 	h->present_error = 0;
 }
 
+static void assert_fences(struct harness *h, uint64_t flip, uint64_t replaced, uint64_t dropped,
+			  uint64_t other)
+{
+	struct kg_vgpu_counters cnt;
+	char want[128], *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	kg_vgpu_get_counters(h->g, &cnt);
+	assert_int_equal(cnt.fences_flip, flip);
+	assert_int_equal(cnt.fences_replaced, replaced);
+	assert_int_equal(cnt.fences_dropped, dropped);
+	assert_int_equal(cnt.fences_other, other);
+	/* The statistics (--stats) count the same. */
+	assert_non_null(f);
+	assert_int_equal(kg_stats_write(h->stats, f), 0);
+	fclose(f);
+	snprintf(want, sizeof(want),
+		 "\"fences\": {\"flip\": %llu, \"replaced\": %llu, \"dropped\": %llu, "
+		 "\"other\": %llu}",
+		 (unsigned long long)flip, (unsigned long long)replaced,
+		 (unsigned long long)dropped, (unsigned long long)other);
+	if (!strstr(buf, want))
+		fail_msg("want %s in\n%s", want, buf);
+	free(buf);
+}
+
+/* Each answered fence is counted once, by what completed it; unfenced
+ * commands and fences a reset dropped are not counted. */
+static void test_fences_are_counted_by_what_completed_them(void **state)
+{
+	struct harness *h = *state;
+	struct virtio_gpu_transfer_to_host_2d tr = {
+		hdr(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D), { 0, 0, 8, 8 }, 0, 1
+	};
+	uintptr_t t[4];
+
+	make_scanout(h, 1, 64, 64);
+	assert_fences(h, 0, 0, 0, 0);
+	/* A fenced command that makes no frame (as a Linux guest's cursor
+	 * update fences its transfer). */
+	tr.hdr.flags = VIRTIO_GPU_FLAG_FENCE;
+	tr.hdr.fence_id = 1;
+	assert_int_equal(h_resp_type(h, h_submit(h, &tr, sizeof(tr))), OK);
+	assert_fences(h, 0, 0, 0, 1);
+	t[0] = h_flush(h, 1, 0, 0, 8, 8, 2);	   /* to the output */
+	t[1] = h_flush(h, 1, 0, 0, 8, 8, 3);	   /* waits */
+	t[2] = h_flush(h, 1, 0, 0, 8, 8, 4);	   /* replaces it */
+	h_flush(h, 1, 0, 0, 8, 8, 0);		   /* unfenced: replaces fence 4's frame */
+	assert_int_equal(h_resp_type(h, t[1]), 0); /* behind fence 2 */
+	assert_fences(h, 0, 0, 0, 1);
+	h_complete(h, 0, true);
+	assert_int_equal(h_resp_type(h, t[2]), OK);
+	assert_fences(h, 1, 2, 0, 1);
+	/* The output fails the frame it was given: dropped, still answered. */
+	t[3] = h_flush(h, 1, 0, 0, 8, 8, 5);
+	h_complete(h, 1, false);
+	assert_int_equal(h_resp_type(h, t[3]), 0); /* its own frame is next */
+	h_complete(h, 2, false);
+	assert_int_equal(h_resp_type(h, t[3]), OK);
+	assert_fences(h, 1, 2, 1, 1);
+	/* One fence, frames on two scanouts: one flip fence, not two. */
+	assert_int_equal(h_set_scanout(h, 1, 1, 0, 0, 64, 64), OK);
+	t[0] = h_flush(h, 1, 0, 0, 8, 8, 6);
+	assert_int_equal(h->n_presents, 5);
+	h_complete(h, 3, true);
+	h_complete(h, 4, false);
+	assert_int_equal(h_resp_type(h, t[0]), OK);
+	assert_fences(h, 2, 2, 1, 1);
+	/* A fenced flush of a resource no scanout shows makes no frame. */
+	assert_int_equal(h_create_2d(h, 2, XRGB, 8, 8), OK);
+	assert_int_equal(h_resp_type(h, h_flush(h, 2, 0, 0, 8, 8, 7)), OK);
+	assert_fences(h, 2, 2, 1, 2);
+	/* Dropped by a reset: never answered, not counted. */
+	h_flush(h, 1, 0, 0, 8, 8, 8);
+	kg_vgpu_reset(h->g);
+	h_complete(h, 5, true);
+	h_complete(h, 6, true);
+	assert_fences(h, 2, 2, 1, 2);
+}
+
 static void test_unref_during_flip_keeps_pages(void **state)
 {
 	struct harness *h = *state;
@@ -804,6 +886,7 @@ int main(void)
 		T(test_superseded_frame_of_another_size_damages_all),
 		cmocka_unit_test(test_fifo_shows_every_frame),
 		T(test_refused_present_still_answers),
+		T(test_fences_are_counted_by_what_completed_them),
 		cmocka_unit_test(test_refused_queued_frames_do_not_stall),
 		T(test_unref_during_flip_keeps_pages),
 		T(test_remapped_guest_memory_is_not_scanned_out),
