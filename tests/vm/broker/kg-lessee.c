@@ -6,7 +6,10 @@
  *       acquire NAME, fill the screen with the colour, page-flip between two
  *       buffers of it until stdin says "quit" or the lease is revoked.
  *       Prints "LEASED NAME WxH" once the first frame is up, "FLIPS n" on
- *       quit, "REVOKED NAME reason" when revoked.
+ *       quit, "REVOKED NAME reason" when revoked, and "FLIPPED NAME n t=MS"
+ *       (CLOCK_MONOTONIC) when flip n's event arrives, for n = 10 and 130:
+ *       scripts wait for the first instead of sleeping, and time 120 flips
+ *       between the two.
  *   kg-lessee [--wait] acquire NAME       acquire, print LEASED (with
  *       t=MS, CLOCK_MONOTONIC) or "REFUSED errno-name text", hold until
  *       stdin closes or says quit (then release), or until the lease is
@@ -207,6 +210,7 @@ static bool commit_plane(int fd, struct kmsgate_lease *l, const drmModeModeInfo 
 
 struct show {
 	struct kmsgate_lease *lease;
+	const char *name;
 	bool revoked;
 	bool flip_pending;
 	unsigned flips;
@@ -229,6 +233,8 @@ static void on_flip(int fd, unsigned seq, unsigned sec, unsigned usec, void *dat
 
 	s->flip_pending = false;
 	s->flips++;
+	if (s->flips == 10 || s->flips == 130)
+		printf("FLIPPED %s %u t=%.3f\n", s->name, s->flips, kg_now_ms());
 }
 
 static int setup_lease_fd(int fd)
@@ -281,7 +287,7 @@ static int show_loop(struct kmsgate_client *c, struct show *s, int fd, const drm
 
 static int cmd_show(struct kmsgate_client *c, const char *name, const char *colour)
 {
-	struct show s = { 0 };
+	struct show s = { .name = name };
 	drmModeModeInfo mode;
 	struct fb fbs[2];
 	uint32_t rgb = (uint32_t)strtoul(colour, NULL, 16);

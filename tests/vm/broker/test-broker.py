@@ -60,12 +60,28 @@ start_broker() {
 }
 fdcount() { ls /proc/$B/fd | wc -l; }
 finish() { kill -TERM $B 2>/dev/null; wait $B; echo "BROKER_EXIT=$?"; echo "--- broker log"; tail -n 60 /tmp/broker.log; }
-# A lessee reading commands from a fifo: lessee N ARGS...; quit with: echo quit >&N+3
-lessee() { n=$1; shift; mkfifo /tmp/q$n; eval "exec $((n+3))<>/tmp/q$n"; kg-lessee "$@" </tmp/q$n & eval "L$n=\$!"; }
+# A lessee reading commands from a fifo: lessee N ARGS... (pid $LN); its
+# output goes to the console and, through tee (pid $TN), to /tmp/lN.out for
+# wait_lessee. lquit N...: each says quit (fd N+3), then waits for them and
+# their tees (all their output is on the console).
+lessee() {
+	n=$1; shift; mkfifo /tmp/q$n /tmp/o$n; eval "exec $((n+3))<>/tmp/q$n"
+	tee /tmp/l$n.out </tmp/o$n & eval "T$n=\$!"
+	kg-lessee "$@" </tmp/q$n >/tmp/o$n & eval "L$n=\$!"
+}
+lquit() { for n; do echo quit >&$((n+3)); done; for n; do eval "wait \$L$n \$T$n"; done; }
 # wait_file FILE TEXT: until FILE says it (20 s; false after), instead of a
 # fixed sleep; wait_log TEXT: the same for the broker's log.
 wait_file() { i=0; while ! grep -q "$2" "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; grep -q "$2" "$1"; }
 wait_log() { wait_file /tmp/broker.log "$1"; }
+# wait_lessee N TEXT: lessee N printed TEXT (20 s).
+wait_lessee() { wait_file /tmp/l$1.out "$2"; }
+# wait_clients N: the broker's last connect/disconnect line counts N clients.
+wait_clients() {
+	i=0; while [ "$(clients)" != "$1" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+	[ "$(clients)" = "$1" ]
+}
+clients() { sed -n 's/.*client pid [0-9]* .*(\([0-9]*\) \(left\|clients\)).*/\1/p' /tmp/broker.log | tail -n 1; }
 # mark; ...; wait_new TEXT: TEXT in the broker's log after the mark (20 s).
 mark() { M=$(wc -l < /tmp/broker.log); }
 new_log() { tail -n +$((M + 1)) /tmp/broker.log; }
@@ -98,19 +114,20 @@ SCENARIOS = {
     'two-clients': r"""
 lessee 0 --name red show head0 ff0000
 lessee 1 --name green show head1 00ff00
-sleep 2
+wait_lessee 0 '^FLIPPED head0 10 ' || echo "NO_FLIPS head0"
+wait_lessee 1 '^FLIPPED head1 10 ' || echo "NO_FLIPS head1"
 hostwait snap
-echo quit >&3; echo quit >&4; wait $L0 $L1
+lquit 0 1
 finish
 """,
     # A lessee cannot see or use another pipeline's CRTC or plane, leased
     # by someone else or not.
     'isolation': r"""
 lessee 1 show head1 00ff00
-sleep 2
+wait_lessee 1 '^LEASED head1' || echo "NO_LEASE head1"
 kg-lessee touch head0 head1; echo "TOUCH_EXIT=$?"
 kg-lessee touch head0 head2; echo "TOUCH_EXIT=$?"
-echo quit >&4; wait $L1
+lquit 1
 finish
 """,
     # kill -9 of a lessee: revoked, and the client already waiting for the
@@ -136,22 +153,24 @@ kg-lessee --uid 2000 acquire head3 </dev/null; echo "ACL_2000_HEAD3=$?"
 kg-lessee --uid 1000 acquire head3 </dev/null; echo "ACL_1000_HEAD3=$?"
 kg-lessee --uid 1000 acquire head0 </dev/null; echo "ACL_1000_HEAD0=$?"
 lessee 0 acquire head0
-sleep 1
+wait_lessee 0 '^LEASED head0' || echo "NO_LEASE head0"
 kg-lessee --uid 1000 revoke head0; echo "ACL_1000_REVOKE=$?"
 kg-lessee revoke head0; echo "ROOT_REVOKE=$?"
-echo quit >&3; wait $L0
+lquit 0
 finish
 """,
     # A hostile client does not disturb a lessee; no fd leaks from it.
     'hostile': r"""
 lessee 0 show head0 ff0000
-sleep 2
+wait_lessee 0 '^FLIPPED head0 10 ' || echo "NO_FLIPS head0"
 echo "FDS_BEFORE=$(fdcount)"
 kg-lessee hostile 1000; echo "HOSTILE_EXIT=$?"
-sleep 1
+# Counted once the broker has closed every connection of the hostile
+# client (it has exited): only the lessee is left.
+wait_clients 1 || echo "NO_DISCONNECT hostile (clients: $(clients))"
 echo "FDS_AFTER=$(fdcount)"
 hostwait snap
-echo quit >&3; wait $L0
+lquit 0
 finish
 """,
     # 1000 acquire/release cycles leave the broker's fd count unchanged,
@@ -169,16 +188,20 @@ finish
     'release': r"""
 lessee 1 show head1 ff0000
 lessee 2 show head2 00ff00
-sleep 2
-echo quit >&4; echo quit >&5; wait $L1 $L2
-sleep 1
+wait_lessee 1 '^LEASED head1' || echo "NO_LEASE head1"
+wait_lessee 2 '^LEASED head2' || echo "NO_LEASE head2"
+lquit 1 2
+wait_log 'pipeline head1: lessee [0-9]* revoked in .*(frame kept)' || echo "NO_RELEASE head1 kept"
+wait_log 'pipeline head2: lessee [0-9]* revoked in .*(blanked)' || echo "NO_RELEASE head2 blanked"
 echo "FDS_RELEASED=$(fdcount)"
 hostwait released
 lessee 6 show head1 0000ff
-sleep 2
+wait_lessee 6 '^LEASED head1' || echo "NO_LEASE head1 again"
 hostwait taken-over
+mark
 kill -9 $L6
-sleep 1
+wait_new 'pipeline head1: lessee [0-9]* revoked in .*(frame kept)' || echo "NO_REVOKE head1 kill -9"
+wait $T6
 hostwait killed
 finish
 """,
@@ -190,9 +213,10 @@ echo "SECOND_LOCKED=$(grep -c 'another kmsgate-broker runs' /tmp/second.log)"
 kmsgate-broker --check --config /etc/kmsgate.conf 2>/dev/null | sed 's/^/CHECK /'
 lessee 0 show head0 ff0000
 lessee 1 show head1 00ff00
-sleep 2
+wait_lessee 0 '^LEASED head0' || echo "NO_LEASE head0"
+wait_lessee 1 '^LEASED head1' || echo "NO_LEASE head1"
 kill -TERM $B; wait $B; echo "BROKER_EXIT=$?"
-wait $L0 $L1
+wait $L0 $L1 $T0 $T1
 [ -S /run/kmsgate/broker.sock ] && echo "SOCKET_LEFT" || echo "SOCKET_GONE"
 tail -n 30 /tmp/broker.log
 """,
@@ -202,9 +226,9 @@ tail -n 30 /tmp/broker.log
     # only after it. Each step waits for its event, not for a fixed time.
     'hotplug': r"""
 lessee 0 show head0 ff0000
-wait_log 'pipeline head0 leased to' || echo "NO_LEASE head0"
+wait_lessee 0 '^LEASED head0' || echo "NO_LEASE head0"
 kg-lessee list | grep head0
-echo quit >&3; wait $L0
+lquit 0
 kg-lessee events 120 > /tmp/events.txt &
 E=$!
 # Subscribed only once it says so: a loaded TCG host can take over a second
@@ -241,8 +265,9 @@ printf '[vk]\nconnector = %s\nplanes = primary, overlays, cursor\nmode = 1024x76
 start_broker --driver vkms --config /tmp/vk.conf
 kg-lessee list
 lessee 0 show vk 00ff00
-sleep 3
-echo quit >&3; wait $L0
+# Flip 10 to flip 130: 120 flips timed by the lessee (2 s at 60 Hz).
+wait_lessee 0 '^FLIPPED vk 130 ' || echo "NO_FLIPS vk 130"
+lquit 0
 finish
 """,
     # systemd socket activation: systemd-socket-activate holds the socket
@@ -265,9 +290,9 @@ echo "BROKER_COMM=$(cat /proc/$B/comm)"
 echo "BROKER_FD3=$(readlink /proc/$B/fd/3)"
 echo "BROKER_UNIX=$(unix_sock)"
 lessee 0 show head0 ff0000
-sleep 2
+wait_lessee 0 '^LEASED head0' || echo "NO_LEASE head0"
 hostwait snap
-echo quit >&3; wait $L0
+lquit 0
 finish
 [ -S $S ] && echo "SOCKET_LEFT" || echo "SOCKET_GONE"
 wait $N; echo "NOTIFY_EXIT=$?"
@@ -594,6 +619,7 @@ def run(args, scenario, check):
             HOST[scenario](vm, check)
             status = vm.wait(timeout=args.timeout)
             vm.print_timings()
+        missing_events(vm, check)
         check(status == 0, f'guest script exit status {status}')
         # The broker stops cleanly on SIGTERM (under ASan: also no leak).
         check(value(vm, 'BROKER_EXIT') == '0', f'broker exit status {value(vm, "BROKER_EXIT")}')
@@ -733,8 +759,6 @@ def host_hotplug(vm, check):
           f'LIST shows a leased pipeline with its current mode: {h0}')
     check(value(vm, 'ACQUIRE_OFF') == '1' and bool(lines(vm, 'REFUSED ENODEV')),
           'acquire of a disconnected pipeline is refused (ENODEV)')
-    missing = lines(vm, 'NO_')
-    check(not missing, f'every awaited event came within 20 s: {missing or "yes"}')
     before, after = lines(vm, 'BEFORE_HUP '), lines(vm, 'AFTER_HUP ')
     check(len(before) == 1 and 'status=1' in before[0] and len(after) == 1
           and 'status=2' in after[0] and 'state=2' in after[0],
@@ -753,10 +777,14 @@ def host_vkms(vm, check):
     check(len(pl) == 1 and 'planes=10' in pl[0],
           f'config "primary, overlays, cursor" leases 10 planes: {pl}')
     check(bool(lines(vm, 'LEASED vk 1024x768')), 'a lessee got vk at 1024x768')
-    flips = [int(ln.split()[1]) for ln in lines(vm, 'FLIPS ')]
-    # 3 s at 60 Hz is 180 flips; TCG and start-up cost some.
-    check(len(flips) == 1 and 60 <= flips[0] <= 200,
-          f'flips through the lease paced by the real vblank: {flips}')
+    t = {int(m.group(1)): float(m.group(2)) for m in
+         (re.match(r'^FLIPPED vk (\d+) t=([0-9.]+)', ln) for ln in vm.output) if m}
+    hz = 120 / (t[130] - t[10]) * 1000 if 10 in t and 130 in t else None
+    # Never faster than the 60 Hz vblank; TCG may make the lessee miss some
+    # (as low as 20 Hz was allowed before: 60 flips in 3 s).
+    check(hz is not None and 20 <= hz <= 61,
+          f'flips through the lease paced by the real vblank: 120 flips at '
+          f'{f"{hz:.1f} Hz" if hz else "?"}')
 
 
 def host_bench(vm, check):
@@ -842,13 +870,13 @@ HOST = {
 
 
 def missing_events(vm, check):
+    """Every wait_* of the script that timed out printed NO_<what it awaited>."""
     missing = lines(vm, 'NO_')
     check(not missing, f'every awaited step came within 20 s: {missing or "yes"}')
 
 
 def host_caps(vm, check):
     vm.wait_for(r'^BROKER_EXIT=', timeout=300)
-    missing_events(vm, check)
     u = lines(vm, 'U1000 CONNS ')
     refused = [ln for ln in u if ' refused at=' in ln]
     check('U1000 CONNS ok=64 refused=2 other=0' in u,
@@ -882,7 +910,6 @@ def host_caps(vm, check):
 
 def host_slow_reader(vm, check):
     vm.wait_for(r'^BROKER_EXIT=', timeout=400)
-    missing_events(vm, check)
     c = lines(vm, 'CYCLES ')
     check(value(vm, 'CYCLES_EXIT') == '0' and c and c[0].startswith('CYCLES 1000 '),
           f'1000 acquire/release cycles went on while a client did not read: {c}')
@@ -942,7 +969,6 @@ def host_version(vm, check):
 
 def host_wait_queue(vm, check):
     vm.wait_for(r'^WAITQ_DONE$', timeout=240)
-    missing_events(vm, check)
     pids = [ln.split('pid=')[1] for ln in sorted(lines(vm, 'WAITER '))]
     order = [ln.split()[1] for ln in lines(vm, 'LEASE_ORDER ')]
     check(len(pids) == 3 and order[1:] == pids,
@@ -980,7 +1006,6 @@ def host_wait_queue(vm, check):
 
 def host_available(vm, check):
     vm.wait_for(r'^BROKER_EXIT=', timeout=240)
-    missing_events(vm, check)
     ev = [ln[3:] for ln in lines(vm, 'EV EVENT PIPELINE_AVAILABLE ')]
     want = [f'EVENT PIPELINE_AVAILABLE {p} status=0' for p in ('head1', 'head2', 'head3', 'head0')]
     check(ev == want, 'a listening client heard PIPELINE_AVAILABLE once per freed pipeline '
@@ -991,7 +1016,6 @@ def host_available(vm, check):
 
 def host_admin(vm, check):
     vm.wait_for(r'^BROKER_EXIT=', timeout=240)
-    missing_events(vm, check)
     for label in ('NOBODY', 'OTHER_GROUPS', 'OTHER_PRIMARY'):
         check(value(vm, f'{label}_EXIT') == '1' and lines(vm, f'{label} REVOKE head0 EACCES'),
               f'{label}: revoke refused (EACCES): {lines(vm, label + " ")}')
