@@ -100,12 +100,20 @@ static int become_master(struct kg_device *dev, bool master)
 	 * someone else (a compositor, fbcon users do not count) holds it. */
 	if (!master)
 		drmDropMaster(dev->fd);
-	else if (drmSetMaster(dev->fd) < 0 && !drmIsMaster(dev->fd)) {
-		kg_log_errno(
-			KG_LOG_ERROR,
-			"cannot become DRM master of %s (another display server runs on it? stop it)",
-			dev->path);
-		return -EBUSY;
+	else if (drmSetMaster(dev->fd) < 0) {
+		/* drmIsMaster() is an ioctl too (EACCES when not master): the
+		 * reason is SET_MASTER's errno. */
+		int err = errno;
+
+		if (!drmIsMaster(dev->fd)) {
+			kg_err("cannot become DRM master of %s (%s): %s; %s", dev->path,
+			       dev->driver, strerror(err),
+			       err == EBUSY ? "another process is its master (a display server?): "
+					      "stop it, or choose another card with --device or "
+					      "--driver"
+					    : "run the broker as root");
+			return -err;
+		}
 	}
 	if (drmSetClientCap(dev->fd, DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1) < 0 ||
 	    drmSetClientCap(dev->fd, DRM_CLIENT_CAP_ATOMIC, 1) < 0) {

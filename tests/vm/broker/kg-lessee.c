@@ -29,6 +29,12 @@
  *   kg-lessee events SECS        prints "EVENT type pipeline status=" for
  *       SECS seconds.
  *   kg-lessee hostile N          see hostile.c.
+ *   kg-lessee cards              prints "CARD PATH driver=NAME
+ *       connectors=A,B,..." for every /dev/dri/card*: the test's own view of
+ *       which connectors belong to which driver.
+ *   kg-lessee master DRIVER      holds DRM master of that driver's card (as
+ *       a display server would), prints "PATH: driver DRIVER" and "MASTER
+ *       DRIVER", until stdin says quit or ends.
  *   kg-lessee conns N | idle | noread MAX | version | waiters NAME N
  *       raw-protocol clients (connection caps, clients that do not read,
  *       version negotiation, the wait queue's cap): see raw.c.
@@ -541,6 +547,62 @@ static int cmd_list(struct kmsgate_client *c)
 	return 0;
 }
 
+/* "Virtual-1": the kernel's connector name, as the broker builds it. */
+static void connector_name(int fd, uint32_t id, char *buf, size_t len)
+{
+	drmModeConnectorPtr c = drmModeGetConnector(fd, id);
+	const char *type = c ? drmModeGetConnectorTypeName(c->connector_type) : NULL;
+
+	snprintf(buf, len, "%s-%u", type ? type : "Unknown", c ? c->connector_type_id : 0);
+	drmModeFreeConnector(c);
+}
+
+static int cmd_cards(void)
+{
+	for (int i = 0; i < 16; i++) {
+		char path[32], name[64];
+		drmVersionPtr v;
+		drmModeResPtr res;
+		int fd;
+
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		v = drmGetVersion(fd);
+		res = drmModeGetResources(fd);
+		printf("CARD %s driver=%s connectors=", path, v && v->name ? v->name : "?");
+		for (int j = 0; res && j < res->count_connectors; j++) {
+			connector_name(fd, res->connectors[j], name, sizeof(name));
+			printf("%s%s", j ? "," : "", name);
+		}
+		printf("\n");
+		drmModeFreeResources(res);
+		drmFreeVersion(v);
+		close(fd);
+	}
+	return 0;
+}
+
+static int cmd_master(const char *driver)
+{
+	int fd = kg_vmt_open_card(driver);
+
+	if (fd < 0)
+		return 1;
+	/* The first opener is master already; SET_MASTER makes sure. */
+	if (drmSetMaster(fd) < 0 && !drmIsMaster(fd)) {
+		perror("drmSetMaster");
+		close(fd);
+		return 1;
+	}
+	printf("MASTER %s\n", driver);
+	while (!stdin_quit())
+		;
+	close(fd);
+	return 0;
+}
+
 static void print_event(const struct kmsgate_event *ev, void *data)
 {
 	static const char *const names[] = { "?", "REVOKED", "CONNECTOR_CHANGED",
@@ -568,11 +630,12 @@ static int cmd_events(struct kmsgate_client *c, int secs)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: kg-lessee [--uid N [--gid G] [--groups G1,G2...]] [--name S] "
-			"[--socket P] [--wait] "
-			"show NAME RRGGBB | acquire NAME | touch NAME OTHER | cycles NAME N | "
-			"revoke NAME | hostile N | conns N | idle | noread MAX | version | "
-			"waiters NAME N\n");
+	fprintf(stderr,
+		"usage: kg-lessee [--uid N [--gid G] [--groups G1,G2...]] [--name S] "
+		"[--socket P] [--wait] "
+		"show NAME RRGGBB | acquire NAME | touch NAME OTHER | cycles NAME N | "
+		"revoke NAME | hostile N | cards | master DRIVER | conns N | idle | noread MAX | version | "
+		"waiters NAME N\n");
 }
 
 /* Who to become: uid (-1: stay root), gid (-1: same as uid), groups. */
@@ -621,6 +684,10 @@ static int run(const char *sock, const char *name, uint32_t flags, int argc, cha
 		printf("NOW t=%.3f\n", kg_now_ms());
 		return 0;
 	}
+	if (strcmp(argv[0], "cards") == 0 && argc == 1)
+		return cmd_cards();
+	if (strcmp(argv[0], "master") == 0 && argc == 2)
+		return cmd_master(argv[1]);
 	if (strcmp(argv[0], "cycles") == 0 && argc == 3)
 		return cmd_cycles(sock, argv[1], atoi(argv[2]));
 	if (strcmp(argv[0], "kill9") == 0 && argc == 3)

@@ -6,7 +6,7 @@ what the guest prints and what QMP screendumps show on each head.
 
 Usage: test-broker.py SCENARIO BROKER KG_LESSEE [--png-dir DIR] [--notify P --activate P]
 Scenarios: two-clients isolation kill9 acl hostile cycles release sigterm hotplug vkms bench
-           caps slow-reader version wait-queue available admin groups
+           caps slow-reader version wait-queue available admin groups driver master-busy
            sd-activate sd-wrong-type (with --notify KG_NOTIFY --activate SYSTEMD_SOCKET_ACTIVATE)
 Exit: 0 pass, 1 a check failed, 99 the rig failed."""
 
@@ -355,6 +355,8 @@ CONFIG_IDS = CONFIG.replace('allow-users = 0\n', 'allow-users = 0\nadmin-users =
     'connector = Virtual-2\nmode = 1024x768\non-release = keep\n',
     'connector = Virtual-2\nmode = 1024x768\non-release = keep\nallow-groups = 3001\n', 1)
 CONFIGS = {'admin': CONFIG_IDS, 'groups': CONFIG_IDS}
+# Scenarios on a board with vkms loaded too; each starts its own broker.
+VKMS = ('vkms', 'driver', 'master-busy')
 
 SCENARIOS.update({
     # Connection caps: 64 per non-root uid (others unaffected, the cap
@@ -539,6 +541,36 @@ acq GROUPS65 --uid 2000 --groups ${G}4999,3001
 echo "MANY_GROUPS_LOG=$(grep -c 'is in more than 64 groups' /tmp/broker.log)"
 finish
 """,
+    # Device selection (with vkms loaded there are two cards): --driver
+    # picks the card of that kernel driver, and LIST shows that card's
+    # connectors, for vkms and for virtio_gpu. CARD lines are the test's
+    # own view of the cards (kg-lessee cards), before any broker runs.
+    'driver': r"""
+kg-lessee cards
+for d in vkms virtio_gpu; do
+	start_broker --driver $d
+	echo "OPENED $d $(sed -n 's/.*\(\/dev\/dri\/card[0-9]*\) (\([^)]*\)): .* connectors.*/\1 \2/p' /tmp/broker.log)"
+	kg-lessee list | sed "s/^/$d /"
+	finish
+done
+echo "DRIVER_DONE"
+""",
+    # A card whose DRM master another process holds is refused, with a
+    # message naming the card, the kernel's reason and what to do, and exit
+    # status 1; once the holder is gone the same command serves.
+    'master-busy': r"""
+mkfifo /tmp/qm; exec 6<>/tmp/qm
+kg-lessee master vkms </tmp/qm >/tmp/m.out & M=$!
+wait_file /tmp/m.out '^MASTER vkms' || echo "NO_MASTER vkms"
+sed 's/^/HOLDER /' /tmp/m.out
+kmsgate-broker --driver vkms 2>/tmp/refused.log; echo "REFUSED_EXIT=$?"
+sed 's/^/REFUSED_LOG /' /tmp/refused.log
+[ -S /run/kmsgate/broker.sock ] && echo "REFUSED_SOCKET=yes" || echo "REFUSED_SOCKET=no"
+echo quit >&6; wait $M
+start_broker --driver vkms
+kg-lessee list | sed 's/^/AFTER /'
+finish
+""",
 })
 
 
@@ -603,7 +635,7 @@ def run(args, scenario, check):
         with open(conf, 'w') as f:
             f.write(CONFIGS.get(scenario, CONFIG))
         with open(script, 'w') as f:
-            own_start = scenario == 'vkms' or scenario.startswith('sd-')
+            own_start = scenario in VKMS or scenario.startswith('sd-')
             start = '' if own_start else 'start_broker --config /etc/kmsgate.conf\n'
             f.write(PRELUDE + start + SCENARIOS[scenario])
         add = [f'{args.broker}:/bin/kmsgate-broker', f'{args.lessee}:/bin/kg-lessee',
@@ -614,7 +646,7 @@ def run(args, scenario, check):
                                    'SYSTEMD_SOCKET_ACTIVATE (package systemd)')
             add += [f'{args.notify}:/bin/kg-notify',
                     f'{args.activate}:/bin/systemd-socket-activate']
-        opts = kgvm.Options(add=add, vkms=scenario == 'vkms', timeout=args.timeout)
+        opts = kgvm.Options(add=add, vkms=scenario in VKMS, timeout=args.timeout)
         with kgvm.VM(opts, ['sh', '/bin/scenario.sh']) as vm:
             HOST[scenario](vm, check)
             status = vm.wait(timeout=args.timeout)
@@ -1054,7 +1086,54 @@ def host_groups(vm, check):
           f'the broker logs the client with too many groups: {value(vm, "MANY_GROUPS_LOG")}')
 
 
+def cards(vm):
+    """{driver: (path, [connector names])} from kg-lessee cards."""
+    out = {}
+    for ln in lines(vm, 'CARD '):
+        m = re.match(r'^CARD (\S+) driver=(\S+) connectors=(\S*)$', ln)
+        if m:
+            out[m.group(2)] = (m.group(1), m.group(3).split(',') if m.group(3) else [])
+    return out
+
+
+def host_driver(vm, check):
+    vm.wait_for(r'^DRIVER_DONE$', timeout=240)
+    c = cards(vm)
+    check(set(c) == {'vkms', 'virtio_gpu'} and not set(c['vkms'][1]) & set(c['virtio_gpu'][1]),
+          f'two cards with distinct connectors: {c}')
+    for d in ('vkms', 'virtio_gpu'):
+        if d not in c:
+            continue
+        path, conns = c[d]
+        check(f'OPENED {d} {path} {d}' in vm.output,
+              f'--driver {d}: the broker opened {path}: {lines(vm, "OPENED " + d)}')
+        got = [re.search(r' connector=(\S+)', ln).group(1) for ln in lines(vm, f'{d} PIPELINE ')]
+        check(sorted(got) == sorted(conns),
+              f'--driver {d}: LIST shows that card\'s connectors {conns}: {got}')
+    check(len(lines(vm, 'BROKER_EXIT=0')) == 2, 'both brokers stopped cleanly')
+
+
+def host_master_busy(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=120)
+    held = [ln.split(':')[0].split()[1] for ln in lines(vm, 'HOLDER /dev/dri/')]
+    check(len(held) == 1 and bool(lines(vm, 'HOLDER MASTER vkms')),
+          f'a second process holds DRM master of the vkms card: {lines(vm, "HOLDER ")}')
+    card = held[0] if held else '?'
+    check(value(vm, 'REFUSED_EXIT') == '1',
+          f'the broker on it exits with status 1: {value(vm, "REFUSED_EXIT")}')
+    err = [ln[len('REFUSED_LOG '):] for ln in lines(vm, 'REFUSED_LOG ')]
+    want = (f'cannot become DRM master of {card} (vkms): Device or resource busy; another '
+            'process is its master (a display server?): stop it, or choose another card '
+            'with --device or --driver')
+    check(any(want in ln for ln in err),
+          f'its message names the card, the kernel\'s reason (EBUSY) and what to do: {err}')
+    check(value(vm, 'REFUSED_SOCKET') == 'no', 'and it serves nothing (no socket)')
+    after = lines(vm, 'AFTER PIPELINE ')
+    check(len(after) == 1, f'with the holder gone, the same command serves vkms: {after}')
+
+
 HOST.update({
+    'driver': host_driver, 'master-busy': host_master_busy,
     'caps': host_caps, 'slow-reader': host_slow_reader, 'version': host_version,
     'wait-queue': host_wait_queue, 'available': host_available, 'admin': host_admin,
     'groups': host_groups,
