@@ -112,6 +112,25 @@ static int64_t copy_rect(struct hl_scanout *s, const struct kg_fb_source *fb,
 	return (int64_t)d->width * d->height * 4;
 }
 
+/* A rendered frame: the renderer reads rectangle d back into the kept
+ * frame, which is then converted in place. */
+static int64_t read_rect(struct hl_scanout *s, const struct kg_fb_source *fb,
+			 const struct kg_format *fmt, const struct kg_rect *d)
+{
+	uint32_t *dst = s->frame + (size_t)d->y * s->fw + d->x;
+	int ret = fb->read(fb->read_data, d, dst, s->fw * 4);
+
+	if (ret < 0)
+		return ret;
+	for (uint32_t y = 0; y < d->height; y++) {
+		uint32_t *row = dst + (size_t)y * s->fw;
+
+		for (uint32_t x = 0; x < d->width; x++)
+			row[x] = kg_format_to_argb(fmt, row[x]);
+	}
+	return (int64_t)d->width * d->height * 4;
+}
+
 static void tick_cb(void *data)
 {
 	struct hl_output *h = data;
@@ -174,7 +193,8 @@ static int hl_present(struct kg_output *out, unsigned i, const struct kg_fb_sour
 	s = &h->s[i];
 	if (!damage || s->fw != fb->width || s->fh != fb->height)
 		damage = &full;
-	if (!fb_fits(fb, damage))
+	if (fb->kind == KG_FB_RENDERED ? !fb->read || !kg_rect_inside(damage, fb->width, fb->height)
+				       : !fb_fits(fb, damage))
 		return -EINVAL;
 	if (s->fw != fb->width || s->fh != fb->height) {
 		uint32_t *f = calloc((size_t)fb->width * fb->height, 4);
@@ -195,7 +215,8 @@ static int hl_present(struct kg_output *out, unsigned i, const struct kg_fb_sour
 		old.cb(old.data, &old.res);
 	}
 	s->pending.res = (struct kg_present_result){ .shown = true, .commit_ns = kg_now_ns() };
-	copied = copy_rect(s, fb, fmt, damage);
+	copied = fb->kind == KG_FB_RENDERED ? read_rect(s, fb, fmt, damage)
+					    : copy_rect(s, fb, fmt, damage);
 	if (copied < 0)
 		return (int)copied;
 	s->pending.res.bytes_copied = (uint64_t)copied;

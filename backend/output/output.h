@@ -35,16 +35,38 @@ struct kg_backing_chunk {
 	uint64_t fd_offset; /* where va starts inside memfd */
 };
 
-/* A guest framebuffer: a linear image inside the concatenated backing. */
+/* Where a frame's pixels are. */
+enum kg_fb_kind {
+	/* The guest's own pages (2D resources, guest blobs): chunks. */
+	KG_FB_GUEST_PAGES = 0,
+	/* An image a host renderer drew (virgl): a dmabuf when the renderer
+	 * could export one, and always read() for outputs that copy. */
+	KG_FB_RENDERED,
+};
+
+/* Reads rectangle r of a rendered frame into dst, rows dst_stride bytes
+ * apart, in the frame's drm_format. Returns 0 or -errno. */
+typedef int (*kg_fb_read_fn)(void *data, const struct kg_rect *r, void *dst, uint32_t dst_stride);
+
+/* A frame: a linear image inside the concatenated backing (guest pages), or
+ * a rendered image. */
 struct kg_fb_source {
+	enum kg_fb_kind kind;
 	uint32_t resource_id;
 	uint64_t generation; /* changes whenever the backing changes: cache key */
 	uint32_t drm_format; /* DRM fourcc */
 	uint32_t width, height;
-	uint32_t stride; /* bytes per row in the backing */
-	uint64_t offset; /* byte offset of pixel (0,0) in the backing */
+	uint32_t stride; /* bytes per row in the backing or dmabuf */
+	uint64_t offset; /* byte offset of pixel (0,0) in the backing or dmabuf */
+	/* KG_FB_GUEST_PAGES */
 	const struct kg_backing_chunk *chunks;
 	unsigned n_chunks;
+	/* KG_FB_RENDERED: dmabuf_fd is borrowed (-1: none exported) and, like
+	 * read_data, valid until the present callback runs or retract(). */
+	int dmabuf_fd;
+	uint64_t modifier; /* DRM_FORMAT_MOD_LINEAR where the renderer cannot say */
+	kg_fb_read_fn read;
+	void *read_data;
 };
 
 struct kg_scanout_info {

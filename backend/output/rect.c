@@ -27,3 +27,9 @@ struct kg_rect kg_rect_clip(const struct kg_rect *r, uint32_t w, uint32_t h)
 	return (struct kg_rect){ x, y, r->width < w - x ? r->width : w - x,
 				 r->height < h - y ? r->height : h - y };
 }
+
+bool kg_rect_inside(const struct kg_rect *r, uint32_t w, uint32_t h)
+{
+	return r->width && r->height && (uint64_t)r->x + r->width <= w &&
+	       (uint64_t)r->y + r->height <= h;
+}

@@ -110,6 +110,21 @@ int64_t kg_copy_damage(const struct kg_copy_dst *dst, const struct kg_fb_source 
 	clip_axis(dst->y, dst->height, &y, &h);
 	if (!w || !h)
 		return 0;
+	if (src->kind == KG_FB_RENDERED) {
+		/* The renderer reads the rectangle back itself, straight into
+		 * the destination (one read instead of one per row). */
+		struct kg_rect r = { (uint32_t)x, (uint32_t)y, (uint32_t)w, (uint32_t)h };
+		int ret =
+			src->read
+				? src->read(src->read_data, &r,
+					    dst->map +
+						    (uint64_t)((int64_t)y + dst->y) * dst->stride +
+						    (uint64_t)((int64_t)x + dst->x) * cpp,
+					    dst->stride)
+				: -EINVAL;
+
+		return ret < 0 ? ret : (int64_t)(w * h * cpp);
+	}
 	for (uint64_t row = y; row < y + h; row++) {
 		uint64_t off = src->offset + row * src->stride + x * cpp;
 		uint8_t *out = dst->map + (uint64_t)((int64_t)row + dst->y) * dst->stride +

@@ -173,21 +173,47 @@ static int plan_for(struct kg_fbcache *c, const struct kg_fb_source *fb,
 	return ret;
 }
 
-static int add_fb(struct kg_fbcache *c, struct kg_zcfb *f, uint32_t handle, uint64_t fb_offset)
+static int add_fb(struct kg_fbcache *c, struct kg_zcfb *f, uint32_t handle, uint64_t fb_offset,
+		  uint64_t modifier)
 {
 	uint32_t handles[4] = { handle }, pitches[4] = { f->stride };
 	uint32_t offsets[4] = { (uint32_t)fb_offset };
-	uint64_t mods[4] = { DRM_FORMAT_MOD_LINEAR };
+	uint64_t mods[4] = { modifier };
 
 	if (!drmModeAddFB2WithModifiers(c->drm_fd, f->width, f->height, f->format, handles, pitches,
 					offsets, mods, &f->fb_id, DRM_MODE_FB_MODIFIERS))
 		return 0;
 	/* Drivers without modifier support take the implicit (linear) layout. */
-	if (!drmModeAddFB2(c->drm_fd, f->width, f->height, f->format, handles, pitches, offsets,
+	if (modifier == DRM_FORMAT_MOD_LINEAR &&
+	    !drmModeAddFB2(c->drm_fd, f->width, f->height, f->format, handles, pitches, offsets,
 			   &f->fb_id, 0))
 		return 0;
 	f->fb_id = 0;
 	return -errno;
+}
+
+/* A renderer's dmabuf → handle → fb. Returns 0 or -errno having logged. */
+static int import_rendered(struct kg_fbcache *c, struct kg_zcfb *f, const struct kg_fb_source *fb)
+{
+	uint32_t handle = 0;
+	int ret;
+
+	if (drmPrimeFDToHandle(c->drm_fd, fb->dmabuf_fd, &handle) < 0) {
+		ret = -errno;
+		if (ret == -ENODEV || ret == -EOPNOTSUPP || ret == -ENOSYS)
+			disable(c, "PRIME import (drmPrimeFDToHandle)", ret);
+		else
+			refuse(c, f, "PRIME import of the rendered dmabuf", ret);
+		return ret;
+	}
+	ret = add_fb(c, f, handle, fb->offset, fb->modifier);
+	if (ret < 0)
+		refuse(c, f, "AddFB2 of the rendered dmabuf", ret);
+	else
+		kg_info("kms: resource %u (%ux%u): zero copy, the renderer's dmabuf scanned out",
+			f->resource_id, f->width, f->height);
+	drmCloseBufferHandle(c->drm_fd, handle);
+	return ret;
 }
 
 /* udmabuf → handle → fb. Returns 0 or -errno having logged the step. */
@@ -196,6 +222,9 @@ static int import(struct kg_fbcache *c, struct kg_zcfb *f, const struct kg_fb_so
 	struct kg_udmabuf_plan plan;
 	uint32_t handle = 0;
 	int dmabuf, ret;
+
+	if (fb->kind == KG_FB_RENDERED)
+		return import_rendered(c, f, fb);
 
 	ret = plan_for(c, fb, &plan);
 	f->ranges = plan.n_ranges;
@@ -218,7 +247,7 @@ static int import(struct kg_fbcache *c, struct kg_zcfb *f, const struct kg_fb_so
 			refuse(c, f, "PRIME import", ret);
 		goto out_dmabuf;
 	}
-	ret = add_fb(c, f, handle, plan.fb_offset);
+	ret = add_fb(c, f, handle, plan.fb_offset, DRM_FORMAT_MOD_LINEAR);
 	if (ret < 0)
 		refuse(c, f, "AddFB2", ret);
 	else
@@ -262,9 +291,12 @@ struct kg_zcfb *kg_fbcache_get(struct kg_fbcache *c, const struct kg_fb_source *
 	*ranges = 0;
 	if (c->disabled[0] || !kg_format_cpp(fb->drm_format))
 		return NULL;
+	/* A rendered frame the renderer could not export is read back. */
+	if (fb->kind == KG_FB_RENDERED && fb->dmabuf_fd < 0)
+		return NULL;
 	f = lookup(c, fb);
 	if (!f) {
-		if (!ensure_udmabuf(c))
+		if (fb->kind == KG_FB_GUEST_PAGES && !ensure_udmabuf(c))
 			return NULL;
 		if (c->n_entries >= FBCACHE_MAX)
 			evict_one(c);
