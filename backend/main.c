@@ -27,12 +27,17 @@
 #include "stats.h"
 #include "broker-outputs.h"
 #include "vgpu-vhost.h"
+#ifdef HAVE_VIRGL
+#include "virgl.h"
+#endif
 
 #define STATS_PERIOD_MS 1000
 
 struct opts {
 	const char *socket, *output, *broker, *pipelines, *device, *connectors;
 	const char *png_dir, *stats;
+	const char *render_node;
+	bool virgl, gles;
 	uint32_t width, height;
 	unsigned scanouts;
 	uint64_t max_resource_mb;
@@ -51,6 +56,8 @@ struct app {
 	struct kg_stats *stats;
 	struct kg_broker_outputs *broker;
 	struct kg_vgpu_vhost *vu;
+	struct kg_virgl *virgl;
+	struct kg_source *virgl_src;
 };
 
 static void usage(FILE *f)
@@ -73,6 +80,9 @@ static void usage(FILE *f)
 		"                           and at exit\n"
 		"  --max-resource-mb N      cap on the guest's resources in total (default 1024)\n"
 		"  --fifo                   show every frame in order instead of newest-wins\n"
+		"  --virgl                  3D for the guest (virgl, on virglrenderer)\n"
+		"  --render-node PATH       the GPU virgl draws on (default: software rendering)\n"
+		"  --gles                   virgl on GLES contexts (GPUs without desktop GL)\n"
 		"  --log-level L            error, warn, info (default) or debug\n"
 		"  --help                   this text\n\n"
 		"Signals: SIGUSR1 writes PNGs (headless); SIGTERM/SIGINT exit cleanly.\n");
@@ -118,6 +128,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_STATS,
 		O_MAXMB,
 		O_FIFO,
+		O_VIRGL,
+		O_RENDER_NODE,
+		O_GLES,
 		O_LOG,
 		O_HELP
 	};
@@ -134,6 +147,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "stats", required_argument, NULL, O_STATS },
 		{ "max-resource-mb", required_argument, NULL, O_MAXMB },
 		{ "fifo", no_argument, NULL, O_FIFO },
+		{ "virgl", no_argument, NULL, O_VIRGL },
+		{ "render-node", required_argument, NULL, O_RENDER_NODE },
+		{ "gles", no_argument, NULL, O_GLES },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
@@ -176,6 +192,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_FIFO:
 			o->fifo = true;
 			break;
+		case O_VIRGL:
+			o->virgl = true;
+			break;
+		case O_RENDER_NODE:
+			o->render_node = optarg;
+			break;
+		case O_GLES:
+			o->gles = true;
+			break;
 		case O_SIZE:
 			if (parse_size(optarg, &o->width, &o->height) < 0) {
 				fprintf(stderr,
@@ -217,6 +242,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 	}
+	if ((o->render_node || o->gles) && !o->virgl) {
+		fprintf(stderr, "kmsgate-vgpu: --render-node and --gles go with --virgl\n");
+		return -1;
+	}
+#ifndef HAVE_VIRGL
+	if (o->virgl) {
+		fprintf(stderr, "kmsgate-vgpu: --virgl: this kmsgate-vgpu was built without "
+				"virglrenderer (meson -Dvirgl=enabled needs libvirglrenderer-dev, "
+				"libepoxy-dev, libgbm-dev)\n");
+		return -1;
+	}
+#endif
 	if (optind < argc || !o->socket) {
 		fprintf(stderr, "kmsgate-vgpu: %s\n",
 			optind < argc ? "unexpected argument" : "--socket PATH is required");
@@ -378,6 +415,43 @@ static int setup_signals(struct app *a)
 	return a->sig_src ? 0 : -errno;
 }
 
+#ifdef HAVE_VIRGL
+static void on_virgl(void *data, int fd, uint32_t events)
+{
+	struct app *a = data;
+
+	kg_virgl_dispatch(a->virgl);
+}
+
+static void on_virgl_timer(void *data)
+{
+	struct app *a = data;
+
+	kg_virgl_dispatch(a->virgl);
+}
+
+/* The renderer, and its fence reports on the loop. */
+static int start_virgl(struct app *a)
+{
+	struct kg_virgl_config cfg = { .render_node = a->o.render_node, .gles = a->o.gles };
+	int fd;
+
+	a->virgl = kg_virgl_create(&cfg);
+	if (!a->virgl)
+		return -1; /* it said why */
+	fd = kg_virgl_poll_fd(a->virgl);
+	/* Without virglrenderer's sync thread (no eventfd) nothing signals a
+	 * retired fence: look every millisecond, as QEMU does on a timer. */
+	a->virgl_src = fd >= 0 ? kg_loop_add_fd(a->loop, fd, EPOLLIN, on_virgl, a)
+			       : kg_loop_add_timer(a->loop, 1, 1, on_virgl_timer, a);
+	if (!a->virgl_src) {
+		kg_log_errno(KG_LOG_ERROR, "virgl: cannot watch the renderer's fences");
+		return -1;
+	}
+	return 0;
+}
+#endif
+
 static int start(struct app *a)
 {
 	struct kg_vgpu_vhost_config vc = { .socket_path = a->o.socket };
@@ -396,9 +470,14 @@ static int start(struct app *a)
 			return -1;
 		}
 	}
+#ifdef HAVE_VIRGL
+	if (a->o.virgl && start_virgl(a) < 0)
+		return -1;
+#endif
 	a->out = open_output(a);
 	if (!a->out)
 		return -1;
+	vc.vgpu.virgl = a->virgl;
 	vc.vgpu.output = a->out;
 	vc.vgpu.stats = a->stats;
 	vc.vgpu.max_resource_bytes = a->o.max_resource_mb << 20;
@@ -421,6 +500,10 @@ static void stop(struct app *a)
 	else if (a->out)
 		a->out->ops->destroy(a->out);
 	kg_broker_outputs_destroy(a->broker); /* after the output on its leases */
+#ifdef HAVE_VIRGL
+	kg_loop_remove(a->virgl_src);
+	kg_virgl_destroy(a->virgl); /* after the device that used it */
+#endif
 	kg_loop_remove(a->stats_timer);
 	kg_loop_remove(a->sig_src);
 	if (a->sig_fd >= 0)

@@ -190,7 +190,7 @@ struct kg_vgpu_vhost *kg_vgpu_vhost_create(struct kg_loop *loop,
 	if (!v->cmd_buf)
 		goto fail;
 	v->ops = (struct kg_vu_device_ops){
-		.features = kg_vgpu_offered_features(NULL),
+		.features = kg_vgpu_offered_features(&cfg->vgpu),
 		.num_queues = 2,
 		.get_config = d_get_config,
 		.set_features = d_set_features,

@@ -59,7 +59,7 @@ void vgpu_fences_run(struct kg_vgpu *g)
 	while (!kg_list_empty(&g->fenceq)) {
 		struct vgpu_fence *f = kg_list_first(&g->fenceq, struct vgpu_fence, link);
 
-		if (!f->handled || f->presents_left)
+		if (!f->handled || f->presents_left || f->gpu_wait)
 			break;
 		if (f->token) {
 			fence_count(g, f);
@@ -87,7 +87,20 @@ void vgpu_fences_drop(struct kg_vgpu *g)
 		if (f->token && g->tp->drop)
 			g->tp->drop(g->tp_data, f->token);
 		f->token = NULL;
+		f->gpu_wait = false; /* nothing is answered: no need to wait */
 	}
+}
+
+void vgpu_fences_gpu_done(struct kg_vgpu *g, uint32_t seq)
+{
+	struct vgpu_fence *f;
+
+	/* Ids wrap after 2^32 fences: "retired" is "not after seq". */
+	kg_list_for_each (f, &g->fenceq, link) {
+		if (f->gpu_wait && (int32_t)(f->gpu_seq - seq) <= 0)
+			f->gpu_wait = false;
+	}
+	vgpu_fences_run(g);
 }
 
 void vgpu_fence_respond(struct kg_vgpu *g, struct vgpu_fence *f, const void *resp, size_t len)

@@ -3,6 +3,7 @@
  * Internals of the virtio-gpu device, shared by its files. Calls go one
  * way, down this list: vgpu.c (dispatch, the one place responses are
  * built), vgpu-scanout.c (scanouts, flush, frames) and vgpu-cursor.c,
+ * vgpu-3d.c (3D commands on virglrenderer, when built with it),
  * vgpu-resource.c (resources and backing), vgpu-fence.c (the fence queue),
  * vgpu-cmd.c (reading commands, checking rectangles).
  */
@@ -11,6 +12,7 @@
 
 #include <linux/virtio_gpu.h>
 #include <stdbool.h>
+#include <sys/uio.h>
 
 #include "format.h"
 #include "list.h"
@@ -23,6 +25,10 @@
 /* Backing chunks kept over all resources: each costs host memory, so a
  * guest attaching millions of scattered pages cannot exhaust the host. */
 #define VGPU_MAX_TOTAL_CHUNKS (1u << 20)
+/* 3D contexts a guest may hold: one per GL process in a Linux guest. */
+#define VGPU_MAX_CONTEXTS 64
+/* Largest capset answered (virgl2 is 1376 bytes in virglrenderer 0.10). */
+#define VGPU_MAX_CAPSET 4096
 
 /* A resource's backing pages, merged into contiguous chunks. Shared by the
  * resource and every present that shows it, so a DETACH_BACKING or UNREF
@@ -41,6 +47,14 @@ struct vgpu_resource {
 	uint32_t id;
 	uint64_t serial; /* unique per resource: the guest may reuse an id */
 	bool blob;
+	/* A 3D resource: its image lives in virglrenderer, which reads and
+	 * writes the backing through iov (guest RAM, rebuilt whenever the
+	 * memory table changes). */
+	bool virgl;
+	struct iovec *iov;
+	int dmabuf_fd; /* exported render target; -1: none (yet) */
+	uint32_t dmabuf_stride, dmabuf_offset;
+	bool export_tried;	      /* export failed once: read back from now on */
 	const struct kg_format *fmt;  /* NULL for a blob until scanned out */
 	uint32_t width, height;	      /* 2D: the image; blob: 0 */
 	uint64_t size;		      /* what it counts against the cap */
@@ -60,8 +74,10 @@ struct vgpu_fence {
 	struct kg_list link;	/* kg_vgpu.fenceq, in submission order */
 	void *token;		/* NULL once dropped by a reset */
 	unsigned presents_left; /* frames of this command not yet shown */
-	unsigned outcomes;	/* vgpu_frame_outcome bits of its frames done so far */
-	bool handled;		/* the handler ran: resp is final */
+	bool gpu_wait;		/* the renderer's fence gpu_seq has not retired */
+	uint32_t gpu_seq;
+	unsigned outcomes; /* vgpu_frame_outcome bits of its frames done so far */
+	bool handled;	   /* the handler ran: resp is final */
 	size_t resp_len;
 	void *resp; /* the response, owned */
 };
@@ -76,11 +92,14 @@ struct vgpu_present {
 	struct kg_fb_source fb;
 	struct kg_rect damage;
 	uint64_t recv_ns;
+	struct kg_rect src;  /* a rendered frame: the scanout's rect of the resource */
+	int dmabuf_fd;	     /* a rendered frame's own dup, -1: none */
 	struct kg_list link; /* vgpu_scanout.queue, oldest first */
 };
 
 struct vgpu_scanout {
 	uint32_t resource_id; /* 0: disabled */
+	bool virgl;	      /* it shows a 3D resource */
 	struct kg_rect r;     /* the part of the resource shown */
 	const struct kg_format *fmt;
 	uint32_t stride;
@@ -99,6 +118,7 @@ struct kg_vgpu {
 	uint64_t max_resource_bytes;
 	uint32_t max_resources, max_backing_entries;
 	bool fifo;
+	struct kg_virgl *virgl; /* NULL: no 3D (nothing of virgl is used) */
 
 	uint64_t features;
 	uint32_t events_read;
@@ -108,7 +128,9 @@ struct kg_vgpu {
 	uint64_t next_generation;
 	uint64_t total_chunks; /* over all backings: host memory the guest costs */
 	struct vgpu_scanout scanouts[KG_MAX_SCANOUTS];
-	struct kg_list fenceq; /* vgpu_fence.link */
+	struct kg_list fenceq;		      /* vgpu_fence.link */
+	uint32_t gpu_seq;		      /* the renderer's last fence id handed out */
+	uint32_t contexts[VGPU_MAX_CONTEXTS]; /* 3D context ids, 0: free */
 
 	struct kg_vgpu_counters cnt;
 };
@@ -126,9 +148,12 @@ struct vgpu_cmd {
 		struct virtio_gpu_ctrl_hdr hdr;
 		struct virtio_gpu_resp_display_info info;
 		struct virtio_gpu_resp_edid edid;
+		struct virtio_gpu_resp_capset_info capset_info;
+		uint8_t capset[sizeof(struct virtio_gpu_ctrl_hdr) + VGPU_MAX_CAPSET];
 	} resp_buf;
 	size_t resp_len;
 	struct vgpu_fence *fence; /* set when the command carries a fence */
+	bool gpu;		  /* a 3D command: its fence waits for the renderer */
 };
 
 /* vgpu-cmd.c. Copies exactly sizeof(*dst) bytes of the command; a short
@@ -152,6 +177,9 @@ void vgpu_res_remap_all(struct kg_vgpu *g);
 /* Reads len bytes at off of the backing; false if it is not all there. */
 bool vgpu_backing_read(const struct vgpu_backing *b, uint64_t off, void *dst, size_t len);
 void vgpu_cmd_create_2d(struct kg_vgpu *g, struct vgpu_cmd *c);
+/* A new resource counted against the caps, or NULL with c->error set. */
+struct vgpu_resource *vgpu_res_new(struct kg_vgpu *g, struct vgpu_cmd *c, uint32_t id,
+				   uint64_t size);
 /* Frees resource id (frames still showing it keep its backing); false when
  * there is none. The caller disables the scanouts showing it first. */
 bool vgpu_res_unref(struct kg_vgpu *g, uint32_t id);
@@ -176,6 +204,39 @@ void vgpu_scanouts_remap(struct kg_vgpu *g);
  * output (it is gone): only for kg_vgpu_destroy. */
 void vgpu_scanouts_release(struct kg_vgpu *g);
 
+/* vgpu-3d.c: the 3D commands (VIRTIO_GPU_F_VIRGL), on virglrenderer. */
+bool vgpu_3d_enabled(const struct kg_vgpu *g);
+/* The device takes the renderer's fence reports (one device at a time). */
+void vgpu_3d_attach(struct kg_vgpu *g);
+void vgpu_3d_detach(struct kg_vgpu *g);
+void vgpu_cmd_get_capset_info(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_get_capset(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_ctx_create(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_ctx_destroy(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_ctx_attach(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_ctx_detach(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_create_3d(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_transfer_to_host_3d(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_transfer_from_host_3d(struct kg_vgpu *g, struct vgpu_cmd *c);
+void vgpu_cmd_submit_3d(struct kg_vgpu *g, struct vgpu_cmd *c);
+/* A 3D resource's backing changed (attached, detached, remapped): the
+ * renderer's iov follows. False when the renderer refused it. */
+bool vgpu_3d_backing_changed(struct kg_vgpu *g, struct vgpu_resource *r);
+/* TRANSFER_TO_HOST_2D on a 3D resource: the renderer takes the rectangle. */
+void vgpu_3d_transfer_2d(struct kg_vgpu *g, struct vgpu_cmd *c, struct vgpu_resource *r,
+			 const struct virtio_gpu_transfer_to_host_2d *cmd);
+/* A 3D resource goes: the renderer's goes too. */
+void vgpu_3d_resource_gone(struct kg_vgpu *g, struct vgpu_resource *r);
+/* Scanning a 3D resource out: its size and format (false: not scanout-able)
+ * and a frame that reads it (the dmabuf when the renderer exports one). */
+bool vgpu_3d_scanout_info(struct kg_vgpu *g, struct vgpu_resource *r, uint32_t *w, uint32_t *h,
+			  const struct kg_format **fmt);
+void vgpu_3d_frame(struct kg_vgpu *g, struct vgpu_resource *r, struct vgpu_present *p);
+/* A 3D command's fence: the renderer reports it when the GPU is done. */
+void vgpu_3d_fence(struct kg_vgpu *g, struct vgpu_fence *f);
+/* Reset: every context goes. */
+void vgpu_3d_reset(struct kg_vgpu *g);
+
 /* vgpu-cursor.c */
 void vgpu_cursor_process(struct kg_vgpu *g, const void *cmd, size_t len);
 
@@ -194,6 +255,8 @@ void vgpu_fences_run(struct kg_vgpu *g);
 /* Reset: every queued command is dropped through the transport, never
  * answered (its frames may still come back from the output). */
 void vgpu_fences_drop(struct kg_vgpu *g);
+/* The renderer retired every fence up to seq. */
+void vgpu_fences_gpu_done(struct kg_vgpu *g, uint32_t seq);
 /* Destroy: frees the queue. */
 void vgpu_fences_free(struct kg_vgpu *g);
 

@@ -90,6 +90,8 @@ static void drop_backing(struct kg_vgpu *g, struct vgpu_resource *r)
 
 static void res_destroy(struct kg_vgpu *g, struct vgpu_resource *r)
 {
+	if (r->virgl)
+		vgpu_3d_resource_gone(g, r);
 	drop_backing(g, r);
 	g->cnt.resources--;
 	g->cnt.resource_bytes -= r->size;
@@ -107,9 +109,8 @@ void vgpu_res_destroy_all(struct kg_vgpu *g)
 	}
 }
 
-/* A new resource counted against the caps, or NULL with c->error set. */
-static struct vgpu_resource *res_new(struct kg_vgpu *g, struct vgpu_cmd *c, uint32_t id,
-				     uint64_t size)
+struct vgpu_resource *vgpu_res_new(struct kg_vgpu *g, struct vgpu_cmd *c, uint32_t id,
+				   uint64_t size)
 {
 	struct vgpu_resource *r;
 
@@ -156,7 +157,7 @@ void vgpu_cmd_create_2d(struct kg_vgpu *g, struct vgpu_cmd *c)
 		c->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return;
 	}
-	r = res_new(g, c, cmd.resource_id, (uint64_t)cmd.width * cmd.height * fmt->cpp);
+	r = vgpu_res_new(g, c, cmd.resource_id, (uint64_t)cmd.width * cmd.height * fmt->cpp);
 	if (!r)
 		return;
 	r->fmt = fmt;
@@ -342,8 +343,12 @@ void vgpu_res_remap_all(struct kg_vgpu *g)
 			drop_backing(g, r);
 			if (b) {
 				r->backing = b;
-				continue;
+				if (!r->virgl || vgpu_3d_backing_changed(g, r))
+					continue;
+				drop_backing(g, r);
 			}
+			if (r->virgl)
+				vgpu_3d_backing_changed(g, r); /* the renderer lets go */
 			/* A blob cannot live without its pages; a 2D resource
 			 * waits for the guest to attach new ones. */
 			kg_warn("vgpu: resource %u: its backing is no longer in guest RAM after "
@@ -381,6 +386,10 @@ void vgpu_cmd_attach_backing(struct kg_vgpu *g, struct vgpu_cmd *c)
 	if (!r)
 		return;
 	r->backing = backing_create(g, c, sizeof(cmd), cmd.nr_entries);
+	if (r->backing && r->virgl && !vgpu_3d_backing_changed(g, r)) {
+		drop_backing(g, r);
+		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+	}
 }
 
 void vgpu_cmd_detach_backing(struct kg_vgpu *g, struct vgpu_cmd *c)
@@ -394,6 +403,8 @@ void vgpu_cmd_detach_backing(struct kg_vgpu *g, struct vgpu_cmd *c)
 	if (!r)
 		return;
 	drop_backing(g, r);
+	if (r->virgl)
+		vgpu_3d_backing_changed(g, r);
 }
 
 void vgpu_cmd_transfer_2d(struct kg_vgpu *g, struct vgpu_cmd *c)
@@ -409,6 +420,10 @@ void vgpu_cmd_transfer_2d(struct kg_vgpu *g, struct vgpu_cmd *c)
 		return;
 	if (r->blob)
 		return; /* a guest blob is its own pixels: nothing to do */
+	if (r->virgl) {
+		vgpu_3d_transfer_2d(g, c, r, &cmd);
+		return;
+	}
 	if (!r->backing) {
 		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		return;
@@ -441,7 +456,7 @@ void vgpu_cmd_create_blob(struct kg_vgpu *g, struct vgpu_cmd *c)
 		c->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return;
 	}
-	r = res_new(g, c, cmd.resource_id, cmd.size);
+	r = vgpu_res_new(g, c, cmd.resource_id, cmd.size);
 	if (!r)
 		return;
 	r->blob = true;

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "config.h"
@@ -109,6 +110,8 @@ void vgpu_cmd_get_edid(struct kg_vgpu *g, struct vgpu_cmd *c)
 
 static void present_free(struct kg_vgpu *g, struct vgpu_present *p)
 {
+	if (p->dmabuf_fd >= 0)
+		close(p->dmabuf_fd);
 	vgpu_backing_unref(p->backing);
 	free(p);
 }
@@ -294,7 +297,8 @@ static bool present_rebase(struct kg_vgpu *g, struct vgpu_present *p)
 {
 	struct vgpu_resource *r = vgpu_res_find(g, p->fb.resource_id);
 
-	if (vgpu_backing_valid(g, p->backing))
+	/* A rendered frame reads the renderer's image, not guest RAM. */
+	if (p->fb.kind == KG_FB_RENDERED || vgpu_backing_valid(g, p->backing))
 		return true;
 	/* The same resource, not one the guest made since under its id. */
 	if (!r || r->serial != p->res_serial || !r->backing || !vgpu_backing_valid(g, r->backing) ||
@@ -337,8 +341,8 @@ static void scanout_remap_inflight(struct kg_vgpu *g, struct vgpu_scanout *s)
 {
 	struct vgpu_present *p = s->inflight;
 
-	if (!p || vgpu_backing_valid(g, p->backing) || !g->out->ops->retract ||
-	    g->out->ops->retract(g->out, p->scanout) < 0)
+	if (!p || p->fb.kind == KG_FB_RENDERED || vgpu_backing_valid(g, p->backing) ||
+	    !g->out->ops->retract || g->out->ops->retract(g->out, p->scanout) < 0)
 		return;
 	s->inflight = NULL;
 	if (present_rebase(g, p)) {
@@ -358,6 +362,27 @@ void vgpu_scanouts_remap(struct kg_vgpu *g)
 	}
 }
 
+/* A 3D resource: its size and format are the renderer's. */
+static void set_scanout_3d(struct kg_vgpu *g, struct vgpu_cmd *c,
+			   const struct virtio_gpu_set_scanout *cmd, struct vgpu_resource *r)
+{
+	const struct kg_format *fmt;
+	struct vgpu_scanout *s;
+	uint32_t w, h;
+
+	if (!vgpu_3d_scanout_info(g, r, &w, &h, &fmt) || !vgpu_rect_inside(&cmd->r, w, h)) {
+		c->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	s = &g->scanouts[cmd->scanout_id];
+	s->resource_id = r->id;
+	s->virgl = true;
+	s->r = (struct kg_rect){ cmd->r.x, cmd->r.y, cmd->r.width, cmd->r.height };
+	s->fmt = fmt;
+	s->stride = 0;
+	s->offset = 0;
+}
+
 void vgpu_cmd_set_scanout(struct kg_vgpu *g, struct vgpu_cmd *c)
 {
 	struct virtio_gpu_set_scanout cmd;
@@ -375,12 +400,17 @@ void vgpu_cmd_set_scanout(struct kg_vgpu *g, struct vgpu_cmd *c)
 		c->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
 		return;
 	}
+	if (r->virgl) {
+		set_scanout_3d(g, c, &cmd, r);
+		return;
+	}
 	if (!vgpu_rect_inside(&cmd.r, r->width, r->height)) {
 		c->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return;
 	}
 	s = &g->scanouts[cmd.scanout_id];
 	s->resource_id = r->id;
+	s->virgl = false;
 	s->r = (struct kg_rect){ cmd.r.x, cmd.r.y, cmd.r.width, cmd.r.height };
 	s->fmt = r->fmt;
 	s->stride = r->width * r->fmt->cpp;
@@ -427,6 +457,7 @@ void vgpu_cmd_set_scanout_blob(struct kg_vgpu *g, struct vgpu_cmd *c)
 	r->height = cmd.height;
 	s = &g->scanouts[cmd.scanout_id];
 	s->resource_id = r->id;
+	s->virgl = false;
 	s->r = (struct kg_rect){ cmd.r.x, cmd.r.y, cmd.r.width, cmd.r.height };
 	s->fmt = fmt;
 	s->stride = cmd.strides[0];
@@ -450,6 +481,35 @@ static bool scanout_damage(const struct vgpu_scanout *s, const struct virtio_gpu
 	return true;
 }
 
+/* A frame of a 3D resource: the renderer's image, read back or exported. */
+static struct vgpu_present *present_new_3d(struct kg_vgpu *g, struct vgpu_cmd *c, unsigned i,
+					   struct vgpu_resource *r, const struct kg_rect *damage)
+{
+	struct vgpu_scanout *s = &g->scanouts[i];
+	struct vgpu_present *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->g = g;
+	p->scanout = i;
+	p->fence = c->fence;
+	p->res_serial = r->serial;
+	p->damage = *damage;
+	p->recv_ns = c->recv_ns;
+	p->src = s->r;
+	p->dmabuf_fd = -1;
+	p->fb = (struct kg_fb_source){
+		.resource_id = r->id,
+		.generation = r->serial,
+		.drm_format = s->fmt->drm,
+		.width = s->r.width,
+		.height = s->r.height,
+		.stride = s->r.width * s->fmt->cpp,
+	};
+	vgpu_3d_frame(g, r, p);
+	return p;
+}
+
 /* A frame of scanout i showing r, or NULL if its backing cannot hold it. */
 static struct vgpu_present *present_new(struct kg_vgpu *g, struct vgpu_cmd *c, unsigned i,
 					struct vgpu_resource *r, const struct kg_rect *damage)
@@ -457,6 +517,8 @@ static struct vgpu_present *present_new(struct kg_vgpu *g, struct vgpu_cmd *c, u
 	struct vgpu_scanout *s = &g->scanouts[i];
 	struct vgpu_present *p;
 
+	if (s->virgl)
+		return present_new_3d(g, c, i, r, damage);
 	if (!r->backing)
 		return NULL;
 	if (!vgpu_backing_valid(g, r->backing)) {
@@ -478,6 +540,7 @@ static struct vgpu_present *present_new(struct kg_vgpu *g, struct vgpu_cmd *c, u
 	p->res_serial = r->serial;
 	p->damage = *damage;
 	p->recv_ns = c->recv_ns;
+	p->dmabuf_fd = -1;
 	p->fb = (struct kg_fb_source){
 		.resource_id = r->id,
 		.generation = r->backing->generation,

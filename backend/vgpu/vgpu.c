@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "config.h"
 #include "log.h"
 #include "output.h"
 
@@ -34,10 +35,17 @@ static void cmd_unref(struct kg_vgpu *g, struct vgpu_cmd *c)
 	vgpu_res_unref(g, cmd.resource_id);
 }
 
+#ifdef HAVE_VIRGL
+#define VGPU_3D(fn) fn
+#else
+#define VGPU_3D(fn) NULL /* built without virglrenderer: not supported */
+#endif
+
 struct vgpu_cmd_desc {
 	uint32_t type;
 	const char *name;
-	vgpu_handler fn; /* NULL: not supported (3D, capsets) */
+	vgpu_handler fn; /* NULL: not supported */
+	bool gpu;	 /* 3D: a fence also waits for the renderer */
 };
 
 static const struct vgpu_cmd_desc cmd_table[] = {
@@ -51,8 +59,21 @@ static const struct vgpu_cmd_desc cmd_table[] = {
 	  vgpu_cmd_attach_backing },
 	{ VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING, "RESOURCE_DETACH_BACKING",
 	  vgpu_cmd_detach_backing },
-	{ VIRTIO_GPU_CMD_GET_CAPSET_INFO, "GET_CAPSET_INFO", NULL },
-	{ VIRTIO_GPU_CMD_GET_CAPSET, "GET_CAPSET", NULL },
+	{ VIRTIO_GPU_CMD_GET_CAPSET_INFO, "GET_CAPSET_INFO", VGPU_3D(vgpu_cmd_get_capset_info) },
+	{ VIRTIO_GPU_CMD_GET_CAPSET, "GET_CAPSET", VGPU_3D(vgpu_cmd_get_capset) },
+	{ VIRTIO_GPU_CMD_CTX_CREATE, "CTX_CREATE", VGPU_3D(vgpu_cmd_ctx_create), true },
+	{ VIRTIO_GPU_CMD_CTX_DESTROY, "CTX_DESTROY", VGPU_3D(vgpu_cmd_ctx_destroy), true },
+	{ VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE, "CTX_ATTACH_RESOURCE", VGPU_3D(vgpu_cmd_ctx_attach),
+	  true },
+	{ VIRTIO_GPU_CMD_CTX_DETACH_RESOURCE, "CTX_DETACH_RESOURCE", VGPU_3D(vgpu_cmd_ctx_detach),
+	  true },
+	{ VIRTIO_GPU_CMD_RESOURCE_CREATE_3D, "RESOURCE_CREATE_3D", VGPU_3D(vgpu_cmd_create_3d),
+	  true },
+	{ VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D, "TRANSFER_TO_HOST_3D",
+	  VGPU_3D(vgpu_cmd_transfer_to_host_3d), true },
+	{ VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D, "TRANSFER_FROM_HOST_3D",
+	  VGPU_3D(vgpu_cmd_transfer_from_host_3d), true },
+	{ VIRTIO_GPU_CMD_SUBMIT_3D, "SUBMIT_3D", VGPU_3D(vgpu_cmd_submit_3d), true },
 	{ VIRTIO_GPU_CMD_GET_EDID, "GET_EDID", vgpu_cmd_get_edid },
 	{ VIRTIO_GPU_CMD_RESOURCE_ASSIGN_UUID, "RESOURCE_ASSIGN_UUID", NULL },
 	{ VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, "RESOURCE_CREATE_BLOB", vgpu_cmd_create_blob },
@@ -90,6 +111,9 @@ struct kg_vgpu *kg_vgpu_create(const struct kg_vgpu_config *cfg)
 	g->max_backing_entries = cfg->max_backing_entries ? cfg->max_backing_entries
 							  : KG_VGPU_DEFAULT_MAX_BACKING_ENTRIES;
 	g->fifo = cfg->fifo;
+	g->virgl = cfg->virgl;
+	if (g->virgl)
+		vgpu_3d_attach(g);
 	g->num_scanouts = g->out->ops->num_scanouts(g->out);
 	if (g->num_scanouts > KG_MAX_SCANOUTS)
 		g->num_scanouts = KG_MAX_SCANOUTS;
@@ -106,22 +130,32 @@ void kg_vgpu_destroy(struct kg_vgpu *g)
 		return;
 	vgpu_fences_drop(g);
 	vgpu_scanouts_release(g);
+	if (g->virgl) {
+		vgpu_3d_reset(g);
+		vgpu_3d_detach(g);
+	}
 	vgpu_res_destroy_all(g);
 	/* No frame is left to wait for: free what remains of the queue. */
 	vgpu_fences_free(g);
 	free(g);
 }
 
-uint64_t kg_vgpu_offered_features(const struct kg_vgpu *g)
+uint64_t kg_vgpu_offered_features(const struct kg_vgpu_config *cfg)
 {
-	return 1ull << VIRTIO_GPU_F_EDID | 1ull << VIRTIO_GPU_F_RESOURCE_BLOB;
+	uint64_t f = 1ull << VIRTIO_GPU_F_EDID | 1ull << VIRTIO_GPU_F_RESOURCE_BLOB;
+
+	return cfg && cfg->virgl ? f | 1ull << VIRTIO_GPU_F_VIRGL : f;
 }
 
 void kg_vgpu_set_features(struct kg_vgpu *g, uint64_t features)
 {
-	g->features = features & kg_vgpu_offered_features(g);
-	kg_dbg("vgpu: features edid=%d blob=%d", !!(g->features & 1ull << VIRTIO_GPU_F_EDID),
-	       !!(g->features & 1ull << VIRTIO_GPU_F_RESOURCE_BLOB));
+	struct kg_vgpu_config cfg = { .virgl = g->virgl };
+
+	g->features = features & kg_vgpu_offered_features(&cfg);
+	kg_dbg("vgpu: features edid=%d blob=%d virgl=%d",
+	       !!(g->features & 1ull << VIRTIO_GPU_F_EDID),
+	       !!(g->features & 1ull << VIRTIO_GPU_F_RESOURCE_BLOB),
+	       !!(g->features & 1ull << VIRTIO_GPU_F_VIRGL));
 }
 
 int kg_vgpu_get_config(struct kg_vgpu *g, uint32_t offset, void *buf, uint32_t len)
@@ -129,7 +163,7 @@ int kg_vgpu_get_config(struct kg_vgpu *g, uint32_t offset, void *buf, uint32_t l
 	struct virtio_gpu_config cfg = {
 		.events_read = g->events_read,
 		.num_scanouts = g->num_scanouts,
-		.num_capsets = 0,
+		.num_capsets = g->virgl ? 2 : 0, /* virgl, virgl2 */
 	};
 
 	if (offset > sizeof(cfg) || len > sizeof(cfg) - offset)
@@ -147,6 +181,8 @@ void kg_vgpu_reset(struct kg_vgpu *g)
 {
 	vgpu_fences_drop(g);
 	vgpu_scanouts_reset(g);
+	if (g->virgl)
+		vgpu_3d_reset(g);
 	vgpu_res_destroy_all(g);
 	vgpu_fences_run(g);
 	g->features = 0;
@@ -194,8 +230,9 @@ static void run_handler(struct kg_vgpu *g, struct vgpu_cmd *c)
 		return;
 	}
 	if (kg_log_get_level() >= KG_LOG_DEBUG && c->hdr.type != VIRTIO_GPU_CMD_RESOURCE_FLUSH &&
-	    c->hdr.type != VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D)
+	    c->hdr.type != VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D && !d->gpu)
 		kg_dbg("vgpu: %s", d->name); /* per-frame commands stay quiet */
+	c->gpu = d->gpu;
 	d->fn(g, c);
 	if (c->error)
 		kg_dbg("vgpu: %s failed: %#x", d->name, c->error);
@@ -217,6 +254,9 @@ static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void 
 	}
 	if (c.error)
 		g->cnt.errors++;
+	/* A 3D command's fence means "the GPU finished it", not "handled". */
+	if (c.fence && c.gpu && !c.error && vgpu_3d_enabled(g))
+		vgpu_3d_fence(g, c.fence);
 	resp = build_response(&c, &resp_len);
 	if (c.fence)
 		vgpu_fence_respond(g, c.fence, resp, resp_len);

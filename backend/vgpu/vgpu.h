@@ -71,9 +71,10 @@ struct kg_vgpu *kg_vgpu_create(const struct kg_vgpu_config *cfg);
  * Accepts NULL. */
 void kg_vgpu_destroy(struct kg_vgpu *g);
 
-/* Feature bits the device offers (VIRTIO_GPU_F_EDID, _RESOURCE_BLOB); g may
- * be NULL (the set does not depend on the instance). */
-uint64_t kg_vgpu_offered_features(const struct kg_vgpu *g);
+/* Feature bits a device made with cfg offers (VIRTIO_GPU_F_EDID,
+ * _RESOURCE_BLOB, and _VIRGL with a renderer); cfg may be NULL (2D). The
+ * transport needs them before the device exists. */
+uint64_t kg_vgpu_offered_features(const struct kg_vgpu_config *cfg);
 /* What the driver accepted. */
 void kg_vgpu_set_features(struct kg_vgpu *g, uint64_t features);
 /* struct virtio_gpu_config at offset; returns bytes written or -EINVAL. */

@@ -51,7 +51,9 @@ static int f_present(struct kg_output *out, unsigned i, const struct kg_fb_sourc
 		return -28;
 	p = &h->presents[h->n_presents++];
 	*p = (struct h_present){ .scanout = i, .fb = *fb, .cb = cb, .data = data };
-	memcpy(p->chunks, fb->chunks, (fb->n_chunks < 8 ? fb->n_chunks : 8) * sizeof(p->chunks[0]));
+	if (fb->n_chunks) /* a rendered frame has none */
+		memcpy(p->chunks, fb->chunks,
+		       (fb->n_chunks < 8 ? fb->n_chunks : 8) * sizeof(p->chunks[0]));
 	p->damage = damage ? *damage : (struct kg_rect){ 0, 0, fb->width, fb->height };
 	return 0;
 }
@@ -177,21 +179,26 @@ struct harness *h_create(bool fifo, uint32_t max_resources, uint64_t max_bytes)
 }
 
 static struct harness *create(struct kg_output *output, bool join, bool fifo,
-			      uint32_t max_resources, uint64_t max_bytes);
+			      uint32_t max_resources, uint64_t max_bytes, struct kg_virgl *virgl);
 
 struct harness *h_create_on(struct kg_output *output, bool fifo, uint32_t max_resources,
 			    uint64_t max_bytes)
 {
-	return create(output, false, fifo, max_resources, max_bytes);
+	return create(output, false, fifo, max_resources, max_bytes, NULL);
 }
 
 struct harness *h_create_joined(void)
 {
-	return create(NULL, true, false, 0, 0);
+	return create(NULL, true, false, 0, 0, NULL);
+}
+
+struct harness *h_create_3d(struct kg_virgl *virgl)
+{
+	return create(NULL, false, false, 0, 0, virgl);
 }
 
 static struct harness *create(struct kg_output *output, bool join, bool fifo,
-			      uint32_t max_resources, uint64_t max_bytes)
+			      uint32_t max_resources, uint64_t max_bytes, struct kg_virgl *virgl)
 {
 	struct harness *h = calloc(1, sizeof(*h));
 	struct kg_vgpu_config cfg = { 0 };
@@ -225,6 +232,7 @@ static struct harness *create(struct kg_output *output, bool join, bool fifo,
 	cfg.fifo = fifo;
 	cfg.max_resources = max_resources;
 	cfg.max_resource_bytes = max_bytes;
+	cfg.virgl = virgl;
 	h->g = kg_vgpu_create(&cfg);
 	if (!h->g)
 		abort();

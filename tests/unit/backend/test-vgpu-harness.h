@@ -26,7 +26,7 @@
 struct h_reply {
 	uintptr_t token;
 	size_t len;
-	uint8_t buf[sizeof(struct virtio_gpu_resp_edid)];
+	uint8_t buf[sizeof(struct virtio_gpu_ctrl_hdr) + 4096]; /* the largest: a capset */
 };
 
 struct h_present {
@@ -73,6 +73,8 @@ struct harness *h_create_on(struct kg_output *output, bool fifo, uint32_t max_re
 /* The fake output behind kg_output_join (kmsgate-vgpu with several
  * pipelines): the device sees only the join. */
 struct harness *h_create_joined(void);
+/* A device with the 3D renderer virgl (created once per process). */
+struct harness *h_create_3d(struct kg_virgl *virgl);
 void h_destroy(struct harness *h);
 
 /* Submits a control command; returns its token. */
