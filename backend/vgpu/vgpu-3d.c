@@ -482,6 +482,14 @@ static void try_export(struct vgpu_resource *r)
 	r->export_tried = true;
 	if (virgl_renderer_resource_get_info((int)r->id, &info))
 		return;
+	/* Stored upside down (GL's row order) for the guest's view: the
+	 * readback turns it, a plane would show it inverted. */
+	if (info.flags & VIRTIO_GPU_RESOURCE_FLAG_Y_0_TOP) {
+		kg_info("vgpu: 3D resource %u is stored upside down (Y_0_TOP): its frames are "
+			"read back (copied), not scanned out",
+			r->id);
+		return;
+	}
 	ret = virgl_renderer_get_fd_for_texture2(info.tex_id, &fd, &stride, &offset);
 	if (ret || fd < 0) {
 		kg_info("vgpu: 3D resource %u: the renderer exports no dmabuf of it (%s): its "
