@@ -239,6 +239,60 @@ static void test_region_overflows_into_a_bounding_box(void **state)
 	assert_int_equal(reg.r[0].width, KG_REGION_MAX * 10 + 2);
 }
 
+/* A rendered frame: its renderer reads the damage (clipped to the source
+ * and the destination) straight to where it lands; nothing else is read. */
+struct rd {
+	int calls;
+	struct kg_rect r;
+	uint32_t stride;
+	const uint8_t *dst;
+};
+
+static int read_fill(void *data, const struct kg_rect *r, void *dst, uint32_t dst_stride)
+{
+	struct rd *rd = data;
+
+	rd->calls++;
+	rd->r = *r;
+	rd->stride = dst_stride;
+	rd->dst = dst;
+	for (uint32_t y = 0; y < r->height; y++)
+		for (uint32_t x = 0; x < r->width; x++)
+			memcpy((uint8_t *)dst + (size_t)y * dst_stride + x * 4,
+			       &(uint32_t){ px(r->x + x, r->y + y) }, 4);
+	return 0;
+}
+
+static void test_rendered_frame_read_into_place(void **state)
+{
+	struct rd rd = { 0 };
+	struct kg_fb_source fb = { .kind = KG_FB_RENDERED,
+				   .width = W,
+				   .height = H,
+				   .stride = W * 4,
+				   .read = read_fill,
+				   .read_data = &rd };
+	struct kg_copy_dst d = dst_new(32, 32, -4, 6); /* cropped left, moved down */
+	struct kg_rect dmg = { 2, 20, 30, 50 };	       /* runs off the bottom */
+
+	assert_int_equal(kg_copy_damage(&d, &fb, 4, &dmg), 28 * 6 * 4);
+	assert_int_equal(rd.calls, 1);
+	/* Source x 4..32 (left crop, right edge of dst), y 20..26 (dst bottom). */
+	assert_int_equal(rd.r.x, 4);
+	assert_int_equal(rd.r.y, 20);
+	assert_int_equal(rd.r.width, 28);
+	assert_int_equal(rd.r.height, 6);
+	assert_int_equal(rd.stride, d.stride);
+	assert_ptr_equal(rd.dst, d.map + (size_t)26 * d.stride);
+	assert_int_equal(dst_px(&d, 0, 26), px(4, 20));
+	assert_int_equal(dst_px(&d, 27, 31), px(31, 25));
+	/* Fully outside: the renderer is not asked. */
+	rd.calls = 0;
+	assert_int_equal(kg_copy_damage(&d, &fb, 4, &(struct kg_rect){ 0, 0, 3, 3 }), 0);
+	assert_int_equal(rd.calls, 0);
+	free(d.map);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_rect_clip),
 		cmocka_unit_test(test_region_merges_touching_keeps_apart_disjoint),
 		cmocka_unit_test(test_region_overflows_into_a_bounding_box),
+		cmocka_unit_test(test_rendered_frame_read_into_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
