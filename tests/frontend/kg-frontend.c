@@ -13,6 +13,10 @@
  *
  * Prints: FENCE n t=SEC.NSEC (fence completed), a RESULT line, with
  * --screendump PIXEL lines + READY (then waits for a line on stdin).
+ * With --scanouts N each frame is flipped on scanouts 0..N-1 in turn, each
+ * from its own two buffers, and scanout s draws the pattern of frame
+ * f + 1000 * s: every pixel differs between scanouts, so each head can be
+ * checked for its own frame and not another's (SCANOUT_PIXEL lines).
  *
  *   --socket PATH       kmsgate-vgpu's socket (required)
  *   --frames N          default 120
@@ -20,6 +24,8 @@
  *   --damage full|band  what each frame transfers and flushes (default full)
  *   --backend-pid PID   report that process's CPU time per frame
  *   --screendump        print the expected screen and wait for the host
+ *   --scanouts N        draw on scanouts 0..N-1 (default 1; all of the size
+ *                       of scanout 0)
  *   --remap-every N     every N frames, send a new memory table (the same RAM
  *                       as one region, then as two, in turn) between the
  *                       fenced flush and its fence: the back-end must answer
@@ -39,13 +45,17 @@
 #include "vring.h"
 #include "vu-client.h"
 
-#define NBUF 2
+#define NBUF	     2
+#define MAX_SCANOUTS 4
+/* Scanout s draws frame f's pattern as frame f + s * SCANOUT_FRAME_STEP. */
+#define SCANOUT_FRAME_STEP 1000u
 
 struct fe {
 	struct kg_fe_vu vu;
 	struct kg_fg_ram ram;
 	struct kg_fe_vring ctrl, cursor;
-	struct kg_fg_fb fb[NBUF];
+	struct kg_fg_fb fb[MAX_SCANOUTS][NBUF]; /* resource id s * NBUF + b + 1 */
+	unsigned n_scanouts;
 	uint32_t w, h;
 	uint64_t fence;
 	bool remap_now; /* a new memory table goes out after the next flush */
@@ -132,7 +142,18 @@ static int display_info(struct fe *fe)
 		return ret;
 	fe->w = info.pmodes[0].r.width;
 	fe->h = info.pmodes[0].r.height;
-	printf("display: scanout 0 %ux%u enabled %u\n", fe->w, fe->h, info.pmodes[0].enabled);
+	for (unsigned s = 0; s < fe->n_scanouts; s++) {
+		const struct virtio_gpu_display_one *m = &info.pmodes[s];
+
+		printf("display: scanout %u %ux%u enabled %u\n", s, m->r.width, m->r.height,
+		       m->enabled);
+		/* One resource size for all: a test asks for same-sized heads. */
+		if (!m->enabled || m->r.width != fe->w || m->r.height != fe->h) {
+			fprintf(stderr, "kg-frontend: scanout %u is not an enabled %ux%u head\n", s,
+				fe->w, fe->h);
+			return -ENODEV;
+		}
+	}
 	return fe->w && fe->h ? 0 : -ENODEV;
 }
 
@@ -175,8 +196,8 @@ static int create_resource(struct fe *fe, uint32_t id, const struct kg_fg_fb *fb
 }
 
 /* One page flip: transfer, scanout, flush with a fence; waits for the fence. */
-static int flip(struct fe *fe, uint32_t id, const struct virtio_gpu_rect *r, bool new_fb,
-		uint64_t *t_fence)
+static int flip(struct fe *fe, uint32_t scanout, uint32_t id, const struct virtio_gpu_rect *r,
+		bool new_fb, uint64_t *t_fence)
 {
 	struct virtio_gpu_transfer_to_host_2d t = {
 		.hdr.type = VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
@@ -187,7 +208,7 @@ static int flip(struct fe *fe, uint32_t id, const struct virtio_gpu_rect *r, boo
 	struct virtio_gpu_set_scanout s = {
 		.hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT,
 		.r = { 0, 0, fe->w, fe->h },
-		.scanout_id = 0,
+		.scanout_id = scanout,
 		.resource_id = id,
 	};
 	struct virtio_gpu_resource_flush f = {
@@ -255,7 +276,31 @@ struct opts {
 	bool band, screendump;
 	int backend_pid;
 	unsigned remap_every;
+	unsigned scanouts;
 };
+
+/* Frame f into buffer b of every scanout, each flipped and fenced in turn;
+ * t is when the last fence came back. */
+static int flip_scanouts(struct fe *fe, const struct opts *o, unsigned f, unsigned b, uint64_t *t)
+{
+	uint32_t band = fe->h / 8;
+	struct virtio_gpu_rect full = { 0, 0, fe->w, fe->h };
+	struct virtio_gpu_rect r = { 0, (f % 8) * band, fe->w, band };
+	struct kg_rect kr = { r.x, r.y, r.width, r.height };
+
+	for (unsigned s = 0; s < fe->n_scanouts; s++) {
+		/* Whole buffers once; then an eighth per frame (the guest's own
+		 * drawing is not what is measured). */
+		kg_fg_draw(&fe->fb[s][b], f + s * SCANOUT_FRAME_STEP,
+			   f < NBUF && !(o->band && f) ? NULL : &kr);
+		/* One new memory table per frame, with the first flush. */
+		fe->remap_now = !s && o->remap_every && f % o->remap_every == o->remap_every - 1;
+		if (flip(fe, s, s * NBUF + b + 1, o->band && f > 0 ? &r : &full, !o->band || f == 0,
+			 t) < 0)
+			return -1;
+	}
+	return 0;
+}
 
 static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
 {
@@ -269,17 +314,9 @@ static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
 		/* full: page flips between the two buffers; band: one buffer
 		 * updated in place (a 2D guest flushing what it drew). */
 		unsigned b = o->band ? 0 : f % NBUF;
-		uint32_t band = fe->h / 8;
-		struct virtio_gpu_rect full = { 0, 0, fe->w, fe->h };
-		struct virtio_gpu_rect r = { 0, (f % 8) * band, fe->w, band };
-		struct kg_rect kr = { r.x, r.y, r.width, r.height };
 		uint64_t t;
 
-		/* Whole buffers once; then an eighth per frame (the guest's own
-		 * drawing is not what is measured). */
-		kg_fg_draw(&fe->fb[b], f, f < NBUF && !(o->band && f) ? NULL : &kr);
-		fe->remap_now = o->remap_every && f % o->remap_every == o->remap_every - 1;
-		if (flip(fe, b + 1, o->band && f > 0 ? &r : &full, !o->band || f == 0, &t) < 0) {
+		if (flip_scanouts(fe, o, f, b, &t) < 0) {
 			free(iv);
 			return -1;
 		}
@@ -301,13 +338,20 @@ static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
 	return 0;
 }
 
-static void print_pixels(const struct fe *fe, unsigned b)
+/* PIXEL lines: scanout 0; SCANOUT_PIXEL s ...: every scanout (--scanouts). */
+static void print_pixels(const struct fe *fe, const struct opts *o, unsigned b)
 {
-	for (uint32_t gy = 0; gy < 16; gy++) {
-		for (uint32_t gx = 0; gx < 16; gx++) {
-			uint32_t x = gx * (fe->w - 1) / 15, y = gy * (fe->h - 1) / 15;
-			printf("PIXEL %u %u %06x\n", x, y,
-			       kg_fg_pixel(&fe->fb[b], x, y) & 0xffffff);
+	for (unsigned s = 0; s < fe->n_scanouts; s++) {
+		for (uint32_t gy = 0; gy < 16; gy++) {
+			for (uint32_t gx = 0; gx < 16; gx++) {
+				uint32_t x = gx * (fe->w - 1) / 15, y = gy * (fe->h - 1) / 15;
+				uint32_t v = kg_fg_pixel(&fe->fb[s][b], x, y) & 0xffffff;
+
+				if (!s)
+					printf("PIXEL %u %u %06x\n", x, y, v);
+				if (o->scanouts > 1)
+					printf("SCANOUT_PIXEL %u %u %u %06x\n", s, x, y, v);
+			}
 		}
 	}
 	printf("READY\n");
@@ -316,14 +360,19 @@ static void print_pixels(const struct fe *fe, unsigned b)
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "socket", 1, 0, 's' },      { "frames", 1, 0, 'n' },
-		{ "layout", 1, 0, 'l' },      { "damage", 1, 0, 'd' },
-		{ "backend-pid", 1, 0, 'p' }, { "screendump", 0, 0, 'S' },
-		{ "remap-every", 1, 0, 'r' }, { 0 },
+		{ "socket", 1, 0, 's' },
+		{ "frames", 1, 0, 'n' },
+		{ "layout", 1, 0, 'l' },
+		{ "damage", 1, 0, 'd' },
+		{ "backend-pid", 1, 0, 'p' },
+		{ "screendump", 0, 0, 'S' },
+		{ "remap-every", 1, 0, 'r' },
+		{ "scanouts", 1, 0, 'o' },
+		{ 0 },
 	};
 	int c;
 
-	*o = (struct opts){ .frames = 120, .layout = KG_FG_SCATTERED };
+	*o = (struct opts){ .frames = 120, .layout = KG_FG_SCATTERED, .scanouts = 1 };
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (c == 's')
 			o->socket = optarg;
@@ -339,10 +388,14 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->screendump = true;
 		else if (c == 'r')
 			o->remap_every = (unsigned)atoi(optarg);
+		else if (c == 'o')
+			o->scanouts = (unsigned)atoi(optarg);
 		else
 			return -1;
 	}
-	return o->socket && o->layout >= 0 && o->frames ? 0 : -1;
+	if (!o->socket || o->layout < 0 || !o->frames || !o->scanouts || o->scanouts > MAX_SCANOUTS)
+		return -1;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -356,21 +409,25 @@ int main(int argc, char **argv)
 	if (parse(argc, argv, &o) < 0) {
 		fprintf(stderr, "usage: kg-frontend --socket PATH [--frames N] [--layout L] "
 				"[--damage full|band] [--backend-pid PID] [--screendump] "
-				"[--remap-every N]\n");
+				"[--remap-every N] [--scanouts N]\n");
 		return 2;
 	}
+	fe.n_scanouts = o.scanouts;
 	if (kg_fg_ram_init(&fe.ram, 256ull << 20, 4321) < 0 || setup_vhost(&fe, o.socket) < 0 ||
 	    display_info(&fe) < 0)
 		goto out;
-	for (unsigned i = 0; i < NBUF; i++)
-		if (kg_fg_fb_init(&fe.fb[i], &fe.ram, o.layout, i + 1, fe.w, fe.h) < 0 ||
-		    create_resource(&fe, i + 1, &fe.fb[i]) < 0)
+	for (unsigned i = 0; i < fe.n_scanouts * NBUF; i++) {
+		struct kg_fg_fb *fb = &fe.fb[i / NBUF][i % NBUF];
+
+		if (kg_fg_fb_init(fb, &fe.ram, o.layout, i + 1, fe.w, fe.h) < 0 ||
+		    create_resource(&fe, i + 1, fb) < 0)
 			goto out;
+	}
 	if (run_frames(&fe, &o, &last) < 0)
 		goto out;
 	if (o.screendump) {
 		char line[64];
-		print_pixels(&fe, last);
+		print_pixels(&fe, &o, last);
 		if (!fgets(line, sizeof(line), stdin))
 			fprintf(stderr, "kg-frontend: stdin closed\n");
 	}
@@ -379,8 +436,8 @@ out:
 	kg_fe_vu_close(&fe.vu);
 	kg_fe_vring_finish(&fe.ctrl);
 	kg_fe_vring_finish(&fe.cursor);
-	for (unsigned i = 0; i < NBUF; i++)
-		kg_fg_fb_finish(&fe.fb[i]);
+	for (unsigned i = 0; i < MAX_SCANOUTS * NBUF; i++)
+		kg_fg_fb_finish(&fe.fb[i / NBUF][i % NBUF]);
 	kg_fg_ram_finish(&fe.ram);
 	return ret;
 }

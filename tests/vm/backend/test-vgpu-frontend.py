@@ -10,9 +10,11 @@ expected path (zero copy: 0 bytes copied, zero_copy_ratio 1; copy: bytes
 copied, ratio 0) and shown == frames; on vkms the fences are paced by the
 display (never faster than the 16.7 ms vblank period); with --screendump,
 head 0 equals the guest's pixels; kmsgate-vgpu exits cleanly on SIGTERM.
+With --connector NAME (kmsgate-vgpu --connector) and --head N: head N
+equals the guest's pixels, and no other of the 4 heads shows them.
 
 Usage: test-vgpu-frontend.py [--vkms] [--screendump] [--expect-path P]
-           KMSGATE_VGPU KG_FRONTEND [-- FRONTEND ARGS...]
+           [--connector NAME --head N] KMSGATE_VGPU KG_FRONTEND [-- FRONTEND ARGS...]
 Exit: 0 pass, 1 a check failed, 99 the rig failed."""
 
 import argparse
@@ -33,7 +35,7 @@ KV_RE = re.compile(r'(\w+)=(\S+)')
 SCRIPT = r'''
 dev=; for c in /sys/class/drm/card[0-9]; do grep -q {drv} $c/device/uevent 2>/dev/null && dev=/dev/dri/${{c##*/}}; done
 echo "card: $dev"
-kmsgate-vgpu --socket /tmp/vg.sock --device $dev --stats /tmp/st.json & pid=$!
+kmsgate-vgpu --socket /tmp/vg.sock --device $dev {vgpu_args} --stats /tmp/st.json & pid=$!
 kg-frontend --socket /tmp/vg.sock --backend-pid $pid {args}; rc=$?
 kill -TERM $pid; wait $pid; echo "BACKEND exit=$?"
 echo "STATS $(tr -d '\n' < /tmp/st.json)"
@@ -48,13 +50,17 @@ def main():
     p.add_argument('--expect-path', choices=['zero-copy', 'copy'])
     p.add_argument('--expect-remaps', type=int, default=0,
                    help='memory tables kg-frontend must have sent (--remap-every)')
+    p.add_argument('--connector', help='kmsgate-vgpu --connector NAME')
+    p.add_argument('--head', type=int, default=0, help='the head the frame must be on')
     p.add_argument('--timeout', type=float, default=400)
     p.add_argument('vgpu')
     p.add_argument('frontend')
     p.add_argument('fe_args', nargs='*')
     a = p.parse_args()
     fe_args = a.fe_args + (['--screendump'] if a.screendump else [])
-    script = SCRIPT.format(drv='vkms' if a.vkms else 'virtio', args=shlex.join(fe_args))
+    vgpu_args = shlex.join(['--connector', a.connector]) if a.connector else ''
+    script = SCRIPT.format(drv='vkms' if a.vkms else 'virtio', args=shlex.join(fe_args),
+                           vgpu_args=vgpu_args)
     opts = kgvm.Options(vkms=a.vkms, timeout=a.timeout,
                         add=[f'{a.vgpu}:/bin/kmsgate-vgpu', f'{a.frontend}:/bin/kg-frontend'])
     problems = []
@@ -62,7 +68,17 @@ def main():
         with kgvm.VM(opts, ['sh', '-c', script]) as vm:
             if a.screendump:
                 vm.wait_for(r'^READY$', timeout=a.timeout)
-                screendump.check(vm, [p for p in map(screendump.pixel, vm.output) if p], problems)
+                pixels = [p for p in map(screendump.pixel, vm.output) if p]
+                screendump.check(vm, pixels, problems, a.head)
+                if a.connector:
+                    for other in sorted({0, 1, 2, 3} - {a.head}):
+                        n = screendump.shows(vm, pixels, other)
+                        print(f'screendump: head {other} shows {n} of {len(pixels)} points')
+                        # A few points may match by chance (black on an
+                        # unlit head); half of them is the frame.
+                        if n >= len(pixels) // 2:
+                            problems.append(f'head {other} shows the guest frame too '
+                                            f'({n} of {len(pixels)} points)')
                 vm.send('done')
             status = vm.wait()
             vm.print_timings()
