@@ -29,11 +29,11 @@
 #include "virgl.h"
 
 /* Beyond any GPU's limits (GL's MAX_3D_TEXTURE_SIZE, MAX_ARRAY_TEXTURE_LAYERS). */
-#define MAX_3D_DEPTH  2048
-#define MAX_3D_LAYERS 2048
-#define MAX_3D_LEVELS 15
-#define MAX_SAMPLES   16
-#define PIPE_BUFFER   0 /* gallium's pipe_texture_target: a buffer, width in bytes */
+#define MAX_3D_DEPTH	       2048
+#define MAX_3D_LAYERS	       2048
+#define MAX_3D_LEVELS	       15
+#define MAX_SAMPLES	       16
+#define PIPE_BUFFER	       0 /* gallium's pipe_texture_target: a buffer, width in bytes */
 #define PIPE_MAX_TEXTURE_TYPES 9
 /* virglrenderer.h declares struct virgl_box without its members; it is
  * virtio_gpu_box's layout (six uint32_t), which QEMU passes it too. */
@@ -134,13 +134,15 @@ void vgpu_cmd_get_capset(struct kg_vgpu *g, struct vgpu_cmd *c)
 		return;
 	virgl_renderer_get_cap_set(cmd.capset_id, &max_ver, &max_size);
 	if (!max_size || max_size > VGPU_MAX_CAPSET || cmd.capset_version > max_ver ||
-	    (cmd.capset_id != VIRTIO_GPU_CAPSET_VIRGL && cmd.capset_id != VIRTIO_GPU_CAPSET_VIRGL2)) {
+	    (cmd.capset_id != VIRTIO_GPU_CAPSET_VIRGL &&
+	     cmd.capset_id != VIRTIO_GPU_CAPSET_VIRGL2)) {
 		c->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return;
 	}
 	memset(&c->resp_buf, 0, sizeof(*hdr) + max_size);
 	hdr->type = VIRTIO_GPU_RESP_OK_CAPSET;
-	virgl_renderer_fill_caps(cmd.capset_id, cmd.capset_version, c->resp_buf.capset + sizeof(*hdr));
+	virgl_renderer_fill_caps(cmd.capset_id, cmd.capset_version,
+				 c->resp_buf.capset + sizeof(*hdr));
 	c->resp_len = sizeof(*hdr) + max_size;
 }
 
@@ -155,7 +157,8 @@ void vgpu_cmd_ctx_create(struct kg_vgpu *g, struct vgpu_cmd *c)
 	if (!vgpu_cmd_get(c, &cmd, sizeof(cmd)) || !need_3d(g, c))
 		return;
 	capset = cmd.context_init & VIRTIO_GPU_CONTEXT_INIT_CAPSET_ID_MASK;
-	if (!c->hdr.ctx_id || ctx_slot(g, c->hdr.ctx_id) >= 0 || cmd.nlen > sizeof(cmd.debug_name) ||
+	if (!c->hdr.ctx_id || ctx_slot(g, c->hdr.ctx_id) >= 0 ||
+	    cmd.nlen > sizeof(cmd.debug_name) ||
 	    (capset && capset != VIRTIO_GPU_CAPSET_VIRGL && capset != VIRTIO_GPU_CAPSET_VIRGL2)) {
 		c->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return;
@@ -362,13 +365,12 @@ static void transfer_3d(struct kg_vgpu *g, struct vgpu_cmd *c, bool to_host)
 	}
 	if (to_host)
 		ret = virgl_renderer_transfer_write_iov(
-			cmd.resource_id, c->hdr.ctx_id, (int)cmd.level, cmd.stride, cmd.layer_stride,
-			VIRGL_BOX(&cmd.box), cmd.offset, NULL, 0);
+			cmd.resource_id, c->hdr.ctx_id, (int)cmd.level, cmd.stride,
+			cmd.layer_stride, VIRGL_BOX(&cmd.box), cmd.offset, NULL, 0);
 	else
 		ret = virgl_renderer_transfer_read_iov(cmd.resource_id, c->hdr.ctx_id, cmd.level,
 						       cmd.stride, cmd.layer_stride,
-						       VIRGL_BOX(&cmd.box), cmd.offset,
-						       NULL, 0);
+						       VIRGL_BOX(&cmd.box), cmd.offset, NULL, 0);
 	if (ret) {
 		kg_dbg("vgpu: 3D transfer %s resource %u refused: %s", to_host ? "to" : "from",
 		       cmd.resource_id, strerror(ret));
@@ -506,9 +508,14 @@ static void try_export(struct vgpu_resource *r)
 static int read_frame(void *data, const struct kg_rect *rect, void *dst, uint32_t dst_stride)
 {
 	struct vgpu_present *p = data;
-	struct virtio_gpu_box box = { .x = p->src.x + rect->x, .y = p->src.y + rect->y, .z = 0,
-				      .w = rect->width, .h = rect->height, .d = 1 };
-	struct iovec iov = { dst, (size_t)(rect->height - 1) * dst_stride + (size_t)rect->width * 4 };
+	struct virtio_gpu_box box = { .x = p->src.x + rect->x,
+				      .y = p->src.y + rect->y,
+				      .z = 0,
+				      .w = rect->width,
+				      .h = rect->height,
+				      .d = 1 };
+	struct iovec iov = { dst,
+			     (size_t)(rect->height - 1) * dst_stride + (size_t)rect->width * 4 };
 	int ret;
 
 	if (!kg_rect_inside(rect, p->fb.width, p->fb.height))
@@ -535,6 +542,6 @@ void vgpu_3d_frame(struct kg_vgpu *g, struct vgpu_resource *r, struct vgpu_prese
 	p->dmabuf_fd = fcntl(r->dmabuf_fd, F_DUPFD_CLOEXEC, 0);
 	p->fb.dmabuf_fd = p->dmabuf_fd;
 	p->fb.stride = r->dmabuf_stride;
-	p->fb.offset = r->dmabuf_offset + (uint64_t)p->src.y * r->dmabuf_stride +
-		       (uint64_t)p->src.x * 4;
+	p->fb.offset =
+		r->dmabuf_offset + (uint64_t)p->src.y * r->dmabuf_stride + (uint64_t)p->src.x * 4;
 }

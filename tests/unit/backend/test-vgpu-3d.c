@@ -25,17 +25,17 @@
 
 /* From virglrenderer's virgl_protocol.h / gallium (the guest's side of the
  * protocol; not installed as headers). */
-#define VIRGL_CMD0(cmd, obj, len)     ((cmd) | ((obj) << 8) | ((len) << 16))
-#define VIRGL_CCMD_CREATE_OBJECT      1
-#define VIRGL_CCMD_SET_FRAMEBUFFER    5
-#define VIRGL_CCMD_CLEAR	      7
-#define VIRGL_OBJECT_SURFACE	      8
-#define VIRGL_FORMAT_B8G8R8X8_UNORM   2
-#define VIRGL_BIND_RENDER_TARGET      (1 << 1)
-#define VIRGL_BIND_SCANOUT	      (1 << 18)
-#define PIPE_BUFFER		      0
-#define PIPE_TEXTURE_2D		      2
-#define PIPE_CLEAR_COLOR0	      (1 << 2)
+#define VIRGL_CMD0(cmd, obj, len)   ((cmd) | ((obj) << 8) | ((len) << 16))
+#define VIRGL_CCMD_CREATE_OBJECT    1
+#define VIRGL_CCMD_SET_FRAMEBUFFER  5
+#define VIRGL_CCMD_CLEAR	    7
+#define VIRGL_OBJECT_SURFACE	    8
+#define VIRGL_FORMAT_B8G8R8X8_UNORM 2
+#define VIRGL_BIND_RENDER_TARGET    (1 << 1)
+#define VIRGL_BIND_SCANOUT	    (1 << 18)
+#define PIPE_BUFFER		    0
+#define PIPE_TEXTURE_2D		    2
+#define PIPE_CLEAR_COLOR0	    (1 << 2)
 
 #define W   64
 #define H   32
@@ -110,8 +110,8 @@ static uint32_t ctx_create(struct harness *h, uint32_t ctx)
 	return call(h, &c, sizeof(c), VIRTIO_GPU_CMD_CTX_CREATE, ctx);
 }
 
-static uint32_t create_3d(struct harness *h, uint32_t id, uint32_t target, uint32_t w,
-			  uint32_t hgt, uint32_t depth)
+static uint32_t create_3d(struct harness *h, uint32_t id, uint32_t target, uint32_t w, uint32_t hgt,
+			  uint32_t depth)
 {
 	struct virtio_gpu_resource_create_3d c = {
 		.resource_id = id,
@@ -346,7 +346,8 @@ static void test_transfer_round_trip_and_remap(void **state)
 
 	make_target(h);
 	fill(h, 0x00100000);
-	assert_int_equal(transfer(h, VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(transfer(h, VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D),
+			 VIRTIO_GPU_RESP_OK_NODATA);
 	fill(h, 0);
 
 	/* QEMU moves region A to another host address (same memfd). */
