@@ -201,7 +201,8 @@ struct kg_vgpu_vhost *kg_vgpu_vhost_create(struct kg_loop *loop,
 		.reset = d_reset,
 	};
 	v->loop = loop;
-	v->dev = kg_vu_create(loop, cfg->socket_path, &v->ops, v);
+	v->dev = cfg->socket_path ? kg_vu_create(loop, cfg->socket_path, &v->ops, v)
+				  : kg_vu_create_from_fd(loop, -1, &v->ops, v);
 	if (!v->dev)
 		goto fail; /* kg_vu said why */
 	gc = cfg->vgpu;
@@ -221,6 +222,11 @@ fail:
 	kg_vgpu_vhost_destroy(v);
 	errno = err;
 	return NULL;
+}
+
+int kg_vgpu_vhost_serve_fd(struct kg_vgpu_vhost *v, int fd)
+{
+	return kg_vu_serve_fd(v->dev, fd);
 }
 
 void kg_vgpu_vhost_destroy(struct kg_vgpu_vhost *v)

@@ -14,7 +14,7 @@ struct kg_loop;
 struct kg_vgpu_vhost;
 
 struct kg_vgpu_vhost_config {
-	const char *socket_path;    /* where QEMU connects */
+	const char *socket_path;    /* where QEMU connects; NULL: kg_vgpu_vhost_serve_fd only */
 	struct kg_vgpu_config vgpu; /* output, stats, caps, fifo; the rest is set here */
 };
 
@@ -22,6 +22,9 @@ struct kg_vgpu_vhost_config {
  * keeps it). Returns NULL with errno set (and a log line). */
 struct kg_vgpu_vhost *kg_vgpu_vhost_create(struct kg_loop *loop,
 					   const struct kg_vgpu_vhost_config *cfg);
+/* Serves an already connected front-end socket (the fuzzer's socketpair):
+ * kg_vu_serve_fd. Takes ownership of fd on every path; returns 0 or -errno. */
+int kg_vgpu_vhost_serve_fd(struct kg_vgpu_vhost *v, int fd);
 /* Disconnects QEMU, then destroys the output (which may complete its
  * frames into the device), then the device. Accepts NULL. */
 void kg_vgpu_vhost_destroy(struct kg_vgpu_vhost *v);

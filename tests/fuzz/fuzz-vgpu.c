@@ -13,8 +13,8 @@
  * frames and fenced flushes wait (byte 0 picks: another memfd, another
  * offset, another host address, another guest address, shrunk to byte 1
  * pages), then kg_vgpu_mem_changed() as kg_vu calls it.
- * The fake output reads a held frame's pages when it completes it, as the
- * KMS output does behind a flip, so a stale pointer is a crash.
+ * The output (fuzz-output.c) reads a held frame's pages when it completes
+ * it, as the KMS output does behind a flip, so a stale pointer is a crash.
  * Invariants checked: every frame handed to the output lies inside its
  * chunks, every command is answered or dropped exactly once.
  */
@@ -26,127 +26,20 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz-output.h"
 #include "guest-mem.h"
 #include "log.h"
-#include "output.h"
 #include "vgpu.h"
 #include "guest-ram.h"
 
 #define RAM_GPA	 0x10000ull
 #define RAM_SIZE (1u << 20)
-#define MAX_HELD 64
-
-struct held {
-	unsigned scanout;
-	struct kg_fb_source fb; /* chunks borrowed until cb or retract */
-	kg_present_cb cb;
-	void *data;
-};
 
 static struct {
-	struct kg_output out;
 	struct kg_gmem *gm;
 	int ram_fd; /* the standard table's memfd, each input starts on it */
-	struct held held[MAX_HELD];
-	unsigned n_held;
 	uint64_t submitted, answered;
 } F;
-
-static unsigned f_num_scanouts(struct kg_output *out)
-{
-	return 2;
-}
-
-static int f_get_info(struct kg_output *out, unsigned i, struct kg_scanout_info *info)
-{
-	static const uint8_t edid[128] = { 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0 };
-
-	if (i >= 2)
-		abort(); /* the device must check scanout ids itself */
-	*info = (struct kg_scanout_info){ .connected = true,
-					  .width = 640,
-					  .height = 480,
-					  .edid = edid,
-					  .edid_len = sizeof(edid) };
-	return 0;
-}
-
-static int f_present(struct kg_output *out, unsigned i, const struct kg_fb_source *fb,
-		     const struct kg_rect *d, kg_present_cb cb, void *data)
-{
-	uint64_t size = 0;
-	volatile uint8_t sink = 0;
-
-	if (i >= 2 || !fb->n_chunks || !fb->width || !fb->height)
-		abort();
-	for (unsigned k = 0; k < fb->n_chunks; k++) {
-		size += fb->chunks[k].len;
-		/* Touch both ends: a chunk outside guest RAM would fault. */
-		sink ^= ((const uint8_t *)fb->chunks[k].va)[0];
-		sink ^= ((const uint8_t *)fb->chunks[k].va)[fb->chunks[k].len - 1];
-	}
-	(void)sink;
-	if (fb->offset > size ||
-	    (uint64_t)(fb->height - 1) * fb->stride + (uint64_t)fb->width * 4 > size - fb->offset)
-		abort();
-	if (d && ((uint64_t)d->x + d->width > fb->width || (uint64_t)d->y + d->height > fb->height))
-		abort();
-	if (F.n_held >= MAX_HELD)
-		return -16; /* -EBUSY */
-	F.held[F.n_held++] = (struct held){ i, *fb, cb, data };
-	return 0;
-}
-
-static int f_retract(struct kg_output *out, unsigned i)
-{
-	for (unsigned k = F.n_held; k-- > 0;) {
-		if (F.held[k].scanout != i)
-			continue;
-		memmove(&F.held[k], &F.held[k + 1], (F.n_held - k - 1) * sizeof(F.held[0]));
-		F.n_held--;
-		return 0;
-	}
-	return -2; /* -ENOENT */
-}
-
-static int f_ok(struct kg_output *out, unsigned i)
-{
-	if (i >= 2)
-		abort();
-	return 0;
-}
-
-static int f_cursor_set(struct kg_output *out, unsigned i, const uint32_t *argb, int32_t hx,
-			int32_t hy)
-{
-	return f_ok(out, i);
-}
-
-static int f_cursor_move(struct kg_output *out, unsigned i, int32_t x, int32_t y)
-{
-	return f_ok(out, i);
-}
-
-static void f_forget(struct kg_output *out, uint32_t id)
-{
-}
-
-static void f_destroy(struct kg_output *out)
-{
-}
-
-static const struct kg_output_ops fops = {
-	.name = "fuzz",
-	.destroy = f_destroy,
-	.num_scanouts = f_num_scanouts,
-	.get_info = f_get_info,
-	.present = f_present,
-	.retract = f_retract,
-	.disable = f_ok,
-	.cursor_set = f_cursor_set,
-	.cursor_move = f_cursor_move,
-	.forget = f_forget,
-};
 
 static void t_reply(void *data, void *token, const void *resp, size_t len)
 {
@@ -159,23 +52,6 @@ static void t_drop(void *data, void *token)
 }
 
 static const struct kg_vgpu_transport transport = { t_reply, t_drop };
-
-static volatile uint8_t sink;
-
-static void complete_held(bool shown)
-{
-	while (F.n_held) {
-		struct held h = F.held[--F.n_held];
-		struct kg_present_result res = { .shown = shown, .commit_ns = 1, .flip_ns = 2 };
-
-		/* Read now, as a commit behind a flip does. */
-		for (unsigned k = 0; k < h.fb.n_chunks; k++) {
-			sink ^= ((const uint8_t *)h.fb.chunks[k].va)[0];
-			sink ^= ((const uint8_t *)h.fb.chunks[k].va)[h.fb.chunks[k].len - 1];
-		}
-		h.cb(h.data, &res);
-	}
-}
 
 static void set_table(struct kg_gmem_region r, int fd)
 {
@@ -221,7 +97,6 @@ static int init(void)
 	F.gm = kg_gmem_create();
 	if (F.ram_fd < 0 || !F.gm)
 		abort();
-	F.out.ops = &fops;
 	return 0;
 }
 
@@ -230,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int once = -1;
-	struct kg_vgpu_config cfg = { .output = &F.out, .transport = &transport };
+	struct kg_vgpu_config cfg = { .output = fz_output(), .transport = &transport };
 	struct kg_vgpu *g;
 
 	if (once < 0)
@@ -261,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 2:
 		case 3:
-			complete_held(op == 2);
+			fz_output_complete(op == 2);
 			break;
 		case 4:
 			kg_vgpu_reset(g);
@@ -287,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += len;
 		size -= len;
 	}
-	complete_held(true);
+	fz_output_complete(true);
 	kg_vgpu_destroy(g);
 	/* Every command got exactly one answer (a reply or a drop). */
 	if (F.answered != F.submitted)
