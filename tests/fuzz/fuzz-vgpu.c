@@ -6,8 +6,8 @@
  *
  * Input: records of [op:1][len:2 little endian][len bytes]. op & 7:
  * 0 control command, 1 cursor command, 2 complete the held frames as
- * shown, 3 as not shown, 4 device reset, 5 set features (EDID | BLOB
- * masked by the first byte), 6 write the bytes into guest RAM at
+ * shown, 3 as not shown, 4 device reset, 5 set features (VIRGL | EDID |
+ * BLOB masked by the first byte), 6 write the bytes into guest RAM at
  * offset 64 * byte 0 (so backing entries can point at chosen content),
  * 7 a new memory table, as a hostile or hot-plugging QEMU sends it while
  * frames and fenced flushes wait (byte 0 picks: another memfd, another
@@ -15,6 +15,10 @@
  * pages), then kg_vgpu_mem_changed() as kg_vu calls it.
  * The output (fuzz-output.c) reads a held frame's pages when it completes
  * it, as the KMS output does behind a flip, so a stale pointer is a crash.
+ * Built with virglrenderer, the device has the real renderer (surfaceless
+ * llvmpipe, created once): the 3D commands, their fences (reported after
+ * each command) and rendered frames (read back by the output) are fuzzed
+ * too.
  * Invariants checked: every frame handed to the output lies inside its
  * chunks, every command is answered or dropped exactly once.
  */
@@ -26,18 +30,23 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fuzz-output.h"
 #include "guest-mem.h"
 #include "log.h"
 #include "vgpu.h"
 #include "guest-ram.h"
+#ifdef HAVE_VIRGL
+#include "virgl.h"
+#endif
 
 #define RAM_GPA	 0x10000ull
 #define RAM_SIZE (1u << 20)
 
 static struct {
 	struct kg_gmem *gm;
-	int ram_fd; /* the standard table's memfd, each input starts on it */
+	int ram_fd;		/* the standard table's memfd, each input starts on it */
+	struct kg_virgl *virgl; /* NULL: built without virglrenderer */
 	uint64_t submitted, answered;
 } F;
 
@@ -97,6 +106,11 @@ static int init(void)
 	F.gm = kg_gmem_create();
 	if (F.ram_fd < 0 || !F.gm)
 		abort();
+#ifdef HAVE_VIRGL
+	F.virgl = kg_virgl_create(&(struct kg_virgl_config){ 0 });
+	if (!F.virgl)
+		abort();
+#endif
 	return 0;
 }
 
@@ -115,6 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_resources = 64;
 	cfg.max_resource_bytes = 8u << 20;
 	cfg.fifo = size & 1;
+	cfg.virgl = F.virgl;
 	g = kg_vgpu_create(&cfg);
 	if (!g)
 		abort();
@@ -133,6 +148,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			F.submitted++;
 			kg_vgpu_submit(g, op ? KG_VGPU_QUEUE_CURSOR : KG_VGPU_QUEUE_CONTROL, data,
 				       len, (void *)(uintptr_t)F.submitted);
+#ifdef HAVE_VIRGL
+			kg_virgl_dispatch(F.virgl); /* fences the renderer retired */
+#endif
 			break;
 		case 2:
 		case 3:
@@ -142,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			kg_vgpu_reset(g);
 			break;
 		case 5:
-			kg_vgpu_set_features(g, len ? data[0] & 0xa : 0xa);
+			kg_vgpu_set_features(g, len ? data[0] & 0xb : 0xb);
 			break;
 		case 6:
 			if (len > 1) {
