@@ -73,12 +73,15 @@ def main():
     name = a.program.rsplit('/', 1)[-1]
     in_help = help_options(a.program)
     in_page = page_options(a.page)
+    where = 'under # OPTIONS'
+    if any(re.match(r'^#\s+COMMANDS\s*$', line) for line in open(a.page)):
+        where += ' (a command\'s option: in its entry under # COMMANDS)'
     for opt in a.pretend_undocumented:
         in_page.pop(opt, None)
     problems = 0
     for opt in sorted(in_help - set(in_page)):
         print(f'FAIL {name} --help prints {opt}, but {a.page} does not document it: add an'
-              f' entry "*{opt}* ..." (with a tab-indented description) under # OPTIONS')
+              f' entry "*{opt}* ..." (with a tab-indented description) {where}')
         problems += 1
     for opt in sorted(set(in_page) - in_help):
         print(f'FAIL {a.page}:{in_page[opt]} documents {opt}, but {name} --help does not'
