@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xf86drm.h>
 #include <xf86drmMode.h>
@@ -38,6 +39,7 @@ struct opts {
 	const char *png_dir, *stats;
 	const char *render_node;
 	bool virgl, gles;
+	int fd; /* --fd: a connected front-end socket, -1: none */
 	uint32_t width, height;
 	unsigned scanouts;
 	uint64_t max_resource_mb;
@@ -63,10 +65,14 @@ struct app {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kmsgate-vgpu --socket PATH [options]\n"
+		"Usage: kmsgate-vgpu --socket-path PATH | --fd N [options]\n"
 		"A vhost-user-gpu device for QEMU's -device vhost-user-gpu-pci: shows the guest's\n"
 		"scanouts on KMS pipelines with zero copy, or keeps them in memory (headless).\n\n"
-		"  --socket PATH            where QEMU connects (-chardev socket,path=PATH)\n"
+		"  --socket-path PATH       where QEMU connects (-chardev socket,path=PATH);\n"
+		"                           --socket is the same\n"
+		"  --fd N                   serve the front-end already connected on fd N\n"
+		"                           (libvirt); exit when it disconnects\n"
+		"  --print-capabilities     print what this back-end offers (JSON) and exit\n"
 		"  --output kms|headless    where frames go (default: kms)\n"
 		"  --device /dev/dri/cardN  KMS device to drive directly (needs DRM master)\n"
 		"  --connector NAME[,...]   connectors to use, one per guest scanout (default: all\n"
@@ -113,10 +119,42 @@ static int parse_uint(const char *s, uint32_t max, uint32_t *v)
 	return kg_number_parse_u32(s, max, v) && *v ? 0 : -1;
 }
 
+/*
+ * QEMU's vhost-user back-end program conventions (docs/interop/vhost-user.rst,
+ * "Backend program conventions"), which libvirt relies on to pick a back-end:
+ * the device type and the optional features this build can give.
+ */
+static void print_capabilities(void)
+{
+	printf("{\n  \"type\": \"gpu\",\n  \"features\": [");
+#ifdef HAVE_VIRGL
+	printf("\n    \"render-node\",\n    \"virgl\"\n  ");
+#endif
+	printf("]\n}\n");
+}
+
+/* --fd: the socket libvirt (or a test) connected to QEMU for us. */
+static int check_fd(int fd)
+{
+	struct stat st;
+	bool open = fstat(fd, &st) == 0;
+
+	if (!open || !S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "kmsgate-vgpu: --fd %d is %s, not a socket connected to QEMU\n", fd,
+			open ? "something else" : "not open");
+		return -1;
+	}
+	/* Not for the processes we start (none today, but still ours). */
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum {
 		O_SOCKET = 256,
+		O_FD,
+		O_CAPS,
 		O_OUTPUT,
 		O_BROKER,
 		O_PIPELINE,
@@ -136,6 +174,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	};
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "socket-path", required_argument, NULL, O_SOCKET },
+		{ "fd", required_argument, NULL, O_FD },
+		{ "print-capabilities", no_argument, NULL, O_CAPS },
 		{ "output", required_argument, NULL, O_OUTPUT },
 		{ "broker", required_argument, NULL, O_BROKER },
 		{ "pipeline", required_argument, NULL, O_PIPELINE },
@@ -162,12 +203,26 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			    .height = 768,
 			    .scanouts = 1,
 			    .max_resource_mb = 1024,
+			    .fd = -1,
 			    .log_level = KG_LOG_INFO };
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case O_SOCKET:
 			o->socket = optarg;
 			break;
+		case O_FD:
+			if (!kg_number_parse_u32(optarg, INT32_MAX, &v) || v < 3) {
+				fprintf(stderr,
+					"kmsgate-vgpu: --fd wants the number of an open "
+					"socket (3 or more), not '%s'\n",
+					optarg);
+				return -1;
+			}
+			o->fd = (int)v;
+			break;
+		case O_CAPS:
+			print_capabilities();
+			exit(0);
 		case O_OUTPUT:
 			o->output = optarg;
 			break;
@@ -254,13 +309,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 #endif
-	if (optind < argc || !o->socket) {
+	if (optind < argc || !o->socket == (o->fd < 0)) {
 		fprintf(stderr, "kmsgate-vgpu: %s\n",
-			optind < argc ? "unexpected argument" : "--socket PATH is required");
+			optind < argc ? "unexpected argument"
+			: o->socket   ? "--socket-path and --fd exclude each other"
+				      : "--socket-path PATH or --fd N is required");
 		usage(stderr);
 		return -1;
 	}
-	return 0;
+	return o->fd < 0 ? 0 : check_fd(o->fd);
 }
 
 /* "HDMI-A-1": the kernel's name of a connector. */
@@ -452,6 +509,15 @@ static int start_virgl(struct app *a)
 }
 #endif
 
+/* --fd: nobody else can connect, so the back-end's job is done. */
+static void on_front_end_gone(void *data)
+{
+	struct app *a = data;
+
+	kg_info("the front-end on --fd disconnected: exiting");
+	kg_loop_quit(a->loop);
+}
+
 static int start(struct app *a)
 {
 	struct kg_vgpu_vhost_config vc = { .socket_path = a->o.socket };
@@ -482,11 +548,25 @@ static int start(struct app *a)
 	vc.vgpu.stats = a->stats;
 	vc.vgpu.max_resource_bytes = a->o.max_resource_mb << 20;
 	vc.vgpu.fifo = a->o.fifo;
+	if (a->o.fd >= 0) {
+		vc.disconnected = on_front_end_gone;
+		vc.disconnected_data = a;
+	}
 	a->vu = kg_vgpu_vhost_create(a->loop, &vc);
 	if (!a->vu)
 		return -1;
-	kg_info("serving vhost-user-gpu on %s (%s output, %u scanout(s))", a->o.socket,
-		a->out->ops->name, a->out->ops->num_scanouts(a->out));
+	if (a->o.fd >= 0) {
+		int fd = a->o.fd;
+
+		a->o.fd = -1; /* the device owns it now, on every path */
+		if (kg_vgpu_vhost_serve_fd(a->vu, fd) < 0) {
+			kg_log_errno(KG_LOG_ERROR, "cannot serve the front-end on --fd %d", fd);
+			return -1;
+		}
+	}
+	kg_info("serving vhost-user-gpu on %s (%s output, %u scanout(s))",
+		a->o.socket ? a->o.socket : "the --fd socket", a->out->ops->name,
+		a->out->ops->num_scanouts(a->out));
 	return 0;
 }
 

@@ -38,6 +38,8 @@ struct kg_vgpu_vhost {
 	 * interrupted once at the end instead of once per command. */
 	struct kg_vq *kick_vq;
 	bool notify_pending;
+	void (*disconnected)(void *data);
+	void *disconnected_data;
 };
 
 static void t_reply(void *data, void *token, const void *resp, size_t len)
@@ -164,6 +166,14 @@ static void d_reset(void *opaque)
 	v->gpu_chan = NULL;
 }
 
+static void d_disconnected(void *opaque)
+{
+	struct kg_vgpu_vhost *v = opaque;
+
+	if (v->disconnected)
+		v->disconnected(v->disconnected_data);
+}
+
 static void on_output_changed(void *data)
 {
 	struct kg_vgpu_vhost *v = data;
@@ -199,7 +209,10 @@ struct kg_vgpu_vhost *kg_vgpu_vhost_create(struct kg_loop *loop,
 		.mem_changed = d_mem_changed,
 		.gpu_socket = d_gpu_socket,
 		.reset = d_reset,
+		.disconnected = d_disconnected,
 	};
+	v->disconnected = cfg->disconnected;
+	v->disconnected_data = cfg->disconnected_data;
 	v->loop = loop;
 	v->dev = cfg->socket_path ? kg_vu_create(loop, cfg->socket_path, &v->ops, v)
 				  : kg_vu_create_from_fd(loop, -1, &v->ops, v);

@@ -16,6 +16,9 @@ struct kg_vgpu_vhost;
 struct kg_vgpu_vhost_config {
 	const char *socket_path;    /* where QEMU connects; NULL: kg_vgpu_vhost_serve_fd only */
 	struct kg_vgpu_config vgpu; /* output, stats, caps, fifo; the rest is set here */
+	/* The front-end went away (NULL: wait for the next one). */
+	void (*disconnected)(void *data);
+	void *disconnected_data;
 };
 
 /* Takes ownership of cfg->vgpu.output on success (on failure the caller

@@ -648,6 +648,8 @@ static void conn_drop(struct kg_vu_dev *dev)
 	kg_loop_remove(dev->conn_src);
 	dev->conn_src = NULL;
 	close_fd(&dev->conn_fd);
+	if (dev->ops->disconnected)
+		dev->ops->disconnected(dev->opaque);
 }
 
 /* Messages handled per wakeup: a front-end that writes as fast as we read

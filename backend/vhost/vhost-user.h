@@ -50,6 +50,9 @@ struct kg_vu_device_ops {
 	/* The front-end went away or reset the device: drop all guest state
 	 * (resources, scanouts, pending fences); memory is unmapped after. */
 	void (*reset)(void *opaque);
+	/* The front-end's connection is closed (after reset). NULL: nothing
+	 * to do; kmsgate-vgpu --fd exits then, as nothing else can connect. */
+	void (*disconnected)(void *opaque);
 };
 
 /* Listens on socket_path (replacing a stale socket) and serves one
