@@ -118,7 +118,7 @@ class GuestVM(kgvm.VM):
         kernel = os.path.join(root, 'boot', f'vmlinuz-{abi}')
         t1 = time.monotonic()
         initrd = os.path.join(self.tmp, 'initrd.gz')
-        kgvm.build_initramfs(initrd, mods, self.opts.add, self.argv, 1)
+        kgvm.build_initramfs(initrd, mods, self.opts.add, self.argv, 1, self.opts.module_params)
         append_busybox(initrd, busybox)
         self.timings['initramfs build'] = time.monotonic() - t1
         self.kernel_abi = abi

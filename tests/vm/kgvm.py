@@ -16,6 +16,9 @@ API for host-side tests (stdlib only; import with sys.path including tests/vm):
                         add=['build/tests/vm/kms-heads:/bin/kms-heads'],  # SRC[:DEST]
                         qemu_args=[],        # more QEMU args, e.g. a second device
                         append=[],           # more kernel args
+                        module_params={},    # module -> insmod args, e.g. {'drm_kms_helper':
+                                             # 'fbdev_emulation=0'} (busybox insmod does not
+                                             # read module.param= from the kernel command line)
                         mem=1024, timeout=300, qmp=None)  # qmp: socket path, None: private
     with kgvm.VM(opts, ['kms-heads', '--wait']) as vm:   # boots; argv runs via sh
         vm.wait_for(r'^READY$', timeout=60)   # -> re.Match; raises kgvm.VMError on timeout/exit
@@ -90,7 +93,7 @@ def run(cmd, **kw):
 
 class Options:
     def __init__(self, cache=None, vkms=False, add=None, qemu_args=None, append=None,
-                 mem=1024, timeout=300, qmp=None, echo=True):
+                 mem=1024, timeout=300, qmp=None, echo=True, module_params=None):
         self.cache = cache
         self.vkms = vkms
         self.add = list(add or [])
@@ -100,6 +103,7 @@ class Options:
         self.timeout = timeout
         self.qmp = qmp
         self.echo = echo
+        self.module_params = dict(module_params or {})
 
 
 def default_cache():
@@ -529,7 +533,7 @@ class VM:
         t1 = time.monotonic()
         initrd = os.path.join(self.tmp, 'initrd.gz')
         build_initramfs(initrd, mods, self.opts.add, self.argv, 2 if vkms else 1,
-                        {'vkms': VKMS_PARAMS})
+                        {'vkms': VKMS_PARAMS, **self.opts.module_params})
         self.timings['initramfs build'] = time.monotonic() - t1
         self.kernel_abi = abi
         self._boot(kernel, initrd)
