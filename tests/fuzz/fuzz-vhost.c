@@ -29,8 +29,8 @@
  * chunks and reads its pages when the frame is flipped, so a stale host
  * pointer after a table change is a crash.
  * Invariants: no crash or sanitizer report (leaks included: every command
- * is answered or dropped once), and no fd left behind once the device is
- * destroyed.
+ * is answered or dropped once), and no fd or mapping of guest RAM left
+ * behind once the device is destroyed.
  */
 #include <errno.h>
 #include <linux/virtio_gpu.h>
@@ -108,6 +108,22 @@ struct fz {
 
 static struct kg_stats *stats;
 static bool verbose;
+
+/* Mappings of guest RAM in this process (kg_test_ram_fd names its memfds):
+ * one left behind keeps the guest's memory alive without any fd. */
+static unsigned ram_mappings(void)
+{
+	FILE *maps = fopen("/proc/self/maps", "re");
+	char line[512];
+	unsigned n = 0;
+
+	if (!maps)
+		abort();
+	while (fgets(line, sizeof(line), maps))
+		n += strstr(line, "/memfd:guest-ram") != NULL;
+	fclose(maps);
+	return n;
+}
 
 static bool take(struct fz *f, void *out, size_t n)
 {
@@ -634,8 +650,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		munmap(f.rams[i].host, f.rams[i].size);
 		close(f.rams[i].fd);
 	}
-	/* Nothing may keep (or lose track of) an fd it was given. */
-	if (kg_test_fd_count() != base)
+	/* Nothing may keep (or lose track of) an fd it was given, nor a
+	 * mapping of guest RAM. */
+	if (kg_test_fd_count() != base || ram_mappings() != 0)
 		abort();
 	return 0;
 }
