@@ -204,3 +204,9 @@ bool fz_output_complete_one(bool shown)
 	complete_at(0, shown, true);
 	return true;
 }
+
+void fz_output_hotplug(void)
+{
+	if (O.out.changed)
+		O.out.changed(O.out.changed_data);
+}

@@ -23,5 +23,8 @@ struct kg_output *fz_output(void);
 void fz_output_complete(bool shown);
 /* Completes the oldest held frame only (one flip event); false: none held. */
 bool fz_output_complete_one(bool shown);
+/* The display changed (a hotplug): the device is told, as the KMS output
+ * tells it. */
+void fz_output_hotplug(void);
 
 #endif

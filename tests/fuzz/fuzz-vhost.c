@@ -21,7 +21,8 @@
  *   8 a virtio-gpu command on the control or cursor queue, as a guest driver
  *     queues it: a header with a known type, a fence when asked, the body
  *     from the input, a two-descriptor chain, a kick (or none: batched)
- *   9 flips: the output completes the oldest or every frame it holds
+ *   9 flips: the output completes the oldest or every frame it holds; or
+ *     its display changes (a hotplug the device passes on to QEMU)
  *
  * The guest's view of memory follows the tables the script sent, so
  * commands and rings keep working across table changes that keep them in
@@ -474,6 +475,7 @@ static void rec_gpu_setup(struct fz *f)
 			    make_fd(f, KG_VU_SET_VRING_KICK, idx));
 		send_simple(f, KG_VU_SET_VRING_CALL, &idx, 8,
 			    make_fd(f, KG_VU_SET_VRING_CALL, idx));
+		send_simple(f, KG_VU_SET_VRING_ERR, &idx, 8, make_fd(f, KG_VU_SET_VRING_ERR, idx));
 		st = (struct kg_vu_vring_state){ q, 1 };
 		send_simple(f, KG_VU_SET_VRING_ENABLE, &st, 8, -1);
 	}
@@ -536,12 +538,14 @@ static void rec_gpu_cmd(struct fz *f)
 }
 
 /* The output's flip events: bit 0 shown or not, bit 1 every frame held
- * (else the oldest, one flip). */
+ * (else the oldest, one flip); bit 2 a hotplug instead. */
 static void rec_flips(struct fz *f)
 {
 	uint8_t how = take_u8(f);
 
-	if (how & 2)
+	if (how & 4)
+		fz_output_hotplug();
+	else if (how & 2)
 		fz_output_complete(how & 1);
 	else
 		fz_output_complete_one(how & 1);

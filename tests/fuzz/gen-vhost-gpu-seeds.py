@@ -40,6 +40,14 @@ def attach(rid, gpa, length):
     return cmd(ATTACH, struct.pack('<2I', rid, 1) + struct.pack('<QII', gpa, length, 0))
 
 
+def attach_scattered(rid, gpa, length):
+    """Two entries, the second half first in guest RAM (as a guest's
+    scattered pages come)."""
+    half = length // 2
+    return cmd(ATTACH, struct.pack('<2I', rid, 2) + struct.pack('<QII', gpa + 0x1000, half, 0)
+               + struct.pack('<QII', gpa, length - half, 0))
+
+
 def set_scanout(sid, rid, w, h):
     return cmd(SET_SCANOUT, rect(0, 0, w, h) + struct.pack('<2I', sid, rid))
 
@@ -56,13 +64,17 @@ def flips(shown=True, every=False):
     return bytes([FLIPS, (1 if shown else 0) | (2 if every else 0)])
 
 
+def hotplug():
+    return bytes([FLIPS, 4])
+
+
 def table(what, arg=0):
     return bytes([TABLE, what, arg])
 
 
 def frame_2d(rid=1, w=16, h=16, sid=0, gpa=BACKING):
-    return (create_2d(rid, w, h) + attach(rid, gpa, w * h * 4) + set_scanout(sid, rid, w, h)
-            + transfer(rid, w, h))
+    return (create_2d(rid, w, h) + attach_scattered(rid, gpa, w * h * 4)
+            + set_scanout(sid, rid, w, h) + transfer(rid, w, h))
 
 
 def waiting_flushes(rid=1, w=16, h=16):
@@ -74,7 +86,8 @@ def waiting_flushes(rid=1, w=16, h=16):
 def seeds():
     s = {}
     s['gpu-frame-2d-fenced'] = (setup() + cmd(DISPLAY_INFO) + cmd(EDID, struct.pack('<2I', 0, 0))
-                                + frame_2d() + waiting_flushes() + flips() + flips(every=True)
+                                + frame_2d() + waiting_flushes() + flips() + hotplug()
+                                + cmd(DISPLAY_INFO) + flips(every=True)
                                 + cmd(UNREF, struct.pack('<2I', 1, 0)) + flips(every=True))
     names = {NEW_MEMFD: 'new-memfd', MOVED_GPA: 'moved-gpa', MOVED_UVA: 'moved-uva',
              OTHER_OFFSET: 'other-offset', SHRUNK: 'shrunk', TWO_REGIONS: 'two-regions',
