@@ -56,8 +56,8 @@ def table(sc):
     for g in sc.guests:
         lat = sorted(v / 1000 for _, v, _ in sc.lats[g.name])
         _, (vg, qe) = cpu_per_frame(sc, g.name)
-        st = (sc.stats_seen.get(g.name) or {}).get('scanouts') or [{}]
-        so = st[0]
+        stats = sc.stats_seen.get(g.name) or {}
+        so = (stats.get('scanouts') or [{}])[0]
         where = f'pipeline {g.pipeline}' if g.pipeline else g.device
         rows.append({
             'guest': g.name, 'pattern': g.pattern, 'display': where,
@@ -67,8 +67,10 @@ def table(sc):
             'path': so.get('path', '?'), 'copied': so.get('bytes_copied_per_frame', '?'),
             'shown': so.get('shown', '?'),
             # Flushes the guest fenced and kmsgate-vgpu completed on a flip
-            # event: the frames for which the guest waited for the display.
-            'fenced': ((so.get('intervals') or {}).get('flip_to_fence') or {}).get('samples', '?'),
+            # event: the frames for which the guest waited for the display
+            # (counted by the device; the flip_to_fence interval skips a
+            # sample whose clocks disagree).
+            'fenced': (stats.get('fences') or {}).get('flip', '?'),
             'qemu': 'patched' if getattr(g, 'qemu_patch', False) else 'stock',
         })
     return rows
