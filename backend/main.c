@@ -4,16 +4,20 @@
  * (or vhost-user-gpu on virtio-mmio) that shows the guest's scanouts on
  * KMS pipelines, zero copy, or keeps them headless as PNG.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <syslog.h>
 #include <unistd.h>
 #include <xf86drm.h>
 #include <xf86drmMode.h>
@@ -28,6 +32,7 @@
 #include "stats.h"
 #include "broker-outputs.h"
 #include "vgpu-vhost.h"
+#include "guest-config.h"
 #ifdef HAVE_VIRGL
 #include "virgl.h"
 #endif
@@ -38,6 +43,7 @@ struct opts {
 	const char *socket, *output, *broker, *pipelines, *device, *connectors;
 	const char *png_dir, *stats;
 	const char *render_node;
+	const char *config, *guest, *log_file;
 	bool virgl, gles;
 	int fd; /* --fd: a connected front-end socket, -1: none */
 	uint32_t width, height;
@@ -60,6 +66,9 @@ struct app {
 	struct kg_vgpu_vhost *vu;
 	struct kg_virgl *virgl;
 	struct kg_source *virgl_src;
+	struct kg_gcfg *gcfg; /* the guest's settings; opts point into it */
+	const char *gcfg_path, *guest_name;
+	char libvirt_pidfile[4096]; /* "": not started by libvirt */
 };
 
 static void usage(FILE *f)
@@ -90,6 +99,12 @@ static void usage(FILE *f)
 		"  --render-node PATH       the GPU virgl draws on (default: software rendering)\n"
 		"  --gles                   virgl on GLES contexts (GPUs without desktop GL)\n"
 		"  --log-level L            error, warn, info (default) or debug\n"
+		"  --log-file FILE          log to FILE instead of stderr (which libvirt sends\n"
+		"                           to /dev/null)\n"
+		"  --guest NAME             take the settings of [guest NAME] in the config file\n"
+		"                           (default: the libvirt domain that started us)\n"
+		"  --config FILE            the guests' settings (default $KMSGATE_VGPU_CONFIG,\n"
+		"                           else " KG_VGPU_CONF ")\n"
 		"  --help                   this text\n\n"
 		"Signals: SIGUSR1 writes PNGs (headless); SIGTERM/SIGINT exit cleanly.\n");
 }
@@ -119,6 +134,21 @@ static int parse_uint(const char *s, uint32_t max, uint32_t *v)
 	return kg_number_parse_u32(s, max, v) && *v ? 0 : -1;
 }
 
+#ifdef HAVE_VIRGL
+static bool have_render_node(void)
+{
+	DIR *dir = opendir("/dev/dri");
+	struct dirent *de;
+	bool found = false;
+
+	while (dir && !found && (de = readdir(dir)))
+		found = strncmp(de->d_name, "renderD", 7) == 0;
+	if (dir)
+		closedir(dir);
+	return found;
+}
+#endif
+
 /*
  * QEMU's vhost-user back-end program conventions (docs/interop/vhost-user.rst,
  * "Backend program conventions"), which libvirt relies on to pick a back-end:
@@ -128,7 +158,12 @@ static void print_capabilities(void)
 {
 	printf("{\n  \"type\": \"gpu\",\n  \"features\": [");
 #ifdef HAVE_VIRGL
-	printf("\n    \"render-node\",\n    \"virgl\"\n  ");
+	/* libvirt gives a back-end that offers render-node a render node of
+	 * its own choosing, and refuses to start the domain where there is
+	 * none (virHostGetDRMRenderNode): offer it only where one exists. */
+	if (have_render_node())
+		printf("\n    \"render-node\",");
+	printf("\n    \"virgl\"\n  ");
 #endif
 	printf("]\n}\n");
 }
@@ -170,6 +205,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_RENDER_NODE,
 		O_GLES,
 		O_LOG,
+		O_LOG_FILE,
+		O_GUEST,
+		O_CONFIG,
 		O_HELP
 	};
 	static const struct option lo[] = {
@@ -192,6 +230,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "render-node", required_argument, NULL, O_RENDER_NODE },
 		{ "gles", no_argument, NULL, O_GLES },
 		{ "log-level", required_argument, NULL, O_LOG },
+		{ "log-file", required_argument, NULL, O_LOG_FILE },
+		{ "guest", required_argument, NULL, O_GUEST },
+		{ "config", required_argument, NULL, O_CONFIG },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -205,6 +246,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			    .max_resource_mb = 1024,
 			    .fd = -1,
 			    .log_level = KG_LOG_INFO };
+	optind = 0; /* a full restart: main parses again with the config's options */
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case O_SOCKET:
@@ -289,6 +331,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return -1;
 			}
 			break;
+		case O_LOG_FILE:
+			o->log_file = optarg;
+			break;
+		case O_GUEST:
+			o->guest = optarg;
+			break;
+		case O_CONFIG:
+			o->config = optarg;
+			break;
 		case O_HELP:
 			usage(stdout);
 			exit(0);
@@ -296,10 +347,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			usage(stderr);
 			return -1;
 		}
-	}
-	if ((o->render_node || o->gles) && !o->virgl) {
-		fprintf(stderr, "kmsgate-vgpu: --render-node and --gles go with --virgl\n");
-		return -1;
 	}
 #ifndef HAVE_VIRGL
 	if (o->virgl) {
@@ -318,6 +365,131 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 	return o->fd < 0 ? 0 : check_fd(o->fd);
+}
+
+/* stderr is /dev/null: how libvirt starts a back-end (virExec). */
+static bool stderr_is_null(void)
+{
+	struct stat st;
+
+	return fstat(STDERR_FILENO, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+}
+
+/* Before the log exists: stderr, and syslog where stderr goes nowhere. */
+static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void report(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (stderr_is_null()) {
+		openlog("kmsgate-vgpu", LOG_PID, LOG_DAEMON);
+		vsyslog(LOG_ERR, fmt, ap);
+		closelog();
+	} else {
+		fputs("kmsgate-vgpu: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+/* The guest's section: --guest, else the libvirt domain that started us. */
+static int find_guest(struct app *a, const char *path, const struct kg_gcfg_guest **g)
+{
+	char stem[256], err[512];
+	int ret;
+
+	if (a->o.guest) {
+		*g = kg_gcfg_find(a->gcfg, a->o.guest);
+		if (!*g)
+			report("%s has no section [guest %s]", path, a->o.guest);
+		return *g ? 0 : -1;
+	}
+	ret = kg_gcfg_libvirt_stem("/proc/self/fd", stem, sizeof(stem), a->libvirt_pidfile,
+				   sizeof(a->libvirt_pidfile));
+	if (ret == 0)
+		ret = kg_gcfg_find_libvirt(a->gcfg, stem, g, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "libvirt's pidfile is %s among the open fds",
+			 ret == -E2BIG ? "not the only one" : "not");
+	if (ret < 0)
+		report("%s: %s: add a section [guest NAME] for the libvirt domain NAME, with "
+		       "output = kms, broker = SOCKET, pipeline = NAME (or output = headless); see "
+		       "kmsgate-vgpu.conf(5)",
+		       path, err);
+	return ret < 0 ? -1 : 0;
+}
+
+/*
+ * libvirt starts a back-end with --fd (and --virgl, --render-node) only;
+ * where the guest's frames go comes from its section of the config file. The
+ * file's settings go before the command line's, which win. Not started by
+ * libvirt and no --guest: no file is read.
+ */
+static int apply_guest_config(int argc, char **argv, struct app *a)
+{
+	const char *path = a->o.config ? a->o.config : getenv("KMSGATE_VGPU_CONFIG");
+	const struct kg_gcfg_guest *g;
+	const char **args;
+	char err[512];
+	size_t n;
+	int ret;
+
+	if (!path || !*path)
+		path = KG_VGPU_CONF;
+	if (!a->o.guest &&
+	    kg_gcfg_libvirt_stem("/proc/self/fd", err, sizeof(err), NULL, 0) == -ENOENT) {
+		if (!a->o.config)
+			return 0;
+		report("--config %s needs --guest NAME (or a start by libvirt)", path);
+		return -1;
+	}
+	ret = kg_gcfg_load(path, &a->gcfg, err, sizeof(err));
+	if (ret < 0) {
+		report("%s%s", err,
+		       ret == -ENOENT ? "; it gives each guest its output ([guest NAME], "
+					"kmsgate-vgpu.conf(5))"
+				      : "");
+		return -1;
+	}
+	if (find_guest(a, path, &g) < 0)
+		return -1;
+	n = kg_gcfg_args(a->gcfg, g, NULL, 0);
+	args = calloc(n + (size_t)argc + 1, sizeof(*args));
+	if (!args) {
+		report("out of memory");
+		return -1;
+	}
+	args[0] = argv[0];
+	kg_gcfg_args(a->gcfg, g, args + 1, n);
+	memcpy(args + 1 + n, argv + 1, (size_t)(argc - 1) * sizeof(*args));
+	ret = parse_opts((int)n + argc, (char **)args, &a->o);
+	free(args); /* the options point into the config and argv, not into args */
+	if (ret < 0)
+		report("see [guest %s] in %s (its settings go before the command line's)",
+		       kg_gcfg_guest_name(g), path);
+	a->gcfg_path = path;
+	a->guest_name = kg_gcfg_guest_name(g);
+	return ret;
+}
+
+/* --log-file: the log's stderr, opened before anything logs. */
+static int open_log_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+		report("cannot open the log file %s: %s (does its directory exist, and may "
+		       "this user write there?)",
+		       path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 /* "HDMI-A-1": the kernel's name of a connector. */
@@ -540,6 +712,10 @@ static int start(struct app *a)
 	if (a->o.virgl && start_virgl(a) < 0)
 		return -1;
 #endif
+	/* libvirt passes its render node to every back-end that offers one,
+	 * 3D or not. */
+	if (!a->o.virgl && (a->o.render_node || a->o.gles))
+		kg_info("no --virgl: --render-node and --gles do not apply");
 	a->out = open_output(a);
 	if (!a->out)
 		return -1;
@@ -592,6 +768,7 @@ static void stop(struct app *a)
 		close(a->drm_fd);
 	kg_stats_destroy(a->stats);
 	kg_loop_destroy(a->loop);
+	kg_gcfg_destroy(a->gcfg);
 }
 
 int main(int argc, char **argv)
@@ -601,7 +778,16 @@ int main(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &a.o) < 0)
 		return 2;
+	if (apply_guest_config(argc, argv, &a) < 0 ||
+	    (a.o.log_file && open_log_file(a.o.log_file) < 0)) {
+		kg_gcfg_destroy(a.gcfg);
+		return 2;
+	}
 	kg_log_init("kmsgate-vgpu", (enum kg_log_level)a.o.log_level);
+	if (a.gcfg)
+		kg_info("guest %s: settings from %s%s%s", a.guest_name, a.gcfg_path,
+			a.libvirt_pidfile[0] ? ", found by libvirt's pidfile " : "",
+			a.libvirt_pidfile);
 	a.loop = kg_loop_create();
 	if (!a.loop) {
 		kg_log_errno(KG_LOG_ERROR, "cannot create the event loop");
