@@ -24,6 +24,7 @@ everything, relays each process's log to the console with a '[name] '
 prefix, and then obeys one-line commands the host sends on the console.
 """
 
+import base64
 import json
 import os
 import re
@@ -34,6 +35,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'vm'))
+import guestimg  # noqa: E402
 import kgvm  # noqa: E402
 import nested  # noqa: E402
 
@@ -45,6 +47,22 @@ FRAMES = 100000
 BATCH = 5
 # Inside the board: QEMU's virtio-gpu module built with qemu-patches/.
 PATCHED_MODULE_DIR = '/nested/qemu-patched'
+# 3D guests (Guest(gl_cmd=...)): their kernel and boot initramfs inside the
+# board; their root is the 3D guest image (tests/vm/guestimg.py), attached
+# to the board as a read-only virtio disk (/dev/vda) that the nested QEMU
+# opens with snapshot=on (QEMU 10 puts the overlay in /var/tmp, whatever
+# TMPDIR says: a tmpfs here; the image is never written). The board loads
+# virtio_blk for it (GL_BOARD_MODULES, from /e2e/mod) and kmsgate-vgpu
+# --virgl finds Mesa's EGL (GL_BOARD_LIBS: what libepoxy and libglvnd
+# dlopen(); the rig copies what ldd lists for each, libgallium and libLLVM
+# among them) and glvnd's vendor file.
+GL_INITRD = '/nested/gl-initrd.gz'
+GL_DISK = '/dev/vda'
+GL_MEM = 512
+GL_BOARD_MEM = 3072
+GL_BOARD_MODULES = ['virtio_blk']
+GL_BOARD_LIBS = ['libEGL.so.1', 'libEGL_mesa.so.0', 'libGL.so.1', 'libGLESv2.so.2']
+GL_BOARD_DATA = ['/usr/share/glvnd/egl_vendor.d/50_mesa.json', '/usr/share/drirc.d']
 
 # The guests get their EDID from kmsgate-vgpu. The board's virtio-gpu EDID
 # prefers another mode than the pipeline's 1024x768 (what GET_DISPLAY_INFO
@@ -98,8 +116,16 @@ class Guest:
     the vkms card) that kmsgate-vgpu drives directly."""
 
     def __init__(self, name, pattern, pipeline=None, connector=None, crtc=None, device=None,
-                 frames=FRAMES, qemu_patch=False, watch_connector=False):
+                 frames=FRAMES, qemu_patch=False, watch_connector=False, gl_cmd=None,
+                 vgpu_env=None, vgpu_args=''):
         self.name = name
+        # A 3D guest: the 3D guest image runs gl_cmd (a sh command; no
+        # kg-frames, pattern unused) and its kmsgate-vgpu runs --virgl.
+        self.gl_cmd = gl_cmd
+        # Environment of this guest's kmsgate-vgpu (e.g. KG_KMS_FORCE_COPY).
+        self.vgpu_env = dict(vgpu_env or {})
+        # More kmsgate-vgpu arguments (shell words).
+        self.vgpu_args = vgpu_args
         # The guest prints GUEST-CONNECTOR <status> when its connector changes.
         self.watch_connector = watch_connector
         # Run this guest's QEMU with qemu-patches/ (QEMU_MODULE_DIR): blob
@@ -120,6 +146,25 @@ def broker_config(guests, on_release):
             lines += [f'[{g.pipeline}]', f'connector = {g.connector}', f'crtc = {g.crtc}',
                       'planes = primary', 'mode = 1024x768', '']
     return '\n'.join(lines)
+
+
+def gl_guest_args(sock, cmd, mem=GL_MEM):
+    """The board-side shell words that start a 3D guest (tests/vm/guestimg.py's
+    image on GL_DISK, its boot initramfs GL_INITRD) running the sh command
+    cmd, on a vhost-user-gpu-pci device at sock, its console on stdout."""
+    b64 = base64.b64encode(cmd.encode()).decode()
+    args = [nested.QEMU, '-accel', 'tcg', '-cpu', 'max', '-m', str(mem), '-smp', '1',
+            '-nographic', '-no-reboot', '-monitor', 'none', '-serial', 'stdio',
+            '-vga', 'none', '-nic', 'none', '-display', 'none',
+            '-object', f'memory-backend-memfd,id=mem,size={mem}M,share=on',
+            '-machine', 'memory-backend=mem',
+            '-chardev', f'socket,id=vgpu,path={sock}',
+            '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0',
+            '-drive', f'file={GL_DISK},format=raw,if=virtio,snapshot=on',
+            '-kernel', nested.GUEST_KERNEL, '-initrd', GL_INITRD,
+            '-append', 'console=ttyS0 quiet panic=-1 drm_kms_helper.fbdev_emulation=0 '
+            f'kg3d.cmd={b64}']
+    return ' '.join(nested._sh_quote(a) for a in args)
 
 
 def board_script(guests, broker=True):
@@ -149,6 +194,13 @@ ticks() { # PID: utime + stime in clock ticks (0 when gone)
 	[ -r /proc/$1/stat ] && awk '{ print $14 + $15 }' /proc/$1/stat || echo 0
 }
 ''']
+    if any(g.gl_cmd for g in guests):
+        # The 3D guests' disk (the rig loads virtio_gpu and vkms only).
+        out.append('''for m in $(cat /e2e/mod/order); do insmod /e2e/mod/$m.ko 2>/dev/null; done
+n=0; while [ ! -b ''' + GL_DISK + ''' ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+[ -b ''' + GL_DISK + ''' ] || echo "E2E-FAIL no 3D guest disk ''' + GL_DISK + '''"
+mkdir -p /var/tmp
+''')
     if broker:
         out.append(f'''mkdir -p {RUN}
 relay broker /tmp/broker.log
@@ -167,6 +219,12 @@ wait_sock {RUN}/broker.sock || {{ echo "E2E-FAIL broker did not come up"; exit 1
         if g.watch_connector:
             append += ' kg.watch-connector=1'
         qemu = nested.qemu_guest_args(f'/tmp/{n}.sock', append=append, reconnect_ms=0)
+        if g.gl_cmd:
+            how += ' --virgl'
+            qemu = gl_guest_args(f'/tmp/{n}.sock', g.gl_cmd)
+        if g.vgpu_args:
+            how += ' ' + g.vgpu_args
+        env = ''.join(f'{k}={nested._sh_quote(v)} ' for k, v in sorted(g.vgpu_env.items()))
         if g.qemu_patch:
             qemu = f'QEMU_MODULE_DIR={PATCHED_MODULE_DIR} {qemu}'
         out.append(f'''relay vgpu-{n} /tmp/vgpu-{n}.log
@@ -174,7 +232,7 @@ relay {n} /tmp/guest-{n}.log
 vgpu_{n}=0; guest_{n}=0
 start_vgpu_{n}() {{
 	rm -f /tmp/{n}.sock
-	kmsgate-vgpu --socket /tmp/{n}.sock {how} --output kms --stats /tmp/{n}.json \\
+	{env}kmsgate-vgpu --socket /tmp/{n}.sock {how} --output kms --stats /tmp/{n}.json \\
 		>>/tmp/vgpu-{n}.log 2>&1 &
 	vgpu_{n}=$!
 	wait_sock /tmp/{n}.sock
@@ -211,6 +269,9 @@ while read -r cmd arg; do
 		done
 		echo "E2E-DONE $cmd $arg" ;;
 	stats) echo "E2E-STATS $arg $(tr -d '\\n' </tmp/$arg.json)" ;;
+	writeback) # NAME [kg-wb-grab options]: what vkms shows, read back
+		set -- $arg; eval "p=\\$vgpu_$1"; shift
+		kg-wb-grab --pid "$p" "$@" 2>&1; echo "E2E-DONE $cmd $arg" ;;
 	quit) break ;;
 	*) echo "E2E-UNKNOWN $cmd" ;;
 	esac
@@ -255,14 +316,51 @@ class Scene:
         self.flipping = set()     # guests whose GUEST-FLIPPING was seen
         self.log = open(log_path, 'w') if log_path else None
 
+    def _gl_files(self):
+        """--add specs for 3D guests: their boot initramfs, the board's
+        virtio_blk, Mesa's EGL for kmsgate-vgpu --virgl, kg-wb-grab; and the
+        board's QEMU arguments (the image as a read-only virtio disk)."""
+        timings = {}
+        with kgvm.Cache(os.environ.get('KG_VM_CACHE') or kgvm.default_cache()) as cache:
+            abi, root = cache.kernel(timings)
+            image = guestimg.image(cache, timings)
+            gmods = cache.resolve_modules(abi, root, guestimg.MODULES)
+            bmods = cache.resolve_modules(abi, root, GL_BOARD_MODULES)
+        initrd = os.path.join(self.work, 'gl-initrd.gz')
+        guestimg.build_boot_initramfs(initrd, gmods, [])
+        with open(os.path.join(self.work, 'mod-order'), 'w') as f:
+            f.write(''.join(f'{name}\n' for name, _ in bmods))
+        adds = [f'{initrd}:{GL_INITRD}', f'{self.work}/mod-order:/e2e/mod/order']
+        adds += [f'{path}:/e2e/mod/{name}.ko' for name, path in bmods]
+        wb = os.path.join(self.build, 'tests/e2e/kg-wb-grab')
+        if not os.path.exists(wb):
+            raise kgvm.VMError(f'{wb} not built: run ninja -C {self.build}')
+        adds.append(wb)
+        for lib in GL_BOARD_LIBS:
+            path = os.path.join(nested.LIB_DIR, lib)
+            if not os.path.exists(path):
+                raise kgvm.VMError(f'{path} not found: install Mesa (tools/install-deps)')
+            # The real file, not the symlink: the rig lists the libraries of
+            # regular ELF files only.
+            adds.append(f'{os.path.realpath(path)}:{path}')
+        adds += [f'{p}:{p}' for p in GL_BOARD_DATA if os.path.exists(p)]
+        qemu_args = ['-drive', f'file={image},format=raw,if=virtio,readonly=on']
+        return adds, qemu_args
+
     def _files(self):
-        for p in [self.guest_prog, os.path.join(self.build, 'broker/kmsgate-broker'),
-                  os.path.join(self.build, 'backend/kmsgate-vgpu')]:
+        gl = any(g.gl_cmd for g in self.guests)
+        kg = any(not g.gl_cmd for g in self.guests)
+        for p in [self.guest_prog] * kg + [os.path.join(self.build, 'broker/kmsgate-broker'),
+                                           os.path.join(self.build, 'backend/kmsgate-vgpu')]:
             if not os.path.exists(p):
                 raise kgvm.VMError(f'{p} not built: run ninja -C {self.build}')
         kernel, initrd = nested.guest_initrd(os.environ.get('KG_VM_CACHE'), self.work,
-                                             add=[f'{self.guest_prog}:/bin/kg-frames'],
+                                             add=[f'{self.guest_prog}:/bin/kg-frames'] * kg,
                                              script=GUEST_SH)
+        self.qemu_args = []
+        gl_adds = []
+        if gl:
+            gl_adds, self.qemu_args = self._gl_files()
         script = os.path.join(self.work, 'scene')
         with open(script, 'w') as f:
             f.write(board_script(self.guests, broker=any(g.pipeline for g in self.guests)))
@@ -275,7 +373,7 @@ class Scene:
             if not os.path.exists(mod):
                 raise kgvm.VMError(f'{mod} not built: run qemu-patches/build {self.build}')
             adds.append(f'{mod}:{PATCHED_MODULE_DIR}/hw-display-virtio-gpu.so')
-        return adds + nested.qemu_adds(reference_backend=False) + [
+        return adds + gl_adds + nested.qemu_adds(reference_backend=False) + [
             f'{kernel}:{nested.GUEST_KERNEL}', f'{initrd}:{nested.GUEST_INITRD}',
             f'{script}:/e2e/scene', f'{conf}:/e2e/kmsgate.conf',
             os.path.join(self.build, 'broker/kmsgate-broker'),
@@ -283,7 +381,9 @@ class Scene:
 
     def __enter__(self):
         try:
-            opts = kgvm.Options(add=self._files(), vkms=self.vkms, mem=nested.BOARD_MEM,
+            adds = self._files()
+            mem = GL_BOARD_MEM if any(g.gl_cmd for g in self.guests) else nested.BOARD_MEM
+            opts = kgvm.Options(add=adds, vkms=self.vkms, mem=mem, qemu_args=self.qemu_args,
                                 timeout=self.timeout, echo=self.echo)
             self.vm = kgvm.VM(opts, ['sh /e2e/scene'])
             self.vm.start()
@@ -407,6 +507,33 @@ class Scene:
         self.vm.send(f'stats {name}')
         self.wait(rf'^E2E-STATS {name} ', timeout=timeout)
         return self.stats_seen.get(name)
+
+    def writeback(self, name, *opts, timeout=120):
+        """What the vkms card driven by guest name's kmsgate-vgpu shows, read
+        back through vkms' writeback connector (kg-wb-grab, options opts):
+        {'size': (w, h), 'ms': commit to fence, 'grid': rows of (r, g, b)
+        samples, 'diff': (pixels differing from --compare FILE, of) or None,
+        'lines': the tool's output}. 'size' is None when it failed."""
+        arg = ' '.join((name,) + opts)
+        start = len(self.seen)
+        self.vm.send(f'writeback {arg}')
+        self.wait(rf'^E2E-DONE writeback {re.escape(arg)}$', timeout=timeout)
+        lines = [ln for _, ln in self.seen[start:]]
+        res = {'size': None, 'ms': None, 'grid': [], 'diff': None, 'lines': lines}
+        for ln in lines:
+            m = re.match(r'^WB-FRAME (\d+) (\d+) ms=([\d.]+)', ln)
+            if m:
+                res['size'] = (int(m.group(1)), int(m.group(2)))
+                res['ms'] = float(m.group(3))
+            m = re.match(r'^WB-ROW \d+ ([0-9a-f]+)$', ln)
+            if m:
+                h = m.group(1)
+                res['grid'].append([bytes.fromhex(h[i:i + 6]) for i in range(0, len(h), 6)])
+            m = re.match(r'^WB-DIFF (\d+) of (\d+)', ln)
+            if m:
+                res['diff'] = (int(m.group(1)), int(m.group(2)))
+        self.mark(f'writeback {arg}')
+        return res
 
     def frames(self, name):
         return len(self.lats[name])
