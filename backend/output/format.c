@@ -39,6 +39,18 @@ const struct kg_format *kg_format_from_drm(uint32_t drm_format)
 	return NULL;
 }
 
+const struct kg_format *kg_format_opaque(const struct kg_format *f)
+{
+	for (size_t i = 0; f->a_shift >= 0 && i < sizeof(formats) / sizeof(formats[0]); i++) {
+		const struct kg_format *o = &formats[i];
+
+		if (o->a_shift < 0 && o->r_shift == f->r_shift && o->g_shift == f->g_shift &&
+		    o->b_shift == f->b_shift)
+			return o;
+	}
+	return f;
+}
+
 uint32_t kg_format_to_argb(const struct kg_format *fmt, uint32_t pixel)
 {
 	uint32_t r = (pixel >> fmt->r_shift) & 0xff;

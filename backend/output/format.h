@@ -28,6 +28,11 @@ const struct kg_format *kg_format_from_virtio(uint32_t virtio_format);
 /* The format for a DRM fourcc, or NULL if virtio-gpu has none for it. */
 const struct kg_format *kg_format_from_drm(uint32_t drm_format);
 
+/* The format of f's byte layout without alpha (ARGB8888 -> XRGB8888); f
+ * itself when it has none. For a plane that must not blend what is only
+ * padding. */
+const struct kg_format *kg_format_opaque(const struct kg_format *f);
+
 /* One pixel (a little-endian word of fmt) as 0xAARRGGBB; alpha 0xff when
  * the format has none. */
 uint32_t kg_format_to_argb(const struct kg_format *fmt, uint32_t pixel);

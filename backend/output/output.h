@@ -62,8 +62,12 @@ struct kg_fb_source {
 	const struct kg_backing_chunk *chunks;
 	unsigned n_chunks;
 	/* KG_FB_RENDERED: dmabuf_fd is borrowed (-1: none exported) and, like
-	 * read_data, valid until the present callback runs or retract(). */
+	 * read_data, valid until the present callback runs or retract(). The
+	 * renderer's storage may order the channels otherwise than the guest
+	 * sees them (virglrenderer keeps BGRX as RGBA): dmabuf_format is the
+	 * dmabuf's layout, drm_format what read() gives. */
 	int dmabuf_fd;
+	uint32_t dmabuf_format;
 	uint64_t modifier; /* DRM_FORMAT_MOD_LINEAR where the renderer cannot say */
 	kg_fb_read_fn read;
 	void *read_data;

@@ -462,7 +462,10 @@ bool vgpu_3d_scanout_info(struct kg_vgpu *g, struct vgpu_resource *r, uint32_t *
 
 	if (virgl_renderer_resource_get_info((int)r->id, &info))
 		return false;
-	*fmt = kg_format_from_drm((uint32_t)info.drm_fourcc);
+	/* The guest's format (virgl formats are gallium's, whose 32-bit RGB
+	 * values are virtio-gpu's): what a readback gives. The storage may
+	 * differ (try_export). */
+	*fmt = kg_format_from_virtio(info.virgl_format);
 	if (!*fmt) {
 		kg_warn("vgpu: 3D resource %u has format %u (fourcc %#x), which no scanout takes",
 			r->id, info.virgl_format, info.drm_fourcc);
@@ -474,9 +477,10 @@ bool vgpu_3d_scanout_info(struct kg_vgpu *g, struct vgpu_resource *r, uint32_t *
 }
 
 /* Exports the render target once; a refusal is remembered (read back). */
-static void try_export(struct vgpu_resource *r)
+static void try_export(struct vgpu_resource *r, const struct kg_format *guest)
 {
 	struct virgl_renderer_resource_info info;
+	const struct kg_format *storage;
 	int fd = -1, stride = 0, offset = 0, ret;
 
 	if (r->export_tried)
@@ -484,6 +488,18 @@ static void try_export(struct vgpu_resource *r)
 	r->export_tried = true;
 	if (virgl_renderer_resource_get_info((int)r->id, &info))
 		return;
+	/* virglrenderer keeps BGRA/BGRX as GL_RGBA8 (vrend_formats.c): the
+	 * dmabuf is RGBA in memory whatever the guest asked for. Padding
+	 * must not become alpha on a plane. */
+	storage = kg_format_from_drm((uint32_t)info.drm_fourcc);
+	if (!storage) {
+		kg_info("vgpu: 3D resource %u is stored as fourcc %#x, which no scanout takes: "
+			"its frames are read back (copied)",
+			r->id, info.drm_fourcc);
+		return;
+	}
+	if (guest->a_shift < 0)
+		storage = kg_format_opaque(storage);
 	/* Stored upside down (GL's row order) for the guest's view: the
 	 * readback turns it, a plane would show it inverted. */
 	if (info.flags & VIRTIO_GPU_RESOURCE_FLAG_Y_0_TOP) {
@@ -502,7 +518,10 @@ static void try_export(struct vgpu_resource *r)
 	r->dmabuf_fd = fd;
 	r->dmabuf_stride = (uint32_t)stride;
 	r->dmabuf_offset = (uint32_t)offset;
-	kg_info("vgpu: 3D resource %u: exported as a dmabuf (stride %d)", r->id, stride);
+	r->dmabuf_format = storage->drm;
+	kg_info("vgpu: 3D resource %u: exported as a dmabuf (%.4s, stride %d; the guest sees "
+		"%s)",
+		r->id, (const char *)&storage->drm, stride, guest->name);
 }
 
 static int read_frame(void *data, const struct kg_rect *rect, void *dst, uint32_t dst_stride)
@@ -534,13 +553,14 @@ void vgpu_3d_frame(struct kg_vgpu *g, struct vgpu_resource *r, struct vgpu_prese
 	/* virglrenderer 0.10 has no resource_get_info_ext: no modifier to
 	 * ask for, so only linear buffers can be scanned out. */
 	p->fb.modifier = DRM_FORMAT_MOD_LINEAR;
-	try_export(r);
+	try_export(r, kg_format_from_drm(p->fb.drm_format));
 	if (r->dmabuf_fd < 0)
 		return;
 	/* The frame holds its own fd: the resource may go (and its fd be
 	 * closed) while the output still imports this one. */
 	p->dmabuf_fd = fcntl(r->dmabuf_fd, F_DUPFD_CLOEXEC, 0);
 	p->fb.dmabuf_fd = p->dmabuf_fd;
+	p->fb.dmabuf_format = r->dmabuf_format;
 	p->fb.stride = r->dmabuf_stride;
 	p->fb.offset =
 		r->dmabuf_offset + (uint64_t)p->src.y * r->dmabuf_stride + (uint64_t)p->src.x * 4;

@@ -54,6 +54,7 @@ struct vgpu_resource {
 	struct iovec *iov;
 	int dmabuf_fd; /* exported render target; -1: none (yet) */
 	uint32_t dmabuf_stride, dmabuf_offset;
+	uint32_t dmabuf_format;	      /* DRM fourcc of the storage's layout */
 	bool export_tried;	      /* export failed once: read back from now on */
 	const struct kg_format *fmt;  /* NULL for a blob until scanned out */
 	uint32_t width, height;	      /* 2D: the image; blob: 0 */

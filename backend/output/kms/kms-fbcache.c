@@ -113,11 +113,18 @@ uint32_t kg_zcfb_id(const struct kg_zcfb *f)
 	return f->fb_id;
 }
 
+/* The layout the plane scans out: a rendered frame's dmabuf may order its
+ * channels otherwise than the guest's format. */
+static uint32_t scanout_format(const struct kg_fb_source *fb)
+{
+	return fb->kind == KG_FB_RENDERED ? fb->dmabuf_format : fb->drm_format;
+}
+
 static bool same_key(const struct kg_zcfb *f, const struct kg_fb_source *fb)
 {
 	return f->resource_id == fb->resource_id && f->generation == fb->generation &&
-	       f->offset == fb->offset && f->format == fb->drm_format && f->width == fb->width &&
-	       f->height == fb->height && f->stride == fb->stride;
+	       f->offset == fb->offset && f->format == scanout_format(fb) &&
+	       f->width == fb->width && f->height == fb->height && f->stride == fb->stride;
 }
 
 static bool resource_refused_before(const struct kg_fbcache *c, uint32_t resource_id)
@@ -289,7 +296,7 @@ struct kg_zcfb *kg_fbcache_get(struct kg_fbcache *c, const struct kg_fb_source *
 	struct kg_zcfb *f;
 
 	*ranges = 0;
-	if (c->disabled[0] || !kg_format_cpp(fb->drm_format))
+	if (c->disabled[0] || !kg_format_cpp(scanout_format(fb)))
 		return NULL;
 	/* A rendered frame the renderer could not export is read back. */
 	if (fb->kind == KG_FB_RENDERED && fb->dmabuf_fd < 0)
@@ -309,7 +316,7 @@ struct kg_zcfb *kg_fbcache_get(struct kg_fbcache *c, const struct kg_fb_source *
 				       .resource_id = fb->resource_id,
 				       .generation = fb->generation,
 				       .offset = fb->offset,
-				       .format = fb->drm_format,
+				       .format = scanout_format(fb),
 				       .width = fb->width,
 				       .height = fb->height,
 				       .stride = fb->stride };

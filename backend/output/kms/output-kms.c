@@ -250,6 +250,10 @@ static int copy_into_back(struct scanout *so, struct frame *f, struct kg_plane_s
 
 void kg_kms_log_commit_failure(struct scanout *so, int err)
 {
+	/* Neither path takes the frame (the copy path said why, once): not
+	 * the pipeline's fault, and not worth a line per frame. */
+	if (err == -ENOTSUP && so->copy_format_warned)
+		return;
 	kg_so_log(so, KG_LOG_ERROR,
 		  "atomic commit failed: %s (is the pipeline still "
 		  "leased to us?)",

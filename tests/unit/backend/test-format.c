@@ -59,12 +59,26 @@ static void test_unknown_formats(void **state)
 	assert_null(kg_format_from_drm(DRM_FORMAT_RGB565));
 }
 
+/* A plane must not blend padding as alpha: the same layout without it. */
+static void test_opaque(void **state)
+{
+	assert_int_equal(kg_format_opaque(kg_format_from_drm(DRM_FORMAT_ABGR8888))->drm,
+			 DRM_FORMAT_XBGR8888);
+	assert_int_equal(kg_format_opaque(kg_format_from_drm(DRM_FORMAT_ARGB8888))->drm,
+			 DRM_FORMAT_XRGB8888);
+	assert_int_equal(kg_format_opaque(kg_format_from_drm(DRM_FORMAT_RGBA8888))->drm,
+			 DRM_FORMAT_RGBX8888);
+	assert_int_equal(kg_format_opaque(kg_format_from_drm(DRM_FORMAT_XRGB8888))->drm,
+			 DRM_FORMAT_XRGB8888);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_virtio_format_maps_to_its_fourcc),
 		cmocka_unit_test(test_channels_match_the_byte_order),
 		cmocka_unit_test(test_unknown_formats),
+		cmocka_unit_test(test_opaque),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
