@@ -395,31 +395,63 @@ static void report(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The guest's section: --guest, else the libvirt domain that started us. */
-static int find_guest(struct app *a, const char *path, const struct kg_gcfg_guest **g)
+/* --log-file: the log's stderr, opened before anything logs. */
+static int open_log_file(const char *path)
 {
-	char stem[256], err[512];
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+		report("cannot open the log file %s: %s (does its directory exist, and may "
+		       "this user write there?)",
+		       path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* The guest's section: --guest, else the libvirt domain that started us. */
+static int find_guest(struct app *a, const struct kg_gcfg_guest **g, char *err, size_t len)
+{
+	char stem[256];
 	int ret;
 
 	if (a->o.guest) {
 		*g = kg_gcfg_find(a->gcfg, a->o.guest);
 		if (!*g)
-			report("%s has no section [guest %s]", path, a->o.guest);
+			snprintf(err, len, "no section [guest %s]", a->o.guest);
 		return *g ? 0 : -1;
 	}
 	ret = kg_gcfg_libvirt_stem("/proc/self/fd", stem, sizeof(stem), a->libvirt_pidfile,
 				   sizeof(a->libvirt_pidfile));
 	if (ret == 0)
-		ret = kg_gcfg_find_libvirt(a->gcfg, stem, g, err, sizeof(err));
+		ret = kg_gcfg_find_libvirt(a->gcfg, stem, g, err, len);
 	else
-		snprintf(err, sizeof(err), "libvirt's pidfile is %s among the open fds",
+		snprintf(err, len, "libvirt's pidfile is %s among the open fds",
 			 ret == -E2BIG ? "not the only one" : "not");
-	if (ret < 0)
-		report("%s: %s: add a section [guest NAME] for the libvirt domain NAME, with "
-		       "output = kms, broker = SOCKET, pipeline = NAME (or output = headless); see "
-		       "kmsgate-vgpu.conf(5)",
-		       path, err);
 	return ret < 0 ? -1 : 0;
+}
+
+/* The options of guest's section (or [defaults]' alone), then the command line's. */
+static int parse_with_config(int argc, char **argv, struct app *a,
+			     const struct kg_gcfg_guest *guest)
+{
+	size_t n = kg_gcfg_args(a->gcfg, guest, NULL, 0);
+	const char **args = calloc(n + (size_t)argc + 1, sizeof(*args));
+	int ret;
+
+	if (!args) {
+		report("out of memory");
+		return -1;
+	}
+	args[0] = argv[0];
+	kg_gcfg_args(a->gcfg, guest, args + 1, n);
+	memcpy(args + 1 + n, argv + 1, (size_t)(argc - 1) * sizeof(*args));
+	ret = parse_opts((int)n + argc, (char **)args, &a->o);
+	free(args); /* the options point into the config and argv, not into args */
+	return ret;
 }
 
 /*
@@ -432,9 +464,7 @@ static int apply_guest_config(int argc, char **argv, struct app *a)
 {
 	const char *path = a->o.config ? a->o.config : getenv("KMSGATE_VGPU_CONFIG");
 	const struct kg_gcfg_guest *g;
-	const char **args;
 	char err[512];
-	size_t n;
 	int ret;
 
 	if (!path || !*path)
@@ -454,42 +484,23 @@ static int apply_guest_config(int argc, char **argv, struct app *a)
 				      : "");
 		return -1;
 	}
-	if (find_guest(a, path, &g) < 0)
-		return -1;
-	n = kg_gcfg_args(a->gcfg, g, NULL, 0);
-	args = calloc(n + (size_t)argc + 1, sizeof(*args));
-	if (!args) {
-		report("out of memory");
+	if (find_guest(a, &g, err, sizeof(err)) < 0) {
+		/* Into [defaults]' log-file, if any: libvirt's stderr is /dev/null. */
+		if (parse_with_config(argc, argv, a, NULL) == 0 && a->o.log_file)
+			open_log_file(a->o.log_file);
+		report("%s: %s: add a section [guest NAME] for the libvirt domain NAME, with "
+		       "output = kms, broker = SOCKET, pipeline = NAME (or output = headless); see "
+		       "kmsgate-vgpu.conf(5)",
+		       path, err);
 		return -1;
 	}
-	args[0] = argv[0];
-	kg_gcfg_args(a->gcfg, g, args + 1, n);
-	memcpy(args + 1 + n, argv + 1, (size_t)(argc - 1) * sizeof(*args));
-	ret = parse_opts((int)n + argc, (char **)args, &a->o);
-	free(args); /* the options point into the config and argv, not into args */
+	ret = parse_with_config(argc, argv, a, g);
 	if (ret < 0)
 		report("see [guest %s] in %s (its settings go before the command line's)",
 		       kg_gcfg_guest_name(g), path);
 	a->gcfg_path = path;
 	a->guest_name = kg_gcfg_guest_name(g);
 	return ret;
-}
-
-/* --log-file: the log's stderr, opened before anything logs. */
-static int open_log_file(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-
-	if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
-		report("cannot open the log file %s: %s (does its directory exist, and may "
-		       "this user write there?)",
-		       path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
 }
 
 /* "HDMI-A-1": the kernel's name of a connector. */
