@@ -105,7 +105,9 @@ expect kmsgate-broker /usr/sbin/kmsgate-broker /etc/kmsgate/kmsgate.conf \
 	/lib/systemd/system/kmsgate-broker.service /lib/systemd/system/kmsgate-broker.socket \
 	/usr/share/doc/kmsgate-broker/examples/kmsgate.conf.example \
 	/usr/share/man/man8/kmsgate-broker.8.gz /usr/share/man/man5/kmsgate.conf.5.gz
-expect kmsgate-vgpu /usr/bin/kmsgate-vgpu /usr/share/man/man8/kmsgate-vgpu.8.gz
+expect kmsgate-vgpu /usr/bin/kmsgate-vgpu /usr/share/man/man8/kmsgate-vgpu.8.gz \
+	/usr/share/man/man5/kmsgate-vgpu.conf.5.gz /etc/kmsgate/vgpu.conf \
+	/usr/share/qemu/vhost-user/40-kmsgate-vgpu.json
 expect kmsgatectl /usr/bin/kmsgatectl "/usr/lib/$ma/kmsgate/libkmsgate-preload.so" \
 	/usr/share/man/man1/kmsgatectl.1.gz
 expect libkmsgate0 "/usr/lib/$ma/libkmsgate.so.0.1.0" "/usr/lib/$ma/libkmsgate.so.0"
@@ -113,6 +115,8 @@ expect libkmsgate-dev /usr/include/kmsgate.h "/usr/lib/$ma/libkmsgate.so" \
 	"/usr/lib/$ma/pkgconfig/kmsgate.pc"
 dpkg-deb -I "${deb[kmsgate-broker]}" conffiles | grep -qx /etc/kmsgate/kmsgate.conf ||
 	fail "kmsgate-broker: /etc/kmsgate/kmsgate.conf is not a conffile"
+dpkg-deb -I "${deb[kmsgate-vgpu]}" conffiles | grep -qx /etc/kmsgate/vgpu.conf ||
+	fail "kmsgate-vgpu: /etc/kmsgate/vgpu.conf is not a conffile"
 for f in kmsgate-broker.service kmsgate-broker.socket; do
 	dpkg-deb --fsys-tarfile "${deb[kmsgate-broker]}" | tar -xO "./lib/systemd/system/$f" |
 		grep -q '^Documentation=man:kmsgate-broker(8)' || fail "$f does not point at kmsgate-broker(8)"
@@ -133,6 +137,11 @@ step "extracting the packages into $tmp/root"
 root=$tmp/root
 mkdir "$root"
 for p in "${pkgs[@]}"; do dpkg -x "${deb[$p]}" "$root"; done
+# libvirt starts the "binary" of the descriptor: the installed program.
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+sys.exit(d.get("type") != "gpu" or d.get("binary") != "/usr/bin/kmsgate-vgpu")' \
+	"$root/usr/share/qemu/vhost-user/40-kmsgate-vgpu.json" ||
+	fail "40-kmsgate-vgpu.json is not a gpu descriptor with binary /usr/bin/kmsgate-vgpu"
 mkdir -p "$root/usr/local/bin" "$root/kgpkg"
 # shellcheck disable=SC2046 # pkg-config prints separate words
 cc -o "$root/usr/local/bin/pkg-client" "$src/tests/pkg/pkg-client.c" \
