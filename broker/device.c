@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <xf86drm.h>
 #include <xf86drmMode.h>
 
+#include "fdstore.h"
 #include "log.h"
 
 #define DEFAULT_DRIVER "rcar-du"
@@ -313,6 +316,74 @@ int kg_device_open(const char *path, const char *driver, bool master, struct kg_
 		goto err_dev;
 	kg_info("%s (%s): %zu connectors, %zu CRTCs, %zu planes", dev->path, dev->driver,
 		dev->desc.n_connectors, dev->desc.n_crtcs, dev->desc.n_planes);
+	*out = dev;
+	return 0;
+err_dev:
+	kg_device_destroy(dev);
+	return ret;
+}
+
+/* The stored fd must be the card this broker is configured for: the same
+ * device node as --device, else a card of --driver. Without either, any
+ * KMS card: the previous broker made the default choice itself. */
+static int check_adopted(struct kg_device *dev, const char *path, const char *driver)
+{
+	struct stat fst, pst;
+	bool match;
+
+	if (fstat(dev->fd, &fst) < 0)
+		return -errno;
+	match = driver_is(dev->fd, driver, dev->driver, sizeof(dev->driver)) && can_kms(dev->fd);
+	if (path) {
+		if (stat(path, &pst) < 0) {
+			kg_log_errno(KG_LOG_ERROR, "cannot stat %s", path);
+			return -errno;
+		}
+		match = kg_fdstore_same_device(&fst, &pst);
+	}
+	if (!match) {
+		kg_err("the DRM fd in systemd's fd store is %s (%s, device %u:%u), not the "
+		       "configured %s; not adopting it (its leases end when systemd drops it: "
+		       "systemctl stop kmsgate-broker, then start it)",
+		       dev->path, dev->driver, major(fst.st_rdev), minor(fst.st_rdev),
+		       path	? path
+		       : driver ? driver
+				: "KMS card");
+		return -ENODEV;
+	}
+	return 0;
+}
+
+int kg_device_adopt(int fd, const char *path, const char *driver, struct kg_device **out)
+{
+	struct kg_device *dev = calloc(1, sizeof(*dev));
+	char *name;
+	int ret;
+
+	*out = NULL;
+	if (!dev) {
+		close(fd);
+		return -ENOMEM;
+	}
+	dev->fd = fd;
+	name = drmGetDeviceNameFromFd2(fd);
+	snprintf(dev->path, sizeof(dev->path), "%s", name ? name : "(stored fd)");
+	free(name);
+	ret = check_adopted(dev, path, driver);
+	if (ret < 0)
+		goto err_dev;
+	/* Still master: the store kept the DRM file open (SET_MASTER on the
+	 * current master is a no-op; it fails if someone took over). */
+	ret = become_master(dev, true);
+	if (ret < 0)
+		goto err_dev;
+	ret = describe(dev);
+	if (ret < 0)
+		goto err_dev;
+	kg_info("%s (%s): adopted from systemd's fd store, still DRM master: %zu connectors, "
+		"%zu CRTCs, %zu planes",
+		dev->path, dev->driver, dev->desc.n_connectors, dev->desc.n_crtcs,
+		dev->desc.n_planes);
 	*out = dev;
 	return 0;
 err_dev:

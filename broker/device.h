@@ -21,7 +21,12 @@ struct kg_device;
  * --check while a broker runs) and turns on universal planes and atomic.
  * Returns 0 or -errno, logging what failed and what to do. */
 int kg_device_open(const char *path, const char *driver, bool master, struct kg_device **out);
-/* Accepts NULL. Closing the fd drops master and ends every lease. */
+/* The same from a DRM fd out of systemd's fd store (owned from here, also
+ * on failure): refused unless it is the card that path/driver select as
+ * kg_device_open would (-ENODEV), or when it is no longer master. */
+int kg_device_adopt(int fd, const char *path, const char *driver, struct kg_device **out);
+/* Accepts NULL. Closing the fd drops master and ends every lease (unless a
+ * copy of it lives on, e.g. in systemd's fd store). */
 void kg_device_destroy(struct kg_device *dev);
 
 int kg_device_fd(const struct kg_device *dev);

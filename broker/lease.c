@@ -134,6 +134,27 @@ void kg_lease_revoke(struct kg_lease *lease)
 	       now_ms() - t0, lease->pp->on_release == KG_RELEASE_BLANK ? "blanked" : "frame kept");
 }
 
+uint32_t kg_lease_lessee_id(const struct kg_lease *lease)
+{
+	return lease->fd >= 0 ? lease->lessee_id : 0;
+}
+
+int kg_lease_end_orphan(struct kg_lease *lease, uint32_t lessee_id)
+{
+	const struct kg_plan_pipeline *pp = lease->pp;
+	int ret = drmModeRevokeLease(kg_device_fd(lease->dev), lessee_id);
+
+	if (ret < 0) {
+		errno = -ret;
+		kg_log_errno(KG_LOG_WARN,
+			     "pipeline %s: drmModeRevokeLease(%u) of the adopted lease failed",
+			     pp->name, lessee_id);
+	}
+	if (pp->on_release == KG_RELEASE_BLANK)
+		kg_device_blank(lease->dev, pp->crtc, pp->connector, pp->plane_ids, pp->n_planes);
+	return ret;
+}
+
 bool kg_lease_sweep(struct kg_lease *lease)
 {
 	if (lease->stale_fd < 0)

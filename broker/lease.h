@@ -36,6 +36,15 @@ int kg_lease_grant(struct kg_lease *lease, int *fd, uint32_t *lessee_id);
  * pipeline's on-release. Measures and logs how long the revoke took. */
 void kg_lease_revoke(struct kg_lease *lease);
 
+/* The lessee id of the active lease, 0 when none. */
+uint32_t kg_lease_lessee_id(const struct kg_lease *lease);
+
+/* Ends a lease adopted after a restart (the broker holds no fd of it, only
+ * its id): revokes it and blanks per on-release. With keep, the frame
+ * stays until the lessee closes its fd (the broker has no copy to keep).
+ * Returns 0 or the -errno of drmModeRevokeLease. */
+int kg_lease_end_orphan(struct kg_lease *lease, uint32_t lessee_id);
+
 /* While a new lessee holds the pipeline, closes the stale fd once the
  * primary plane shows another framebuffer. Returns true while a stale fd
  * remains to be watched. */

@@ -16,6 +16,7 @@
 #include "config.h" /* the build's: HAVE_SYSTEMD */
 #include "conffile.h"
 #include "device.h"
+#include "fdstore.h"
 #include "hotplug.h"
 #include "kmsgate.h"
 #include "log.h"
@@ -42,6 +43,7 @@ struct broker {
 	struct kg_plan *plan;
 	struct kg_server *srv;
 	struct kg_hotplug *hp;
+	struct kg_fdstore *store;
 	int sig_fd;
 	int lock_fd;
 	struct kg_source *sig_src;
@@ -49,25 +51,28 @@ struct broker {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: kmsgate-broker [options]\n"
-		     "\n"
-		     "Holds the DRM master of a display device and leases its pipelines\n"
-		     "(connector + CRTC + planes) to clients over a UNIX socket.\n"
-		     "\n"
-		     "  --device PATH       DRM card to use (e.g. /dev/dri/card0)\n"
-		     "  --driver NAME       use the first card of this kernel driver\n"
-		     "                      (default: rcar-du, else the first KMS card)\n"
-		     "  --config FILE       pipelines and access (INI; see kmsgate.conf.example);\n"
-		     "                      without it: one pipeline per connector, root only\n"
-		     "  --runtime-dir DIR   where broker.sock and broker.lock live\n"
-		     "                      (default " KMSGATE_RUNTIME_DIR ")\n"
-		     "  --log-level LEVEL   error, warn, info (default) or debug\n"
-		     "  --check             print the pipelines the config gives on this device\n"
-		     "                      and exit (1 if the config does not fit it)\n"
-		     "  --help              this text\n"
-		     "\n"
-		     "Signals: SIGTERM/SIGINT revoke every lease and exit; SIGHUP re-probes\n"
-		     "connectors. Under systemd: socket activation and READY=1 notification.\n");
+	fprintf(out,
+		"usage: kmsgate-broker [options]\n"
+		"\n"
+		"Holds the DRM master of a display device and leases its pipelines\n"
+		"(connector + CRTC + planes) to clients over a UNIX socket.\n"
+		"\n"
+		"  --device PATH       DRM card to use (e.g. /dev/dri/card0)\n"
+		"  --driver NAME       use the first card of this kernel driver\n"
+		"                      (default: rcar-du, else the first KMS card)\n"
+		"  --config FILE       pipelines and access (INI; see kmsgate.conf.example);\n"
+		"                      without it: one pipeline per connector, root only\n"
+		"  --runtime-dir DIR   where broker.sock and broker.lock live\n"
+		"                      (default " KMSGATE_RUNTIME_DIR ")\n"
+		"  --log-level LEVEL   error, warn, info (default) or debug\n"
+		"  --check             print the pipelines the config gives on this device\n"
+		"                      and exit (1 if the config does not fit it)\n"
+		"  --help              this text\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT revoke every lease and exit; SIGHUP re-probes\n"
+		"connectors. Under systemd: socket activation, READY=1 notification, and\n"
+		"the DRM master fd and lease table in the fd store (FileDescriptorStoreMax=),\n"
+		"so leases survive a restart of the broker.\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -184,25 +189,23 @@ static int signals_setup(struct broker *b)
 	return b->sig_src ? 0 : -errno;
 }
 
-static int listen_fd_from_systemd(void)
+/* The .socket unit's socket among the fds systemd passed (the others are
+ * the fd store's, see fdstore.h), -1 without one, -2 if it is unusable. */
+static int listen_fd_from_systemd(struct kg_fdstore *store)
 {
-#ifdef HAVE_SYSTEMD
-	int n = sd_listen_fds(1);
+	int fd = kg_fdstore_take_listen_fd(store);
 
-	if (n > 1) {
-		kg_err("systemd passed %d sockets; kmsgate-broker.socket should have one", n);
-		return -2;
-	}
-	if (n == 1) {
-		if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
+#ifdef HAVE_SYSTEMD
+	if (fd >= 0) {
+		if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
 			kg_err("the socket systemd passed is not a listening SOCK_SEQPACKET UNIX socket (fix ListenSequentialPacket= in the .socket unit)");
+			close(fd);
 			return -2;
 		}
 		kg_info("using the socket passed by systemd");
-		return SD_LISTEN_FDS_START;
 	}
 #endif
-	return -1;
+	return fd;
 }
 
 static void notify(const char *state)
@@ -217,12 +220,19 @@ static void notify(const char *state)
 static int load_plan(struct broker *b, const struct options *o)
 {
 	char err[512];
+	int master_fd;
 
 	if (o->config && kg_config_load(o->config, &b->cfg, err, sizeof(err)) < 0) {
 		kg_err("config: %s", err);
 		return -1;
 	}
-	if (kg_device_open(o->device, o->driver, !o->check, &b->dev) < 0)
+	/* A restart with the master fd in systemd's fd store: the same DRM
+	 * file, still master, its leases alive (fdstore.h). */
+	master_fd = b->store ? kg_fdstore_take_master_fd(b->store) : -1;
+	if (master_fd >= 0) {
+		if (kg_device_adopt(master_fd, o->device, o->driver, &b->dev) < 0)
+			return -1;
+	} else if (kg_device_open(o->device, o->driver, !o->check, &b->dev) < 0)
 		return -1;
 	if (kg_plan_build(kg_device_desc(b->dev), b->cfg, &b->plan, err, sizeof(err)) < 0) {
 		kg_err("%s%sconfig does not fit %s: %s", o->config ? o->config : "",
@@ -244,13 +254,21 @@ static int serve(struct broker *b, const struct options *o)
 		.lock_fd = b->lock_fd,
 	};
 
-	sc.listen_fd = listen_fd_from_systemd();
+	struct kg_fdstore_entry adopted[KG_FDSTORE_MAX_LEASES];
+	size_t n_adopted;
+
+	sc.store = b->store;
+	sc.listen_fd = listen_fd_from_systemd(b->store);
 	if (sc.listen_fd == -2)
 		return -1;
 	b->lock_fd = -1; /* the server's now, whatever happens */
 	b->srv = kg_server_create(&sc);
 	if (!b->srv)
 		return -1;
+	n_adopted = kg_fdstore_adopted_leases(b->store, kg_device_fd(b->dev), adopted,
+					      KG_FDSTORE_MAX_LEASES);
+	kg_server_adopt(b->srv, adopted, n_adopted);
+	kg_fdstore_save(b->store, kg_device_fd(b->dev));
 	b->hp = kg_hotplug_create(b->loop, b->dev, b->srv);
 	notify("READY=1");
 	kg_info("ready: %zu pipelines", b->plan->n_pipelines);
@@ -266,6 +284,9 @@ static void broker_finish(struct broker *b)
 {
 	kg_hotplug_destroy(b->hp);
 	kg_server_destroy(b->srv); /* revokes every lease */
+	/* Nothing is leased now: the store must not keep the card's master. */
+	kg_fdstore_forget(b->store);
+	kg_fdstore_destroy(b->store);
 	kg_loop_remove(b->sig_src);
 	if (b->sig_fd >= 0)
 		close(b->sig_fd);
@@ -295,6 +316,9 @@ int main(int argc, char **argv)
 	if (!o.check) {
 		b.lock_fd = kg_server_lock(o.runtime_dir);
 		if (b.lock_fd < 0)
+			goto out;
+		b.store = kg_fdstore_open();
+		if (!b.store)
 			goto out;
 	}
 	if (load_plan(&b, &o) < 0)

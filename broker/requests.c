@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xf86drm.h>
+#include <xf86drmMode.h>
+
 #include "log.h"
 
 /* While a new lessee holds a pipeline whose previous frame is kept, look
@@ -80,9 +83,36 @@ static void fill_planes(struct kg_server *srv, const struct slot *s, uint32_t *n
 	}
 }
 
+/* Held by a connected client or by an orphan (kg_server_adopt). */
+static bool taken(const struct slot *s)
+{
+	return s->lessee || s->orphan;
+}
+
+/* The lease table in systemd's fd store follows every change, so that a
+ * broker restarted after a kill -9 knows which lessee is on which
+ * pipeline. */
+static void record(struct kg_server *srv)
+{
+	struct kg_fdstore_entry e[KG_FDSTORE_MAX_LEASES];
+	size_t n = 0;
+
+	for (size_t i = 0; i < srv->n_slots && n < KG_FDSTORE_MAX_LEASES; i++) {
+		const struct slot *s = &srv->slots[i];
+		uint32_t id = s->orphan ? s->orphan : kg_lease_lessee_id(s->lease);
+
+		if (!id)
+			continue;
+		e[n].lessee_id = id;
+		snprintf(e[n].pipeline, sizeof(e[n].pipeline), "%s", s->pp->name);
+		n++;
+	}
+	kg_fdstore_record(srv->store, e, n);
+}
+
 static uint32_t slot_state(struct kg_server *srv, const struct slot *s)
 {
-	if (s->lessee)
+	if (taken(s))
 		return KG_PROTO_STATE_LEASED;
 	if (slot_connector(srv, s)->status == KG_CONN_DISCONNECTED)
 		return KG_PROTO_STATE_UNAVAILABLE;
@@ -122,6 +152,9 @@ static void fill_pipeline(struct kg_server *srv, const struct slot *s, const str
 		p->lessee_pid = (uint32_t)s->lessee->cred.pid;
 		p->lessee_uid = s->lessee->cred.uid;
 		memcpy(p->lessee_name, s->lessee->name, sizeof(p->lessee_name));
+	} else if (s->orphan) {
+		/* Who it was died with the old broker: only the kernel's id. */
+		snprintf(p->lessee_name, sizeof(p->lessee_name), "orphan:%u", s->orphan);
 	}
 	fill_planes(srv, s, &p->n_planes, p->planes);
 }
@@ -176,6 +209,7 @@ static uint32_t grant(struct slot *s, struct client *c, uint32_t seq)
 	kg_info("pipeline %s leased to pid %d uid %u (lessee %u)", s->pp->name, c->cred.pid,
 		c->cred.uid, l->lessee_id);
 	kg_client_send(c, &msg, fd);
+	record(srv);
 	arm_sweep(srv);
 	return 0;
 }
@@ -205,14 +239,14 @@ static struct waiter *waiter_pop(struct slot *s)
  * everyone hears that it is available. */
 static void hand_over(struct kg_server *srv, struct slot *s)
 {
-	while (!kg_list_empty(&s->waiters) && !s->lessee) {
+	while (!kg_list_empty(&s->waiters) && !taken(s)) {
 		struct waiter *w = waiter_pop(s);
 
 		if (!w->client->dead)
 			grant(s, w->client, w->seq);
 		free(w);
 	}
-	if (!s->lessee)
+	if (!taken(s))
 		broadcast_available(srv, s);
 }
 
@@ -222,6 +256,7 @@ static void end_lease(struct kg_server *srv, struct slot *s, uint32_t reason)
 
 	kg_lease_revoke(s->lease);
 	s->lessee = NULL;
+	record(srv);
 	kg_info("pipeline %s: lease of pid %d ended (%s)", s->pp->name, old->cred.pid,
 		reason ? kg_proto_revoke_reason_name(reason) : "released");
 	if (reason && !old->dead) {
@@ -231,6 +266,16 @@ static void end_lease(struct kg_server *srv, struct slot *s, uint32_t reason)
 		ev.u.revoked.reason = reason;
 		kg_client_send(old, &ev, -1);
 	}
+}
+
+/* revoke: false when the kernel dropped the lessee already. */
+static void end_orphan(struct kg_server *srv, struct slot *s, bool revoke, const char *why)
+{
+	if (revoke)
+		kg_lease_end_orphan(s->lease, s->orphan);
+	kg_info("pipeline %s: adopted lease (lessee %u) ended: %s", s->pp->name, s->orphan, why);
+	s->orphan = 0;
+	record(srv);
 }
 
 static bool is_waiting(struct slot *s, const struct client *c)
@@ -292,8 +337,16 @@ static void handle_acquire(struct client *c, const struct kg_proto_msg *req)
 				     s->pp->name);
 		return;
 	}
-	if (s->lessee && (a->flags & KG_PROTO_ACQUIRE_WAIT)) {
+	if (taken(s) && (a->flags & KG_PROTO_ACQUIRE_WAIT)) {
 		enqueue(s, c, req->seq);
+		return;
+	}
+	if (s->orphan) {
+		kg_client_send_error(
+			c, req->seq, t, KG_PROTO_ERR_BUSY,
+			"%s is still leased to the client of a broker before a restart "
+			"(lessee %u)",
+			s->pp->name, s->orphan);
 		return;
 	}
 	if (s->lessee) {
@@ -358,13 +411,16 @@ static void handle_revoke(struct client *c, const struct kg_proto_msg *req)
 				     "no pipeline named %s", req->u.revoke.name);
 		return;
 	}
-	if (!s->lessee) {
+	if (!taken(s)) {
 		kg_client_send_error(c, req->seq, req->type, KG_PROTO_ERR_NOT_HELD,
 				     "%s is not leased", s->pp->name);
 		return;
 	}
 	kg_info("pid %d uid %u revokes %s", c->cred.pid, c->cred.uid, s->pp->name);
-	end_lease(srv, s, KG_PROTO_REVOKE_ADMIN);
+	if (s->orphan)
+		end_orphan(srv, s, true, "revoked by an admin");
+	else
+		end_lease(srv, s, KG_PROTO_REVOKE_ADMIN);
 	send_ok(c, req);
 	hand_over(srv, s);
 }
@@ -436,7 +492,39 @@ void kg_requests_shutdown(struct kg_server *srv)
 		}
 		if (s->lessee)
 			end_lease(srv, s, KG_PROTO_REVOKE_SHUTDOWN);
+		if (s->orphan)
+			end_orphan(srv, s, true, "the broker stops");
 	}
+}
+
+/* An orphan ends when the kernel no longer lists its lessee: the client's
+ * last fd of it closed (the broker holds none). */
+static bool sweep_orphans(struct kg_server *srv)
+{
+	drmModeLesseeListPtr ll = NULL;
+	bool more = false;
+
+	for (size_t i = 0; i < srv->n_slots; i++) {
+		struct slot *s = &srv->slots[i];
+		bool live = false;
+
+		if (!s->orphan)
+			continue;
+		if (!ll)
+			ll = drmModeListLessees(kg_device_fd(srv->dev));
+		if (!ll)
+			return true; /* try again on the next tick */
+		for (uint32_t j = 0; j < ll->count; j++)
+			live |= ll->lessees[j] == s->orphan;
+		if (live) {
+			more = true;
+			continue;
+		}
+		end_orphan(srv, s, false, "its lessee is gone");
+		hand_over(srv, s);
+	}
+	drmFree(ll);
+	return more;
 }
 
 void kg_requests_sweep(void *data)
@@ -450,8 +538,33 @@ void kg_requests_sweep(void *data)
 		if (s->lessee)
 			more |= kg_lease_sweep(s->lease);
 	}
+	more |= sweep_orphans(srv);
+	kg_server_reap(srv);
 	if (!more)
 		kg_loop_timer_arm(srv->sweep_timer, 0, 0);
+}
+
+void kg_requests_adopt(struct kg_server *srv, const struct kg_fdstore_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct slot *s = find_slot(srv, e[i].pipeline);
+
+		if (!s || taken(s)) {
+			kg_warn("lessee %u of the stored lease table: %s; leaving it to the kernel "
+				"(it ends when its client closes it)",
+				e[i].lessee_id,
+				!s ? "no such pipeline in this config"
+				   : "its pipeline is adopted already");
+			continue;
+		}
+		s->orphan = e[i].lessee_id;
+		kg_info("pipeline %s: adopted the kernel's lease (lessee %u): orphaned, waiting "
+			"for its client; it ends when the client closes it, an admin revokes it "
+			"or the broker stops",
+			s->pp->name, s->orphan);
+	}
+	record(srv);
+	arm_sweep(srv);
 }
 
 void kg_requests_connector_changed(struct kg_server *srv, size_t connector)

@@ -8,6 +8,7 @@
 
 #include "kmsgate-proto.h"
 #include "list.h"
+#include "fdstore.h"
 #include "lease.h"
 #include "server.h"
 
@@ -47,6 +48,9 @@ struct slot {
 	struct client *lessee;
 	struct kg_list waiters; /* waiter.link, oldest first */
 	size_t n_waiters;
+	/* A lease adopted after a restart (fdstore.h) whose client has not
+	 * come back: its lessee id, 0 if none. Taken like a lessee's. */
+	uint32_t orphan;
 };
 
 struct kg_server {
@@ -54,6 +58,7 @@ struct kg_server {
 	struct kg_device *dev;
 	const struct kg_plan *plan;
 	const struct kg_acl *admin;
+	struct kg_fdstore *store; /* may be NULL */
 	struct slot *slots;
 	size_t n_slots;
 	char sock_path[108];
@@ -90,6 +95,8 @@ void kg_requests_client_gone(struct client *c);
 /* Shutdown: revoke every lease with EV_REVOKED(shutdown), cancel waiters. */
 void kg_requests_shutdown(struct kg_server *srv);
 void kg_requests_sweep(void *data);
+/* After a restart: the leases the kernel still holds become orphans. */
+void kg_requests_adopt(struct kg_server *srv, const struct kg_fdstore_entry *e, size_t n);
 /* Tells every client; the caller reaps those that could not take it. */
 void kg_requests_connector_changed(struct kg_server *srv, size_t connector);
 

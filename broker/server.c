@@ -411,6 +411,7 @@ struct kg_server *kg_server_create(const struct kg_server_config *cfg)
 	srv->dev = cfg->dev;
 	srv->plan = cfg->plan;
 	srv->admin = cfg->admin;
+	srv->store = cfg->store;
 	srv->lock_fd = cfg->lock_fd;
 	srv->listen_fd = -1;
 	srv->max_clients = max_clients();
@@ -455,6 +456,11 @@ void kg_server_destroy(struct kg_server *srv)
 	if (srv->lock_fd >= 0)
 		close(srv->lock_fd);
 	free(srv);
+}
+
+void kg_server_adopt(struct kg_server *srv, const struct kg_fdstore_entry *e, size_t n)
+{
+	kg_requests_adopt(srv, e, n);
 }
 
 void kg_server_connectors_changed(struct kg_server *srv, const bool *changed)

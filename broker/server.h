@@ -19,6 +19,7 @@
 
 #include "acl.h"
 #include "device.h"
+#include "fdstore.h"
 #include "loop.h"
 #include "plan.h"
 
@@ -30,8 +31,9 @@ struct kg_server_config {
 	const struct kg_plan *plan; /* must outlive the server */
 	const struct kg_acl *admin; /* who may REVOKE besides root */
 	const char *runtime_dir;
-	int lock_fd;   /* from kg_server_lock(); the server owns it from here */
-	int listen_fd; /* a listening socket from systemd, or -1 to bind one */
+	int lock_fd;		  /* from kg_server_lock(); the server owns it from here */
+	int listen_fd;		  /* a listening socket from systemd, or -1 to bind one */
+	struct kg_fdstore *store; /* the lease table goes there; may be NULL */
 };
 
 /* Creates the runtime directory (0755) if needed and takes its lock, so
@@ -45,6 +47,13 @@ struct kg_server *kg_server_create(const struct kg_server_config *cfg);
 /* Revokes every lease (telling lessees: shutdown), cancels waiters, closes
  * every client, removes the socket, releases the lock. Accepts NULL. */
 void kg_server_destroy(struct kg_server *srv);
+
+/* After a restart with the master fd from systemd's fd store: the leases
+ * the kernel still holds (e) become "orphaned, waiting for their client":
+ * LIST shows them leased, nobody can acquire them; they end when the kernel
+ * drops the lessee (its last fd closed), an admin revokes them, or the
+ * broker stops. */
+void kg_server_adopt(struct kg_server *srv, const struct kg_fdstore_entry *e, size_t n);
 
 /* After a hotplug re-probe: changed[i] per desc connector. Sends
  * EV_CONNECTOR_CHANGED for the pipelines on changed connectors. */

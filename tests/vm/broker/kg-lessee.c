@@ -10,6 +10,11 @@
  *       (CLOCK_MONOTONIC) when flip n's event arrives, for n = 10 and 130:
  *       scripts wait for the first instead of sleeping, and time 120 flips
  *       between the two.
+ *       With --outlive-broker, losing the broker (kill -9) is not the end:
+ *       it prints "BROKER_GONE", keeps flipping on its lease fd and prints
+ *       "FLIPS_WITHOUT_BROKER 20" once 20 more flips completed (or
+ *       "FLIP_FAILED errno-name" when one fails), as a client would that
+ *       waits for a restarted broker (tracker issue 12).
  *   kg-lessee [--wait] acquire NAME       acquire, print LEASED (with
  *       t=MS, CLOCK_MONOTONIC) or "REFUSED errno-name text", hold until
  *       stdin closes or says quit (then release), or until the lease is
@@ -214,9 +219,13 @@ static bool commit_plane(int fd, struct kmsgate_lease *l, const drmModeModeInfo 
 	return ok && ret == 0;
 }
 
+static bool outlive_broker;
+
 struct show {
 	struct kmsgate_lease *lease;
 	const char *name;
+	bool broker_gone;
+	unsigned flips_at_loss;
 	bool revoked;
 	bool flip_pending;
 	unsigned flips;
@@ -270,18 +279,30 @@ static int show_loop(struct kmsgate_client *c, struct show *s, int fd, const drm
 	unsigned cur = 0;
 
 	while (!s->revoked) {
-		struct pollfd p[3] = { { kmsgate_get_fd(c), POLLIN, 0 },
+		struct pollfd p[3] = { { s->broker_gone ? -1 : kmsgate_get_fd(c), POLLIN, 0 },
 				       { fd, POLLIN, 0 },
 				       { 0, POLLIN, 0 } };
 
 		if (!s->flip_pending) {
 			cur ^= 1;
 			s->flip_pending = commit_plane(fd, s->lease, mode, &fbs[cur], false, s);
+			if (!s->flip_pending && s->broker_gone) {
+				printf("FLIP_FAILED %s\n", errname(errno));
+				return 1;
+			}
 		}
+		if (s->broker_gone && s->flips == s->flips_at_loss + 20)
+			printf("FLIPS_WITHOUT_BROKER 20\n");
 		if (poll(p, 3, s->flip_pending ? 100 : 20) < 0 && errno != EINTR)
 			return 1;
-		if (p[0].revents && kmsgate_dispatch(c) < 0)
-			s->revoked = true;
+		if (p[0].revents && kmsgate_dispatch(c) < 0) {
+			if (outlive_broker && !s->revoked) {
+				printf("BROKER_GONE flips=%u\n", s->flips);
+				s->broker_gone = true;
+				s->flips_at_loss = s->flips;
+			} else
+				s->revoked = true;
+		}
 		if (p[1].revents)
 			drmHandleEvent(fd, &evctx);
 		if (p[2].revents && stdin_quit())
@@ -632,7 +653,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: kg-lessee [--uid N [--gid G] [--groups G1,G2...]] [--name S] "
-		"[--socket P] [--wait] "
+		"[--socket P] [--wait] [--outlive-broker] "
 		"show NAME RRGGBB | acquire NAME | touch NAME OTHER | cycles NAME N | "
 		"revoke NAME | hostile N | cards | master DRIVER | conns N | idle | noread MAX | version | "
 		"waiters NAME N\n");
@@ -751,6 +772,8 @@ int main(int argc, char **argv)
 			name = argv[++i];
 		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
 			sock = argv[++i];
+		} else if (strcmp(argv[i], "--outlive-broker") == 0) {
+			outlive_broker = true;
 		} else if (strcmp(argv[i], "--wait") == 0) {
 			flags |= KMSGATE_ACQUIRE_WAIT;
 		} else {

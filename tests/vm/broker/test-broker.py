@@ -8,6 +8,8 @@ Usage: test-broker.py SCENARIO BROKER KG_LESSEE [--png-dir DIR] [--notify P --ac
 Scenarios: two-clients isolation kill9 acl hostile cycles release sigterm hotplug vkms bench
            caps slow-reader version wait-queue available admin groups driver master-busy
            sd-activate sd-wrong-type (with --notify KG_NOTIFY --activate SYSTEMD_SOCKET_ACTIVATE)
+           lease-facts (with --leasefacts KG_LEASEFACTS)
+           restart restart-nostore (with --fdstore KG_FDSTORE)
 Exit: 0 pass, 1 a check failed, 99 the rig failed."""
 
 import argparse
@@ -635,7 +637,7 @@ def run(args, scenario, check):
         with open(conf, 'w') as f:
             f.write(CONFIGS.get(scenario, CONFIG))
         with open(script, 'w') as f:
-            own_start = scenario in VKMS or scenario.startswith('sd-')
+            own_start = scenario in VKMS or scenario.startswith('sd-') or scenario in NO_BROKER
             start = '' if own_start else 'start_broker --config /etc/kmsgate.conf\n'
             f.write(PRELUDE + start + SCENARIOS[scenario])
         add = [f'{args.broker}:/bin/kmsgate-broker', f'{args.lessee}:/bin/kg-lessee',
@@ -646,6 +648,12 @@ def run(args, scenario, check):
                                    'SYSTEMD_SOCKET_ACTIVATE (package systemd)')
             add += [f'{args.notify}:/bin/kg-notify',
                     f'{args.activate}:/bin/systemd-socket-activate']
+        if scenario in NO_BROKER:
+            tool, dest = ((args.leasefacts, 'kg-leasefacts') if scenario == 'lease-facts'
+                          else (args.fdstore, 'kg-fdstore'))
+            if not tool:
+                raise kgvm.VMError(f'{scenario} needs --{dest[3:]} {dest.upper()}')
+            add += [f'{tool}:/bin/{dest}']
         opts = kgvm.Options(add=add, vkms=scenario in VKMS, timeout=args.timeout)
         with kgvm.VM(opts, ['sh', '/bin/scenario.sh']) as vm:
             HOST[scenario](vm, check)
@@ -1132,6 +1140,199 @@ def host_master_busy(vm, check):
     check(len(after) == 1, f'with the holder gone, the same command serves vkms: {after}')
 
 
+# What Linux does to a lessee when its lessor's fd closes (no broker; plain
+# libdrm in kg-leasefacts, see its header and docs/recovery.md): (a) the
+# lessor exits with no copy of its master fd left, on head1; (b) a keeper
+# (the fd store's stand-in) holds a dup of it, on head2; (c) a new process
+# gets that dup and adopts the lease, on head3.
+SCENARIOS['lease-facts'] = r"""
+kg-leasefacts close 1 ff0000; echo "FACTS_EXIT=$?"
+kg-leasefacts kept 2 00ff00; echo "FACTS_EXIT=$?"
+kg-leasefacts adopt 3 0000ff; echo "FACTS_EXIT=$?"
+echo "BROKER_EXIT=0"
+"""
+NO_BROKER = ('lease-facts',)
+
+
+def facts(vm):
+    """{'case.step': {key: value}} from the FACT lines."""
+    out = {}
+    for ln in lines(vm, 'FACT '):
+        parts = ln.split()
+        out[parts[1]] = dict(p.split('=', 1) for p in parts[2:] if '=' in p)
+    return out
+
+
+def host_lease_facts(vm, check):
+    snaps = {}
+    # Each HOST point: screendump the head now, then let the guest go on.
+    for label, head in (('close-lessor-exited', 1), ('close-lessee-closed', 1),
+                        ('kept-lessor-exited', 2), ('kept-keeper-exited', 2),
+                        ('kept-lessee-closed', 2), ('adopt-lessor-exited', 3),
+                        ('adopt-revoked', 3), ('adopt-keeper-exited', 3),
+                        ('adopt-lessee-closed', 3)):
+        vm.wait_for(rf'^HOST {label}$', timeout=240)
+        w, h, rgb = vm.screendump(head)
+        snaps[label] = (w, h, colour_at(w, rgb, 100, 100) if (w, h) == (W, H) else None)
+        print(f'SNAP {label}: head {head} {w}x{h} colour '
+              f'{snaps[label][2] if snaps[label][2] is None else f"{snaps[label][2]:06x}"}')
+        vm.send('go')
+    vm.wait_for(r'^BROKER_EXIT=', timeout=120)
+    f = facts(vm)
+    for k in sorted(f):
+        print(f'FACTS {k}: {f[k]}')
+    check(lines(vm, 'FACTS_EXIT=0') and len(lines(vm, 'FACTS_EXIT=0')) == 3,
+          'kg-leasefacts ran all three cases')
+
+    def fact(key, want, what):
+        got = {k: f.get(key, {}).get(k) for k in want}
+        check(got == want, f'{key}: {what}: {got}')
+
+    def on(label, colour, what):
+        got = snaps.get(label, (0, 0, None))[2]
+        check(got == colour, f'{label}: {what}: head shows '
+              f'{"nothing (off)" if got is None else f"{got:06x}"}, expected {colour:06x}')
+
+    def off(label, what):
+        w, h, c = snaps.get(label, (0, 0, None))
+        check((w, h) != (W, H) or c == 0, f'{label}: {what}: {w}x{h}')
+
+    alive = {'flips': '10', 'err': 'OK', 'getcrtc': 'OK', 'objects': '3', 'alt': 'OK'}
+    # Revoked by REVOKE_LEASE: the lease is empty (ENOENT, 0 objects).
+    dead = {'flips': '0', 'err': 'ENOENT', 'getcrtc': 'ENOENT', 'objects': '0',
+            'alt': 'ENOENT'}
+    # The lessor's DRM file closed: the lease is emptied too (GetCrtc:
+    # ENOENT) and the device has no master, so the lessee is no longer a
+    # "current master" and every master ioctl (atomic, GET_LEASE) is EACCES.
+    orphaned = {'flips': '0', 'err': 'EACCES', 'getcrtc': 'ENOENT', 'objects': '-13',
+                'alt': 'EACCES'}
+    # (a) the last fd of the lessor's file closes: every lease is revoked.
+    fact('close.lessor_alive', alive, 'the lessee works while the lessor lives')
+    fact('close.lessor_exited', orphaned, 'lessor exited: the lessee is revoked')
+    on('close-lessor-exited', RED, 'its last frame stays on screen')
+    fact('close.new_opener', {'master': '1', 'lessees': '0'},
+         'a new opener becomes master and sees no lessee')
+    off('close-lessee-closed', 'the frame goes when the lessee closes its fd')
+    # (b) a dup of the master fd in another process keeps the lease.
+    fact('kept.lessor_exited', alive, 'lessor exited, a keeper holds its fd: lessee works')
+    on('kept-lessor-exited', GREEN ^ 0xffffff, 'the lessee\'s new frame is on screen')
+    fact('kept.new_opener', {'master': '0'}, 'nobody else can become master meanwhile')
+    fact('kept.keeper_exited', orphaned, 'the last copy closed: revoked')
+    on('kept-keeper-exited', GREEN ^ 0xffffff, 'its last frame stays')
+    # (c) a new process with the dup is master and can re-adopt or revoke.
+    fact('adopt.lessor_exited', alive, 'lessee works with the fd in the store')
+    fact('adopt.adopter', {'master': '1', 'lists_ours': '1'},
+         'the new process is master and lists the lessee')
+    fact('adopt.newlease', {'result': 'OK'}, 'it can lease another head')
+    fact('adopt.revoke', {'result': 'OK'}, 'it can revoke the old lessee by id')
+    fact('adopt.revoked', dead, 'the revoked lessee gets ENOENT')
+    on('adopt-revoked', BLUE ^ 0xffffff, 'and its last frame stays')
+    lessor = re.search(r'lessee=(\d+)', ' '.join(lines(vm, 'LESSOR ')[2:3]))
+    check(bool(lessor) and f.get('adopt.adopter', {}).get('first') == lessor.group(1),
+          f'the listed id is the lessor\'s lessee id: {lines(vm, "LESSOR ")[2:3]} '
+          f'{f.get("adopt.adopter")}')
+
+
+HOST['lease-facts'] = host_lease_facts
+
+# The broker survives its own kill -9 (tracker issue 12). kg-fdstore is an
+# EMULATION of systemd's fd store protocol (sd_notify(3) FDSTORE=1,
+# sd_listen_fds(3) LISTEN_FDS/LISTEN_FDNAMES/LISTEN_PID), not systemd: it
+# keeps what the broker stores, SIGKILLs it on "kill9" and starts a new one
+# with the kept fds at 3.. on "start". restart-nostore runs the same with
+# --max 0 (a unit without FileDescriptorStoreMax=): the lease must die.
+RESTART = r"""
+mkfifo /tmp/fq; exec 9<>/tmp/fq
+kg-fdstore $FDMAX /run/notify.sock kmsgate-broker --config /etc/kmsgate.conf --log-level debug \
+	<&9 >/tmp/fds.out 2>/tmp/broker.log &
+F=$!
+wait_file /tmp/fds.out 'FDSTORE READY' || echo "NO_READY"
+echo "STORED_AT_START=$(grep -c 'FDSTORE STORED' /tmp/fds.out)"
+lessee 1 --outlive-broker --name survivor show head1 ff0000
+wait_lessee 1 '^FLIPPED head1 10 ' || echo "NO_FLIPS head1"
+echo kill9 >&9
+wait_file /tmp/fds.out 'FDSTORE KILLED' || echo "NO_KILL"
+wait_lessee 1 '^BROKER_GONE' || echo "NO_BROKER_GONE"
+wait_lessee 1 '^FLIPS_WITHOUT_BROKER\|^FLIP_FAILED'
+grep -q '^FLIPS_WITHOUT_BROKER' /tmp/l1.out && echo "FLIPS_WITHOUT_BROKER=yes" || echo "FLIPS_WITHOUT_BROKER=no"
+hostwait killed
+echo start >&9
+i=0; while [ "$(grep -c 'FDSTORE READY' /tmp/fds.out)" != 2 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+kg-lessee list | sed 's/^/AFTER_RESTART /'
+kg-lessee acquire head1 </dev/null | sed 's/^/HEAD1_AGAIN /'
+kg-lessee acquire head2 </dev/null | sed 's/^/HEAD2 /'
+grep -q '^FLIP_FAILED' /tmp/l1.out && echo "STILL_FLIPPING=no" || echo "STILL_FLIPPING=yes"
+hostwait restarted
+mark
+lquit 1
+wait_new 'ended: its lessee is gone' && echo "ORPHAN_GONE=yes" || echo "ORPHAN_GONE=no"
+kg-lessee list | sed 's/^/AFTER_CLIENT /'
+echo stop >&9
+wait_file /tmp/fds.out 'FDSTORE EXITED' || echo "NO_EXIT"
+echo quit >&9; wait $F
+sed 's/^/FDS /' /tmp/fds.out
+echo "--- broker log"; tail -n 150 /tmp/broker.log
+# Last: the host reads everything above once it sees this.
+echo "BROKER_EXIT=$(sed -n 's/^FDSTORE EXITED status=//p' /tmp/fds.out)"
+"""
+SCENARIOS['restart'] = 'FDMAX=""\n' + RESTART
+SCENARIOS['restart-nostore'] = 'FDMAX="--max 0"\n' + RESTART
+NO_BROKER += ('restart', 'restart-nostore')
+
+
+def pipeline_states(vm, prefix):
+    return dict(re.findall(r'PIPELINE (\S+) state=(\d)', ' '.join(lines(vm, prefix))))
+
+
+def host_restart(vm, check, store=True):
+    vm.wait_for(r'^HOST killed$', timeout=240)
+    if store:
+        head_is(vm, check, 1, RED, 'after the broker\'s kill -9')
+    vm.send('go')
+    vm.wait_for(r'^HOST restarted$', timeout=240)
+    if store:
+        head_is(vm, check, 1, RED, 'after the broker\'s restart')
+    vm.send('go')
+    vm.wait_for(r'^BROKER_EXIT=', timeout=120)
+    fds = lines(vm, 'FDS ')
+    first = re.search(r'leased to pid \d+ uid 0 \(lessee (\d+)\)', '\n'.join(vm.output))
+    after, later = pipeline_states(vm, 'AFTER_RESTART '), pipeline_states(vm, 'AFTER_CLIENT ')
+    if store:
+        check(value(vm, 'STORED_AT_START') == '2' and 'FDS FDSTORE STORED drm-master' in fds
+              and 'FDS FDSTORE STORED lease-table' in fds,
+              f'the broker stored its master fd and lease table: {fds[:4]}')
+        check(value(vm, 'FLIPS_WITHOUT_BROKER') == 'yes',
+              'the lessee flips on while the broker is dead (20 flip events)')
+        adopted = re.search(r'pipeline head1: adopted the kernel\'s lease \(lessee (\d+)\)',
+                            '\n'.join(vm.output))
+        check(bool(first and adopted) and first.group(1) == adopted.group(1),
+              f'the restarted broker adopted lessee {first and first.group(1)} on head1: '
+              f'{adopted and adopted.group(0)}')
+        check(after == {'head0': '0', 'head1': '1', 'head2': '0', 'head3': '0'},
+              f'after the restart LIST shows head1 leased, the others free: {after}')
+        check(any('REFUSED EBUSY' in ln for ln in lines(vm, 'HEAD1_AGAIN ')),
+              f'nobody can acquire the orphaned head1: {lines(vm, "HEAD1_AGAIN ")}')
+        check(any(ln.startswith('HEAD2 LEASED head2') for ln in lines(vm, 'HEAD2 ')),
+              f'another head is leasable: {lines(vm, "HEAD2 ")}')
+        check(value(vm, 'STILL_FLIPPING') == 'yes', 'the lessee still flips after the restart')
+        check(value(vm, 'ORPHAN_GONE') == 'yes' and later.get('head1') == '0',
+              f'when the client closes its lease the broker frees head1: {later}')
+        check('FDS FDSTORE REMOVED drm-master n=1' in fds,
+              'on SIGTERM the broker takes its master fd out of the store')
+    else:
+        check(any(ln.startswith('FDS FDSTORE DROPPED drm-master') for ln in fds),
+              f'the store kept nothing (--max 0): {fds[:4]}')
+        check(value(vm, 'FLIPS_WITHOUT_BROKER') == 'no'
+              and any('FLIP_FAILED ENOENT' in ln for ln in vm.output),
+              'without the store the lease dies with the broker (flip: ENOENT)')
+        check(after.get('head1') == '0' and any('LEASED head1' in ln
+                                                 for ln in lines(vm, 'HEAD1_AGAIN ')),
+              f'and the restarted broker leases head1 anew: {after} {lines(vm, "HEAD1_AGAIN ")}')
+
+
+HOST['restart'] = host_restart
+HOST['restart-nostore'] = lambda vm, check: host_restart(vm, check, store=False)
+
 HOST.update({
     'driver': host_driver, 'master-busy': host_master_busy,
     'caps': host_caps, 'slow-reader': host_slow_reader, 'version': host_version,
@@ -1148,6 +1349,8 @@ def main():
     p.add_argument('--timeout', type=float, default=500)
     p.add_argument('--notify', help='kg-notify (sd-* scenarios)')
     p.add_argument('--activate', help='systemd-socket-activate (sd-* scenarios)')
+    p.add_argument('--leasefacts', help='kg-leasefacts (lease-facts)')
+    p.add_argument('--fdstore', help='kg-fdstore (restart, restart-nostore)')
     args = p.parse_args()
     check = Check()
     try:
