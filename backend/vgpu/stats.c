@@ -19,11 +19,14 @@ enum {
 	IV_FLIP,
 	IV_FENCE,
 	IV_TOTAL,
+	IV_DRAW,
+	IV_GLASS,
 	IV_COUNT
 };
 
-static const char *const iv_names[IV_COUNT] = { "recv_to_commit", "commit_to_flip", "flip_to_fence",
-						"recv_to_fence" };
+static const char *const iv_names[IV_COUNT] = { "recv_to_commit", "commit_to_flip",
+						"flip_to_fence",  "recv_to_fence",
+						"draw",		  "release_to_glass" };
 
 struct stats_window {
 	uint64_t v[KG_STATS_WINDOW]; /* ns, a ring of the last samples */
@@ -35,6 +38,9 @@ struct stats_scanout {
 	char path[32];
 	uint64_t frames, shown, coalesced, dropped, zero_copy;
 	uint64_t bytes_copied;
+	uint64_t release_ns;   /* the last shown frame's fence: the guest drew since */
+	uint64_t last_flip_ns; /* the last shown frame's flip: the vblank phase */
+	uint64_t missed, missed_vblanks;
 	struct stats_window iv[IV_COUNT];
 };
 
@@ -68,6 +74,35 @@ static void window_add(struct stats_window *w, uint64_t from, uint64_t to)
 		w->n++;
 }
 
+/*
+ * A shown frame of a paced guest, measured from the fence that released the
+ * guest to draw it (the previous shown frame's). It was drawn for the first
+ * vblank after that release; vblanks come at the previous flip event plus
+ * whole periods. Missed: shown one or more periods after that vblank.
+ */
+static void add_pacing(struct stats_scanout *s, const struct kg_stats_frame *f)
+{
+	uint64_t release = s->release_ns, last_flip = s->last_flip_ns, p = f->period_ns;
+
+	s->release_ns = f->fence_ns; /* 0 (unfenced): the next frame is not paced */
+	s->last_flip_ns = f->flip_ns;
+	if (!release || !last_flip || f->recv_ns < release || f->flip_ns < release)
+		return;
+	window_add(&s->iv[IV_DRAW], release, f->recv_ns);
+	window_add(&s->iv[IV_GLASS], release, f->flip_ns);
+	if (p && f->flip_ns > last_flip) {
+		/* The first vblank after the release (a fence that completes
+		 * on a flip event releases just after that vblank). */
+		uint64_t k = release > last_flip ? (release - last_flip + p - 1) / p : 1;
+		uint64_t target = last_flip + (k ? k : 1) * p;
+
+		if (f->flip_ns > target + p / 2) {
+			s->missed++;
+			s->missed_vblanks += (f->flip_ns - target + p / 2) / p;
+		}
+	}
+}
+
 void kg_stats_add(struct kg_stats *st, const struct kg_stats_frame *f)
 {
 	struct stats_scanout *s;
@@ -92,6 +127,7 @@ void kg_stats_add(struct kg_stats *st, const struct kg_stats_frame *f)
 	window_add(&s->iv[IV_FLIP], f->commit_ns, f->flip_ns);
 	window_add(&s->iv[IV_FENCE], f->flip_ns, f->fence_ns);
 	window_add(&s->iv[IV_TOTAL], f->recv_ns, f->fence_ns);
+	add_pacing(s, f);
 }
 
 void kg_stats_add_fence(struct kg_stats *st, enum kg_stats_fence kind)
@@ -150,6 +186,8 @@ static void write_scanout(FILE *f, unsigned i, const struct stats_scanout *s, bo
 		"      \"frames\": %llu, \"shown\": %llu, \"coalesced\": %llu, \"dropped\": %llu,\n",
 		(unsigned long long)s->frames, (unsigned long long)s->shown,
 		(unsigned long long)s->coalesced, (unsigned long long)s->dropped);
+	fprintf(f, "      \"missed\": %llu, \"missed_vblanks\": %llu,\n",
+		(unsigned long long)s->missed, (unsigned long long)s->missed_vblanks);
 	fprintf(f,
 		"      \"bytes_copied\": %llu, \"bytes_copied_per_frame\": %.1f, "
 		"\"zero_copy_ratio\": %.3f,\n",

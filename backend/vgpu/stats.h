@@ -6,6 +6,12 @@
  * flush received, the commit issued, the flip event, the guest fence
  * completed. Percentiles cover the last KG_STATS_WINDOW frames of each
  * scanout; the counters cover the whole run. Format: docs/backend.md.
+ *
+ * What a user of a paced guest feels comes from the fence before a frame
+ * (the guest was released to draw it): "draw" is release -> the frame's
+ * flush received, "release_to_glass" release -> its flip event, and a
+ * frame is "missed" when it reached the screen one or more refreshes after
+ * the vblank it was drawn for (the first one after its release).
  */
 #ifndef KG_STATS_H
 #define KG_STATS_H
@@ -29,6 +35,7 @@ struct kg_stats_frame {
 	uint64_t flip_ns;   /* 0: never shown */
 	uint64_t fence_ns;  /* 0: the flush had no fence */
 	uint64_t bytes_copied;
+	uint64_t period_ns; /* the display's refresh period, 0: unknown */
 };
 
 /*

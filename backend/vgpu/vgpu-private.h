@@ -101,6 +101,7 @@ struct vgpu_present {
 struct vgpu_scanout {
 	uint32_t resource_id; /* 0: disabled */
 	bool virgl;	      /* it shows a 3D resource */
+	uint64_t period_ns;   /* the display's refresh period (stats), 0: unknown */
 	struct kg_rect r;     /* the part of the resource shown */
 	const struct kg_format *fmt;
 	uint32_t stride;

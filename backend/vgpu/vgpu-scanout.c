@@ -129,6 +129,7 @@ static void present_finish(struct kg_vgpu *g, struct vgpu_present *p,
 		.commit_ns = res ? res->commit_ns : 0,
 		.flip_ns = res && res->shown ? res->flip_ns : 0,
 		.bytes_copied = res ? res->bytes_copied : 0,
+		.period_ns = g->scanouts[p->scanout].period_ns,
 	};
 
 	if (f.shown)
@@ -362,6 +363,17 @@ void vgpu_scanouts_remap(struct kg_vgpu *g)
 	}
 }
 
+/* The display's refresh period, for the statistics' missed vblanks: read
+ * when a scanout is set (get_info may ask the kernel), not per frame. */
+static uint64_t scanout_period(struct kg_vgpu *g, unsigned i)
+{
+	struct kg_scanout_info info = { 0 };
+
+	if (!g->stats || g->out->ops->get_info(g->out, i, &info) < 0 || !info.refresh_mhz)
+		return 0;
+	return 1000000000000ull / info.refresh_mhz;
+}
+
 /* A 3D resource: its size and format are the renderer's. */
 static void set_scanout_3d(struct kg_vgpu *g, struct vgpu_cmd *c,
 			   const struct virtio_gpu_set_scanout *cmd, struct vgpu_resource *r)
@@ -376,6 +388,7 @@ static void set_scanout_3d(struct kg_vgpu *g, struct vgpu_cmd *c,
 	}
 	s = &g->scanouts[cmd->scanout_id];
 	s->resource_id = r->id;
+	s->period_ns = scanout_period(g, cmd->scanout_id);
 	s->virgl = true;
 	s->r = (struct kg_rect){ cmd->r.x, cmd->r.y, cmd->r.width, cmd->r.height };
 	s->fmt = fmt;
@@ -410,6 +423,7 @@ void vgpu_cmd_set_scanout(struct kg_vgpu *g, struct vgpu_cmd *c)
 	}
 	s = &g->scanouts[cmd.scanout_id];
 	s->resource_id = r->id;
+	s->period_ns = scanout_period(g, cmd.scanout_id);
 	s->virgl = false;
 	s->r = (struct kg_rect){ cmd.r.x, cmd.r.y, cmd.r.width, cmd.r.height };
 	s->fmt = r->fmt;
@@ -457,6 +471,7 @@ void vgpu_cmd_set_scanout_blob(struct kg_vgpu *g, struct vgpu_cmd *c)
 	r->height = cmd.height;
 	s = &g->scanouts[cmd.scanout_id];
 	s->resource_id = r->id;
+	s->period_ns = scanout_period(g, cmd.scanout_id);
 	s->virgl = false;
 	s->r = (struct kg_rect){ cmd.r.x, cmd.r.y, cmd.r.width, cmd.r.height };
 	s->fmt = fmt;

@@ -316,6 +316,48 @@ static void test_stats_json(void **state)
 	kg_stats_destroy(s);
 }
 
+/* A paced guest at 60 Hz: released by each frame's fence just after its
+ * flip, it draws for 4 ms; the fourth frame comes 2 refreshes late (drawn
+ * for vblank 4, shown at 6). draw and release_to_glass are measured from
+ * the fence before each frame, so the first frame has none. */
+static void test_stats_pacing(void **state)
+{
+	const uint64_t p = 16666667, t0 = 1000000000;
+	/* vblank index each frame is shown at; its flush comes 4 ms after the
+	 * previous frame's fence (= that frame's flip + 0.1 ms). */
+	const unsigned shown_at[] = { 1, 2, 3, 6, 7 };
+	struct kg_stats *s = kg_stats_create();
+	uint64_t release = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	for (unsigned i = 0; i < 5; i++) {
+		uint64_t flip = t0 + shown_at[i] * p;
+		struct kg_stats_frame fr = { .scanout = 0,
+					     .shown = true,
+					     .recv_ns = release ? release + 4000000 : t0,
+					     .commit_ns = (release ? release : t0) + 4100000,
+					     .flip_ns = flip,
+					     .fence_ns = flip + 100000,
+					     .period_ns = p };
+
+		kg_stats_add(s, &fr);
+		release = fr.fence_ns;
+	}
+	assert_int_equal(kg_stats_write(s, f), 0);
+	fclose(f);
+	/* Frame 4 was drawn for vblank 4 and shown at 6: 2 vblanks missed. */
+	assert_non_null(strstr(buf, "\"missed\": 1, \"missed_vblanks\": 2"));
+	assert_non_null(strstr(buf, "\"draw\": {\"samples\": 4, \"p50_us\": 4000.0"));
+	/* release -> glass: one period less the 0.1 ms fence delay, and three
+	 * for the late frame (p90 of 4 samples is the largest). */
+	assert_non_null(strstr(buf, "\"release_to_glass\": {\"samples\": 4, \"p50_us\": 16566.7"));
+	assert_non_null(strstr(buf, "\"max_us\": 49900.0"));
+	free(buf);
+	kg_stats_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_join),
 		cmocka_unit_test(test_percentile),
 		cmocka_unit_test(test_stats_json),
+		cmocka_unit_test(test_stats_pacing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
