@@ -30,6 +30,7 @@
 #include "kms-pick.h"
 #include "output-kms.h"
 #include "stats.h"
+#include "trace.h"
 #include "broker-outputs.h"
 #include "vgpu-vhost.h"
 #include "guest-config.h"
@@ -41,7 +42,7 @@
 
 struct opts {
 	const char *socket, *output, *broker, *pipelines, *device, *connectors;
-	const char *png_dir, *stats;
+	const char *png_dir, *stats, *trace;
 	const char *render_node;
 	const char *config, *guest, *log_file;
 	bool virgl, gles;
@@ -61,6 +62,7 @@ struct app {
 	int drm_fd;
 	int sig_fd;
 	struct kg_source *sig_src, *stats_timer;
+	struct kg_trace *trace;
 	struct kg_stats *stats;
 	struct kg_broker_outputs *broker;
 	struct kg_vgpu_vhost *vu;
@@ -93,6 +95,8 @@ static void usage(FILE *f)
 		"  --png-dir DIR            headless: write DIR/scanout-N.png on SIGUSR1 and at exit\n"
 		"  --stats FILE             write frame latency statistics (JSON) every second\n"
 		"                           and at exit\n"
+		"  --trace FILE             each frame's timeline as trace-event JSON (open it in\n"
+		"                           ui.perfetto.dev or chrome://tracing)\n"
 		"  --max-resource-mb N      cap on the guest's resources in total (default 1024)\n"
 		"  --fifo                   show every frame in order instead of newest-wins\n"
 		"  --virgl                  3D for the guest (virgl, on virglrenderer)\n"
@@ -199,6 +203,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_SCANOUTS,
 		O_PNG,
 		O_STATS,
+		O_TRACE,
 		O_MAXMB,
 		O_FIFO,
 		O_VIRGL,
@@ -224,6 +229,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "headless-scanouts", required_argument, NULL, O_SCANOUTS },
 		{ "png-dir", required_argument, NULL, O_PNG },
 		{ "stats", required_argument, NULL, O_STATS },
+		{ "trace", required_argument, NULL, O_TRACE },
 		{ "max-resource-mb", required_argument, NULL, O_MAXMB },
 		{ "fifo", no_argument, NULL, O_FIFO },
 		{ "virgl", no_argument, NULL, O_VIRGL },
@@ -285,6 +291,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_STATS:
 			o->stats = optarg;
+			break;
+		case O_TRACE:
+			o->trace = optarg;
 			break;
 		case O_FIFO:
 			o->fifo = true;
@@ -620,7 +629,10 @@ static void write_stats(struct app *a)
 
 static void on_stats_timer(void *data)
 {
-	write_stats(data);
+	struct app *a = data;
+
+	write_stats(a);
+	kg_trace_flush(a->trace);
 }
 
 static void on_signal(void *data, int fd, uint32_t events)
@@ -709,13 +721,23 @@ static int start(struct app *a)
 		kg_log_errno(KG_LOG_ERROR, "cannot set up signal handling");
 		return -1;
 	}
-	if (a->o.stats) {
-		a->stats = kg_stats_create();
-		a->stats_timer = a->stats ? kg_loop_add_timer(a->loop, STATS_PERIOD_MS,
-							      STATS_PERIOD_MS, on_stats_timer, a)
-					  : NULL;
+	if (a->o.stats || a->o.trace) {
+		a->stats = a->o.stats ? kg_stats_create() : NULL;
+		a->stats_timer = a->stats || !a->o.stats
+					 ? kg_loop_add_timer(a->loop, STATS_PERIOD_MS,
+							     STATS_PERIOD_MS, on_stats_timer, a)
+					 : NULL;
 		if (!a->stats_timer) {
 			kg_log_errno(KG_LOG_ERROR, "cannot set up the statistics");
+			return -1;
+		}
+	}
+	if (a->o.trace) {
+		a->trace = kg_trace_open(a->o.trace);
+		if (!a->trace) {
+			kg_log_errno(KG_LOG_ERROR,
+				     "cannot create the trace file %s (does its directory exist?)",
+				     a->o.trace);
 			return -1;
 		}
 	}
@@ -733,6 +755,7 @@ static int start(struct app *a)
 	vc.vgpu.virgl = a->virgl;
 	vc.vgpu.output = a->out;
 	vc.vgpu.stats = a->stats;
+	vc.vgpu.trace = a->trace;
 	vc.vgpu.max_resource_bytes = a->o.max_resource_mb << 20;
 	vc.vgpu.fifo = a->o.fifo;
 	if (a->o.fd >= 0) {
@@ -772,6 +795,7 @@ static void stop(struct app *a)
 	kg_virgl_destroy(a->virgl); /* after the device that used it */
 #endif
 	kg_loop_remove(a->stats_timer);
+	kg_trace_close(a->trace); /* after the device: its last frames are in */
 	kg_loop_remove(a->sig_src);
 	if (a->sig_fd >= 0)
 		close(a->sig_fd);

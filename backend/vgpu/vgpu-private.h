@@ -115,6 +115,7 @@ struct kg_vgpu {
 	struct kg_output *out;
 	const struct kg_gmem *gmem;
 	struct kg_stats *stats;
+	struct kg_trace *trace;
 	const struct kg_vgpu_transport *tp;
 	void *tp_data;
 	uint64_t max_resource_bytes;

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "stats.h"
+#include "trace.h"
 #ifdef HAVE_DISPLAY_INFO
 #include <libdisplay-info/info.h>
 #endif
@@ -147,6 +148,7 @@ static void present_finish(struct kg_vgpu *g, struct vgpu_present *p,
 		f.path = g->out->ops->path ? g->out->ops->path(g->out, p->scanout) : NULL;
 		kg_stats_add(g->stats, &f);
 	}
+	kg_trace_frame(g->trace, &f);
 	present_free(g, p);
 }
 

@@ -103,6 +103,7 @@ struct kg_vgpu *kg_vgpu_create(const struct kg_vgpu_config *cfg)
 	g->out = cfg->output;
 	g->gmem = cfg->gmem;
 	g->stats = cfg->stats;
+	g->trace = cfg->trace;
 	g->tp = cfg->transport;
 	g->tp_data = cfg->transport_data;
 	g->max_resource_bytes = cfg->max_resource_bytes ? cfg->max_resource_bytes

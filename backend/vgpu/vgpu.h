@@ -23,6 +23,7 @@
 struct kg_gmem;
 struct kg_output;
 struct kg_stats;
+struct kg_trace;
 struct kg_vgpu;
 struct kg_virgl;
 
@@ -44,6 +45,7 @@ struct kg_vgpu_config {
 	struct kg_output *output;   /* borrowed; must outlive the device */
 	const struct kg_gmem *gmem; /* borrowed guest RAM (may be empty) */
 	struct kg_stats *stats;	    /* borrowed, NULL: no statistics */
+	struct kg_trace *trace;	    /* borrowed, NULL: no frame trace file */
 	const struct kg_vgpu_transport *transport;
 	void *transport_data;
 	/* Caps on what the guest may make us keep (0: the defaults). */

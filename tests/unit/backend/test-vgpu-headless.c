@@ -18,6 +18,7 @@
 #include "edid.h"
 #include "output-headless.h"
 #include "stats.h"
+#include "trace.h"
 #include "output-join.h"
 #ifdef HAVE_DISPLAY_INFO
 #include <libdisplay-info/info.h>
@@ -358,6 +359,51 @@ static void test_stats_pacing(void **state)
 	kg_stats_destroy(s);
 }
 
+/* The trace file: a JSON array of trace events, one track per scanout;
+ * a frame after a fenced one gets its draw slice, dropped frames an instant. */
+static void test_trace_file(void **state)
+{
+	char path[] = "/tmp/kg-trace-XXXXXX", buf[4096];
+	int fd = mkstemp(path);
+	struct kg_trace *t;
+	size_t n;
+	FILE *f;
+
+	assert_true(fd >= 0);
+	close(fd);
+	t = kg_trace_open(path);
+	assert_non_null(t);
+	kg_trace_frame(t, &(struct kg_stats_frame){ .scanout = 1,
+						    .shown = true,
+						    .recv_ns = 1000000,
+						    .commit_ns = 1002000,
+						    .flip_ns = 1016000,
+						    .fence_ns = 1016500 });
+	kg_trace_frame(t, &(struct kg_stats_frame){ .scanout = 1,
+						    .shown = true,
+						    .recv_ns = 1020500,
+						    .commit_ns = 1021000,
+						    .flip_ns = 1032666,
+						    .fence_ns = 1033000 });
+	kg_trace_frame(
+		t, &(struct kg_stats_frame){ .scanout = 0, .coalesced = true, .recv_ns = 1040000 });
+	kg_trace_close(t);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+	assert_true(buf[0] == '[' && strstr(buf, "\n]\n"));
+	/* Only the second frame has a release before it: 1016.5 -> 1020.5 us. */
+	assert_non_null(strstr(buf, "{\"name\": \"draw\", \"ph\": \"X\", \"pid\": 1, "
+				    "\"tid\": 1, \"ts\": 1016.500, \"dur\": 4.000"));
+	assert_null(strstr(strstr(buf, "\"draw\"") + 1, "\"draw\"")); /* one draw slice */
+	assert_non_null(strstr(buf, "\"name\": \"scanout\", \"ph\": \"X\", \"pid\": 1, "
+				    "\"tid\": 1, \"ts\": 1021.000, \"dur\": 11.666"));
+	assert_non_null(strstr(buf, "\"name\": \"superseded\", \"ph\": \"i\""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_percentile),
 		cmocka_unit_test(test_stats_json),
 		cmocka_unit_test(test_stats_pacing),
+		cmocka_unit_test(test_trace_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
