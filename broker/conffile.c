@@ -2,16 +2,14 @@
 #include "conffile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "number.h"
+#include "textfile.h"
 
 #define CONFIG_FILE_MAX (1 << 20)
 
@@ -403,43 +401,6 @@ err_cfg:
 	return ret;
 }
 
-static int read_file(const char *path, char **text, char *err, size_t errlen)
-{
-	struct stat st;
-	ssize_t n;
-	int fd, ret;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-		return ret;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
-		snprintf(err, errlen, "%s is not a regular file of at most 1 MiB", path);
-		ret = -EINVAL;
-		goto err_fd;
-	}
-	*text = malloc((size_t)st.st_size + 1);
-	if (!*text) {
-		ret = -ENOMEM;
-		goto err_fd;
-	}
-	n = read(fd, *text, (size_t)st.st_size);
-	if (n < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-		free(*text);
-		goto err_fd;
-	}
-	(*text)[n] = '\0';
-	close(fd);
-	return 0;
-err_fd:
-	close(fd);
-	return ret;
-}
-
 int kg_config_load(const char *path, struct kg_config **out, char *err, size_t errlen)
 {
 	char *text = NULL;
@@ -447,7 +408,7 @@ int kg_config_load(const char *path, struct kg_config **out, char *err, size_t e
 	int ret;
 
 	*out = NULL;
-	ret = read_file(path, &text, err, errlen);
+	ret = kg_textfile_read(path, CONFIG_FILE_MAX, &text, err, errlen);
 	if (ret < 0)
 		return ret;
 	ret = kg_config_parse(text, out, msg, sizeof(msg));

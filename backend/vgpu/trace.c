@@ -9,7 +9,7 @@
 
 struct kg_trace {
 	FILE *f;
-	bool first;			     /* no event written yet: no comma */
+	bool first;			   /* no event written yet: no comma */
 	uint64_t release[KG_MAX_SCANOUTS]; /* the fence before the next frame */
 };
 
@@ -64,8 +64,9 @@ static void instant(struct kg_trace *t, unsigned tid, const char *name, uint64_t
 {
 	if (!at)
 		return;
-	fprintf(t->f, "%s{\"name\": \"%s\", \"ph\": \"i\", \"s\": \"t\", \"pid\": 1, \"tid\": %u, "
-		      "\"ts\": %.3f}",
+	fprintf(t->f,
+		"%s{\"name\": \"%s\", \"ph\": \"i\", \"s\": \"t\", \"pid\": 1, \"tid\": %u, "
+		"\"ts\": %.3f}",
 		t->first ? "" : ",\n", name, tid, at / 1e3);
 	t->first = false;
 }
