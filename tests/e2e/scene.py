@@ -63,6 +63,15 @@ GL_BOARD_MEM = 3072
 GL_BOARD_MODULES = ['virtio_blk']
 GL_BOARD_LIBS = ['libEGL.so.1', 'libEGL_mesa.so.0', 'libGL.so.1', 'libGLESv2.so.2']
 GL_BOARD_DATA = ['/usr/share/glvnd/egl_vendor.d/50_mesa.json', '/usr/share/drirc.d']
+# A 3D guest on QEMU's own 3D path (Guest(display='sdl-gl'), bench/virgl):
+# virtio-gpu-gl-pci with -display sdl,gl=on on an Xvfb in the board instead
+# of kmsgate-vgpu. QEMU's GL device modules, the GLX vendor library SDL's
+# libGL picks for Xvfb, and the swrast DRI driver Xvfb's GLX loads (the rig
+# copies what ldd lists for each: libgallium, libvirglrenderer).
+SDL_GL_DISPLAY = ':1'
+SDL_GL_QEMU_MODULES = ['hw-display-virtio-gpu-gl', 'hw-display-virtio-gpu-pci-gl']
+SDL_GL_BOARD_LIBS = ['libGLX_mesa.so.0', 'libGLX.so.0']
+SDL_GL_DRI = '/usr/lib/x86_64-linux-gnu/dri/swrast_dri.so'
 
 # The guests get their EDID from kmsgate-vgpu. The board's virtio-gpu EDID
 # prefers another mode than the pipeline's 1024x768 (what GET_DISPLAY_INFO
@@ -117,8 +126,12 @@ class Guest:
 
     def __init__(self, name, pattern, pipeline=None, connector=None, crtc=None, device=None,
                  frames=FRAMES, qemu_patch=False, watch_connector=False, gl_cmd=None,
-                 vgpu_env=None, vgpu_args=''):
+                 vgpu_env=None, vgpu_args='', display=None):
         self.name = name
+        # 'sdl-gl' (3D guests only): no kmsgate-vgpu; QEMU's virtio-gpu-gl-pci
+        # shown with -display sdl,gl=on on an Xvfb in the board, which takes
+        # kmsgate-vgpu's place in the script (E2E-CPU's first figure is Xvfb's).
+        self.display = display
         # A 3D guest: the 3D guest image runs gl_cmd (a sh command; no
         # kg-frames, pattern unused) and its kmsgate-vgpu runs --virgl.
         self.gl_cmd = gl_cmd
@@ -148,18 +161,27 @@ def broker_config(guests, on_release):
     return '\n'.join(lines)
 
 
-def gl_guest_args(sock, cmd, mem=GL_MEM):
+def gl_guest_args(sock, cmd, mem=GL_MEM, display=None):
     """The board-side shell words that start a 3D guest (tests/vm/guestimg.py's
     image on GL_DISK, its boot initramfs GL_INITRD) running the sh command
-    cmd, on a vhost-user-gpu-pci device at sock, its console on stdout."""
+    cmd, on a vhost-user-gpu-pci device at sock, its console on stdout; with
+    display='sdl-gl', on QEMU's virtio-gpu-gl-pci (1024x768, the mode
+    kmsgate-vgpu offers) in an SDL GL window on SDL_GL_DISPLAY instead."""
     b64 = base64.b64encode(cmd.encode()).decode()
-    args = [nested.QEMU, '-accel', 'tcg', '-cpu', 'max', '-m', str(mem), '-smp', '1',
-            '-nographic', '-no-reboot', '-monitor', 'none', '-serial', 'stdio',
-            '-vga', 'none', '-nic', 'none', '-display', 'none',
-            '-object', f'memory-backend-memfd,id=mem,size={mem}M,share=on',
-            '-machine', 'memory-backend=mem',
-            '-chardev', f'socket,id=vgpu,path={sock}',
-            '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0',
+    if display == 'sdl-gl':
+        env = [f'DISPLAY={SDL_GL_DISPLAY}', 'SDL_VIDEODRIVER=x11', 'SDL_AUDIODRIVER=dummy']
+        gpu = ['-device', 'virtio-gpu-gl-pci,id=video0,xres=1024,yres=768',
+               '-display', 'sdl,gl=on']
+    else:
+        env = []
+        gpu = ['-nographic', '-display', 'none',
+               '-object', f'memory-backend-memfd,id=mem,size={mem}M,share=on',
+               '-machine', 'memory-backend=mem',
+               '-chardev', f'socket,id=vgpu,path={sock}',
+               '-device', 'vhost-user-gpu-pci,chardev=vgpu,id=video0']
+    args = env + [nested.QEMU, '-accel', 'tcg', '-cpu', 'max', '-m', str(mem), '-smp', '1',
+                  '-no-reboot', '-monitor', 'none', '-serial', 'stdio',
+                  '-vga', 'none', '-nic', 'none'] + gpu + [
             '-drive', f'file={GL_DISK},format=raw,if=virtio,snapshot=on',
             '-kernel', nested.GUEST_KERNEL, '-initrd', GL_INITRD,
             '-append', 'console=ttyS0 quiet panic=-1 drm_kms_helper.fbdev_emulation=0 '
@@ -221,21 +243,29 @@ wait_sock {RUN}/broker.sock || {{ echo "E2E-FAIL broker did not come up"; exit 1
         qemu = nested.qemu_guest_args(f'/tmp/{n}.sock', append=append, reconnect_ms=0)
         if g.gl_cmd:
             how += ' --virgl'
-            qemu = gl_guest_args(f'/tmp/{n}.sock', g.gl_cmd)
+            qemu = gl_guest_args(f'/tmp/{n}.sock', g.gl_cmd, display=g.display)
         if g.vgpu_args:
             how += ' ' + g.vgpu_args
         env = ''.join(f'{k}={nested._sh_quote(v)} ' for k, v in sorted(g.vgpu_env.items()))
         if g.qemu_patch:
             qemu = f'QEMU_MODULE_DIR={PATCHED_MODULE_DIR} {qemu}'
+        start = (f'''{env}kmsgate-vgpu --socket /tmp/{n}.sock {how} --output kms --stats /tmp/{n}.json \\
+		>>/tmp/vgpu-{n}.log 2>&1 &
+	vgpu_{n}=$!
+	wait_sock /tmp/{n}.sock''')
+        if g.display == 'sdl-gl':
+            # Xvfb compiles its keymap with xkbcomp into /var/lib/xkb.
+            d = SDL_GL_DISPLAY[1:]
+            start = (f'''mkdir -p /var/lib/xkb
+	Xvfb :{d} -screen 0 1280x1024x24 -nolisten tcp -noreset >>/tmp/vgpu-{n}.log 2>&1 &
+	vgpu_{n}=$!
+	wait_sock /tmp/.X11-unix/X{d}''')
         out.append(f'''relay vgpu-{n} /tmp/vgpu-{n}.log
 relay {n} /tmp/guest-{n}.log
 vgpu_{n}=0; guest_{n}=0
 start_vgpu_{n}() {{
 	rm -f /tmp/{n}.sock
-	{env}kmsgate-vgpu --socket /tmp/{n}.sock {how} --output kms --stats /tmp/{n}.json \\
-		>>/tmp/vgpu-{n}.log 2>&1 &
-	vgpu_{n}=$!
-	wait_sock /tmp/{n}.sock
+	{start}
 }}
 start_guest_{n}() {{
 	{qemu} </dev/null >>/tmp/guest-{n}.log 2>&1 &
@@ -285,6 +315,22 @@ for n in {names}; do echo "E2E-STATS $n $(tr -d '\\n' </tmp/$n.json)"; done
         out.append('kill $broker_pid; wait $broker_pid\n')
     out.append('sleep 0.5; kill $relays 2>/dev/null\necho E2E-END\n')
     return ''.join(out)
+
+
+def sdl_gl_files():
+    """--add specs for Guest(display='sdl-gl') besides nested.sdl_adds: QEMU's
+    GL device modules and the GLX libraries (each as its real file, at the
+    path it is opened by)."""
+    adds = []
+    mdir = nested._qemu_module_dir()
+    for path in ([os.path.join(mdir, m + '.so') for m in SDL_GL_QEMU_MODULES] +
+                 [os.path.join(nested.LIB_DIR, lib) for lib in SDL_GL_BOARD_LIBS] +
+                 [SDL_GL_DRI]):
+        if not os.path.exists(path):
+            raise kgvm.VMError(f'{path} not found: install qemu-system-gui and Mesa '
+                               '(tools/install-deps)')
+        adds.append(f'{os.path.realpath(path)}:{path}')
+    return adds
 
 
 class WaitTimeout(kgvm.VMError):
@@ -373,7 +419,11 @@ class Scene:
             if not os.path.exists(mod):
                 raise kgvm.VMError(f'{mod} not built: run qemu-patches/build {self.build}')
             adds.append(f'{mod}:{PATCHED_MODULE_DIR}/hw-display-virtio-gpu.so')
-        return adds + gl_adds + nested.qemu_adds(reference_backend=False) + [
+        if any(g.display == 'sdl-gl' for g in self.guests):
+            adds += nested.qemu_adds(reference_backend=False, sdl=True) + sdl_gl_files()
+        else:
+            adds += nested.qemu_adds(reference_backend=False)
+        return adds + gl_adds + [
             f'{kernel}:{nested.GUEST_KERNEL}', f'{initrd}:{nested.GUEST_INITRD}',
             f'{script}:/e2e/scene', f'{conf}:/e2e/kmsgate.conf',
             os.path.join(self.build, 'broker/kmsgate-broker'),
