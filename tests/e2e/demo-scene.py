@@ -39,15 +39,16 @@ from scene import kgvm  # noqa: E402
 # --seconds, screenshots), restart (kill -9 of b's kmsgate-vgpu, b restarted
 # until it flips again; full demo only), end (stop, stats, report).
 ORDER = ['setup', 'boot', 'collect', 'restart', 'end']
-# Seconds per phase, measured with TCG (board and nested) on the 2-core test
-# machine shared with other VM runs (load average ~2.5), December 2026:
-# tools/demo --quick and tools/demo (full). The estimate a run prints uses
+# Seconds per phase, measured with TCG (board and nested; /dev/kvm there
+# does not work) on the 2-core test machine shared with other work (load
+# average 2.3-2.7), 5 December 2026: tools/demo --quick (scene 3:07) and
+# tools/demo (scene 10:38, whole run 10:51). The estimate a run prints uses
 # the cache's demo-phases.json instead when an earlier run on this machine
 # left one (per mode and accel); with KVM and no earlier run these TCG
 # figures are an upper bound.
 PHASES = {
     'quick': {'setup': 12, 'boot': 145, 'collect': 31, 'restart': 0, 'end': 2},
-    'full': {'setup': 75, 'boot': 420, 'collect': 35, 'restart': 240, 'end': 10},
+    'full': {'setup': 16, 'boot': 280, 'collect': 31, 'restart': 300, 'end': 2},
 }
 PROGRESS_EVERY = 20  # seconds between progress lines while waiting
 
@@ -150,8 +151,8 @@ class Progress:
         """Stores this run's phases for the next run's estimate."""
         self.start(None)
         mine = {k: round(v, 1) for k, v in self.done.items()}
-        mine['setup'] = max(0, mine.get('setup', 0) - timings.get('kernel fetch', 0)
-                            - timings.get('vkms build', 0))
+        mine['setup'] = round(max(0, mine.get('setup', 0) - timings.get('kernel fetch', 0)
+                                  - timings.get('vkms build', 0)), 1)
         mine['when'] = time.strftime('%Y-%m-%d')
         mine['load'] = os.getloadavg()[0]
         try:
@@ -224,7 +225,7 @@ def summary(a, out, sc, pr, accel_line, files):
              f'(expected ~{mmss(pr.total_expected())})',
              f'  board VM   Linux 6.12, virtio-gpu with 4 heads{"" if a.no_vkms else " + vkms"}, '
              'kmsgate-broker on the virtio-gpu card',
-             f'  accel      {accel_line}',
+             '  accel      ' + accel_line.replace('; ', '\n             '),
              '  guests     Linux 6.12 + kg-frames in nested QEMU 10 '
              + ('(stock: not paced)' if a.stock_qemu else '+ qemu-patches/ (paced by the display)'),
              '',
@@ -239,8 +240,8 @@ def summary(a, out, sc, pr, accel_line, files):
                      f'{str(r["path"]):>10} {cp:>13} {lat:>16}')
     lines.append('  (frames shown: kmsgate-vgpu --stats; b\'s count restarts with its '
                  'kmsgate-vgpu)' if not a.no_restart else '  (frames shown: kmsgate-vgpu --stats)')
-    shots = ', '.join(sorted(f for f in os.listdir(out) if f.startswith('head') and
-                             f.endswith('.png')))
+    shots = ', '.join(sorted((f for f in os.listdir(out) if f.startswith('head') and
+                              f.endswith('.png')), key=lambda f: (len(f), f)))
     rep = ', '.join(shown_path(f) for f in files if not f.endswith('.png'))
     plot = next((shown_path(f) for f in files if f.endswith('.png')),
                 'none (gnuplot missing)')
