@@ -230,16 +230,18 @@ def summary(a, out, sc, pr, accel_line, files):
              + ('(stock: not paced)' if a.stock_qemu else '+ qemu-patches/ (paced by the display)'),
              '',
              f'  {"guest":5} {"display":19} {"pattern":8} {"frames shown":>12} {"path":>10} '
-             f'{"copied/frame":>13} {"latency p50/p90":>16}']
+             f'{"copied/frame":>13} {"latency p50/p90 (n)":>19}']
     for r in rows:
         disp = heads_of.get(r['guest'], r['display']) if r['display'] != 'vkms' else 'vkms (card1)'
         cp = r['copied']
         cp = f'{int(cp)} B' if isinstance(cp, (int, float)) else str(cp)
-        lat = ('-' if r['p50'] != r['p50'] else f'{r["p50"]:.1f}/{r["p90"]:.1f} ms')
+        lat = ('-' if r['p50'] != r['p50']
+               else f'{r["p50"]:.0f}/{r["p90"]:.0f} ms ({r["flips"]})')
         lines.append(f'  {r["guest"]:5} {disp:19} {r["pattern"]:8} {str(r["shown"]):>12} '
-                     f'{str(r["path"]):>10} {cp:>13} {lat:>16}')
-    lines.append('  (frames shown: kmsgate-vgpu --stats; b\'s count restarts with its '
-                 'kmsgate-vgpu)' if not a.no_restart else '  (frames shown: kmsgate-vgpu --stats)')
+                     f'{str(r["path"]):>10} {cp:>13} {lat:>19}')
+    restarted = '' if a.no_restart else ' (b: since its restart)'
+    lines += [f'  frames shown: kmsgate-vgpu --stats{restarted}',
+              '  latency: kg-frames in the guest, commit -> flip event, over n frames']
     shots = ', '.join(sorted((f for f in os.listdir(out) if f.startswith('head') and
                               f.endswith('.png')), key=lambda f: (len(f), f)))
     rep = ', '.join(shown_path(f) for f in files if not f.endswith('.png'))
