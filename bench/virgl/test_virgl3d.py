@@ -36,6 +36,11 @@ class Test(unittest.TestCase):
         self.assertEqual(r['bytes_basis'], 'counted')
         self.assertAlmostEqual(r['bytes_per_frame'], 200 * 3145728 / 198)
 
+    def test_clock_restart(self):
+        # kmscube's first report is on the clock it restarts at its second frame.
+        rendered = [(10.0, 0, 3.5), (20.0, 10, 2.0), (60.0, 210, 42.0)]
+        self.assertEqual(virgl3d.window(rendered), (20.0, 60.0, 200, 40.0))
+
     def test_sdl_gl_derived(self):
         r = virgl3d.row('sdl-gl', [(20.0, 10, 2.0), (60.0, 90, 42.0)], SAMPLES, None, None)
         self.assertEqual(r['bytes_basis'], 'derived')
