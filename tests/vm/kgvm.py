@@ -38,12 +38,15 @@ kgvm.STATUS_NO_MARKER (125) when the guest died without reporting one.
 Errors of the rig itself (no kernel, no QEMU, build failed) raise VMError.
 
 Artifacts are cached in the cache dir: the kernel package tree
-(kernel-<abi>/), decompressed modules (modules-<abi>/) and vkms (vkms-<abi>/).
+(kernel-<abi>/), decompressed modules (modules-<abi>/) and vkms
+(vkms-<abi>-<patches>/, <patches> = hash of tests/vm/vkms-patches/*.patch).
 A file lock (cache/lock) makes concurrent runs wait for each other's fetch.
 """
 
 import fcntl
+import filecmp
 import glob
+import hashlib
 import json
 import math
 import os
@@ -70,6 +73,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # Modules the init loads, in modprobe --show-depends order per root module.
 BASE_MODULES = ['virtio_gpu']
 VKMS_PARAMS = 'enable_writeback=1 enable_overlay=1 enable_cursor=1'
+# Patches to 6.12's vkms (patch -p1 in the kernel source tree), applied in
+# name order (docs/test-rig.md, "vkms patches").
+VKMS_PATCHES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vkms-patches')
 
 
 class VMError(Exception):
@@ -231,9 +237,11 @@ class Cache:
         return abi, root
 
     def vkms(self, abi, base_root, timings):
-        """Builds vkms.ko out of tree against the same kernel version; cached."""
+        """Builds vkms.ko out of tree against the same kernel version, with
+        the patches of VKMS_PATCHES applied; cached per kernel and patch set."""
         t0 = time.monotonic()
-        out = os.path.join(self.path, f'vkms-{abi}')
+        patches = sorted(glob.glob(os.path.join(VKMS_PATCHES, '*.patch')))
+        out = os.path.join(self.path, f'vkms-{abi}-{files_hash(patches)}')
         ko = os.path.join(out, 'vkms.ko')
         if os.path.exists(ko):
             timings['vkms (cached)'] = time.monotonic() - t0
@@ -256,6 +264,15 @@ class Cache:
         log('extracting drivers/gpu/drm/vkms from the kernel source')
         run(['tar', '-xf', tarball[0], '-C', work, '--wildcards', '*/drivers/gpu/drm/vkms/*'])
         vdir = glob.glob(os.path.join(work, '*/drivers/gpu/drm/vkms'))[0]
+        src = vdir[:-len('/drivers/gpu/drm/vkms')]
+        for p in patches:
+            log(f'applying {os.path.basename(p)}')
+            with open(p, 'rb') as f:
+                r = run(['patch', '-p1', '--batch', '--forward', '-d', src], stdin=f,
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+            if r.returncode:
+                raise VMError(f'{p} does not apply to linux-source-6.12={ver}:\n'
+                              + r.stdout.decode(errors='replace').strip())
         hdr = os.path.join(root, 'usr/src', f'linux-headers-{abi}')
         relocate_tree(root, hdr)
         log('building vkms.ko (about 20 s)')
@@ -274,8 +291,10 @@ class Cache:
             extra = os.path.join(root, 'lib/modules', abi, 'updates')
             os.makedirs(extra, exist_ok=True)
             dst = os.path.join(extra, 'vkms.ko')
-            if not os.path.exists(dst):
-                shutil.copy(vkms_ko, dst)
+            # A vkms.ko of another patch set may be there: replace it.
+            if not os.path.exists(dst) or not filecmp.cmp(vkms_ko, dst, shallow=False):
+                shutil.copy(vkms_ko, dst + '.tmp')
+                os.rename(dst + '.tmp', dst)
                 run(['depmod', '-b', root, abi])
         return self.resolve_modules(abi, root, BASE_MODULES + (['vkms'] if vkms_ko else []))
 
@@ -297,7 +316,9 @@ class Cache:
         for src in order:
             name = re.sub(r'\.ko(\.xz)?$', '', os.path.basename(src))
             dst = os.path.join(cache, name + '.ko')
-            if not os.path.exists(dst):
+            # Uncompressed sources (vkms.ko in updates/) can change: compare.
+            if not os.path.exists(dst) or (not src.endswith('.xz') and
+                                           not filecmp.cmp(src, dst, shallow=False)):
                 with open(dst + '.tmp', 'wb') as f:
                     if src.endswith('.xz'):
                         run(['xz', '-dc', src], stdout=f)
@@ -306,6 +327,18 @@ class Cache:
                 os.rename(dst + '.tmp', dst)
             res.append((name, dst))
         return res
+
+
+def files_hash(paths):
+    """12 hex digits of sha256 over the files' names and contents ('none'
+    for no files): part of a cache key."""
+    if not paths:
+        return 'none'
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, 'rb') as f:
+            h.update(os.path.basename(p).encode() + b'\0' + f.read() + b'\0')
+    return h.hexdigest()[:12]
 
 
 def relocate_tree(root, hdr):
