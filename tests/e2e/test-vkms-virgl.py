@@ -50,8 +50,9 @@ FIRST_3D = r'^\[vgpu-g\] .*vgpu: 3D resource \d+(:| is stored upside down)'
 MIN_FRAMES = 5
 # Frames between the two readbacks.
 GAP_FRAMES = 2
-# The nested boot (~90 s idle, ~300 s on a loaded machine) plus Mesa's start.
-START_TIMEOUT = 1100
+# The nested boot (~90 s idle, ~300 s on a loaded machine) plus the guest's
+# start from its disk: measured 135 s to the guest's first line (load ~2).
+START_TIMEOUT = 600
 # kmscube's start (Mesa from the nested disk) and its first frame: ~80 s idle.
 FRAMES_TIMEOUT = 400
 # Shown frames come at ~7 a second idle: a few frames within this, even loaded.
