@@ -13,7 +13,7 @@ frames. Exit 0 pass, 1 fail, 99 the rig failed (an ERROR in meson).
 
 Usage: test-vgpu-guest.py KMSGATE_VGPU KG_FRAMES [--frames N] [--pattern P]
        [--size WxH] [--guest-arg ARG] [--boots N] [--keep DIR] [--expect-frame I]
-       [--qemu-module-dir DIR] [--paced]
+       [--qemu-module-dir DIR] [--paced] [--vgpu-arg ARG]
 """
 import argparse
 import json
@@ -272,6 +272,9 @@ def main():
                     help='frame the PNG must show (default: the last); for the must-fail test')
     ap.add_argument('--qemu-module-dir',
                     help='run QEMU with QEMU_MODULE_DIR=DIR (qemu-patches/build output)')
+    ap.add_argument('--vgpu-arg', action='append', default=[],
+                    help='one more argument for kmsgate-vgpu (repeatable); with --virgl the '
+                         'guest must negotiate virgl and the 2D checks still hold')
     ap.add_argument('--paced', action='store_true',
                     help='check that the guest was paced by the output (blob resources, '
                          'fenced flushes)')
@@ -296,7 +299,7 @@ def main():
     log = open(log_path, 'w')
     backend = subprocess.Popen(
         [args.vgpu, '--socket', sock, '--output', 'headless', '--headless-size', args.size,
-         '--png-dir', out_dir, '--stats', stats, '--log-level', 'debug'],
+         '--png-dir', out_dir, '--stats', stats, '--log-level', 'debug'] + args.vgpu_arg,
         stdout=log, stderr=subprocess.STDOUT)
     c = Checker()
     try:
@@ -339,6 +342,10 @@ def main():
         log.close()
     c.check(backend.returncode == 0, f'kmsgate-vgpu exited cleanly ({backend.returncode})')
     blog = open(log_path).read()
+    if '--virgl' in args.vgpu_arg:
+        # 3D offered and taken: the 2D checks above must hold all the same.
+        c.check(re.search(r'features edid=1 blob=\d virgl=1', blog) is not None,
+                'the guest negotiated VIRTIO_GPU_F_VIRGL (kmsgate-vgpu --virgl)')
     # The PNG written on SIGUSR1, while the guest still showed its last frame
     # (after kg-frames exits the guest's own teardown changes the scanout).
     png = os.path.join(out_dir, 'scanout-0-live.png')
