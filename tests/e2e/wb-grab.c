@@ -287,7 +287,8 @@ static int compare(const char *path, const struct dumb *b, const struct pipe *p)
 			break;
 		}
 		for (uint32_t x = 0; x < p->w; x++)
-			differ += (line[x] & 0xffffff) != (b->px[y * (b->pitch / 4) + x] & 0xffffff);
+			differ +=
+				(line[x] & 0xffffff) != (b->px[y * (b->pitch / 4) + x] & 0xffffff);
 	}
 	fclose(f);
 	free(line);
@@ -313,8 +314,10 @@ static int save(const char *path, const struct dumb *b, const struct pipe *p)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = { { "pid", 1, 0, 'p' },  { "grid", 1, 0, 'g' },
-					      { "save", 1, 0, 's' }, { "compare", 1, 0, 'c' },
+	static const struct option opts[] = { { "pid", 1, 0, 'p' },
+					      { "grid", 1, 0, 'g' },
+					      { "save", 1, 0, 's' },
+					      { "compare", 1, 0, 'c' },
 					      { 0, 0, 0, 0 } };
 	const char *save_path = NULL, *cmp_path = NULL;
 	unsigned gw = 64, gh = 48;

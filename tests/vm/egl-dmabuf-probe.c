@@ -46,7 +46,8 @@ int main(int argc, char **argv)
 		printf("gbm backend: %s\n", gbm_device_get_backend_name(gbm));
 		dpy = eglGetPlatformDisplay(EGL_PLATFORM_GBM_KHR, gbm, NULL);
 	} else {
-		dpy = eglGetPlatformDisplay(EGL_PLATFORM_SURFACELESS_MESA, EGL_DEFAULT_DISPLAY, NULL);
+		dpy = eglGetPlatformDisplay(EGL_PLATFORM_SURFACELESS_MESA, EGL_DEFAULT_DISPLAY,
+					    NULL);
 	}
 	if (dpy == EGL_NO_DISPLAY || !eglInitialize(dpy, NULL, NULL))
 		return fail("eglInitialize");
@@ -61,7 +62,8 @@ int main(int argc, char **argv)
 	EGLContext ctx = eglCreateContext(dpy, EGL_NO_CONFIG_KHR, EGL_NO_CONTEXT, ctx_attr);
 	if (ctx == EGL_NO_CONTEXT || !eglMakeCurrent(dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, ctx))
 		return fail("eglCreateContext/eglMakeCurrent");
-	printf("GL_RENDERER %s\nGL_VERSION %s\n", glGetString(GL_RENDERER), glGetString(GL_VERSION));
+	printf("GL_RENDERER %s\nGL_VERSION %s\n", glGetString(GL_RENDERER),
+	       glGetString(GL_VERSION));
 
 	static uint8_t px[W * H * 4];
 	for (int i = 0; i < W * H; i++)
