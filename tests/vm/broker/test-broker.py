@@ -871,8 +871,12 @@ def host_sd_activate(vm, check):
         msgs = [ln[len(part):] for ln in lines(vm, part + 'NOTIFY ')]
         fields = [m.split(' ', 2)[2].strip() if m.count(' ') >= 2 else '' for m in msgs]
         pids = {m.split(' ')[1] for m in msgs}
-        check(fields == ['READY=1', 'STOPPING=1'],
-              f'{pid_src}: READY=1 then STOPPING=1 on SIGTERM, nothing else: {msgs}')
+        # The broker first hands systemd its master fd and lease table
+        # (FDSTORE=1, broker/fdstore.c: leases survive its restart).
+        check(fields == ['FDSTORE=1 FDNAME=drm-master', 'FDSTORE=1 FDNAME=lease-table',
+                         'READY=1', 'STOPPING=1'],
+              f'{pid_src}: FDSTORE=1 of drm-master and lease-table, READY=1, then STOPPING=1 '
+              f'on SIGTERM, nothing else: {msgs}')
         check(pids == {f'pid={pid}'}, f'{pid_src}: sent by the broker (pid {pid}): {pids}')
         check(value(vm, part + 'READY_CONNECT') == 'ok',
               f'{pid_src}: a client connects the moment READY=1 arrives: '
