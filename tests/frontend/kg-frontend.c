@@ -30,6 +30,22 @@
  *                       as one region, then as two, in turn) between the
  *                       fenced flush and its fence: the back-end must answer
  *                       the fence and show the frame from the new mappings
+ *   --draw SPEC         a synthetic guest whose draw time follows SPEC
+ *                       (fixed:MS, jitter:MS,SD, spikes:MS,LONG_MS,PROB,
+ *                       steps:MS1,N1,MS2; see tests/common/drawtime.h): after
+ *                       each fence (frame 0: after setup) the guest draws its
+ *                       pattern, then sleeps (clock_nanosleep, TIMER_ABSTIME)
+ *                       until the sampled time has passed since the fence, and
+ *                       only then sends the frame's commands (transfer, scanout,
+ *                       fenced flush). With --scanouts N the time is before
+ *                       scanout 0's flip; the others follow at once.
+ *                       Prints per frame FRAME n target_ns=T draw_ns=D
+ *                       flush_ns=S fence_ns=F (CLOCK_MONOTONIC; D is achieved:
+ *                       S minus the previous fence) and adds draw_target_p50_ms,
+ *                       draw_p50_ms, draw_p99_ms and draw_overrun_max_ms (D - T)
+ *                       to the RESULT line
+ *   --seed N            the draw time generator's seed (default 1): the same
+ *                       seed and SPEC give the same target draw times
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drawtime.h"
 #include "fake-guest.h"
 #include "vring.h"
 #include "vu-client.h"
@@ -277,11 +294,24 @@ struct opts {
 	int backend_pid;
 	unsigned remap_every;
 	unsigned scanouts;
+	const char *draw; /* --draw SPEC, NULL: no draw time */
+	uint64_t seed;
+	struct kg_drawtime drawtime; /* parsed from draw and seed */
 };
 
+static void sleep_until(uint64_t t_ns)
+{
+	struct timespec ts = { (time_t)(t_ns / 1000000000u), (long)(t_ns % 1000000000u) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
 /* Frame f into buffer b of every scanout, each flipped and fenced in turn;
- * t is when the last fence came back. */
-static int flip_scanouts(struct fe *fe, const struct opts *o, unsigned f, unsigned b, uint64_t *t)
+ * scanout 0's commands go out at draw_end at the earliest (0: at once), and
+ * when is t_sent; t is when the last fence came back. */
+static int flip_scanouts(struct fe *fe, const struct opts *o, unsigned f, unsigned b,
+			 uint64_t draw_end, uint64_t *t_sent, uint64_t *t)
 {
 	uint32_t band = fe->h / 8;
 	struct virtio_gpu_rect full = { 0, 0, fe->w, fe->h };
@@ -295,6 +325,11 @@ static int flip_scanouts(struct fe *fe, const struct opts *o, unsigned f, unsign
 			   f < NBUF && !(o->band && f) ? NULL : &kr);
 		/* One new memory table per frame, with the first flush. */
 		fe->remap_now = !s && o->remap_every && f % o->remap_every == o->remap_every - 1;
+		if (!s) {
+			if (draw_end)
+				sleep_until(draw_end);
+			*t_sent = now_ns();
+		}
 		if (flip(fe, s, s * NBUF + b + 1, o->band && f > 0 ? &r : &full, !o->band || f == 0,
 			 t) < 0)
 			return -1;
@@ -302,40 +337,88 @@ static int flip_scanouts(struct fe *fe, const struct opts *o, unsigned f, unsign
 	return 0;
 }
 
+/* Per-frame draw times of --draw: what was asked and what was achieved. */
+struct draw_log {
+	uint64_t *target, *achieved;
+	int64_t overrun_max;
+	unsigned n;
+};
+
+/* FRAME line of frame f, whose draw started at the fence at base. */
+static void draw_log_add(struct draw_log *dl, unsigned f, uint64_t base, uint64_t target,
+			 uint64_t t_sent, uint64_t t_fence)
+{
+	int64_t over = (int64_t)(t_sent - base) - (int64_t)target;
+
+	dl->target[dl->n] = target;
+	dl->achieved[dl->n] = t_sent - base;
+	if (!dl->n || over > dl->overrun_max)
+		dl->overrun_max = over;
+	dl->n++;
+	printf("FRAME %u target_ns=%llu draw_ns=%llu flush_ns=%llu fence_ns=%llu\n", f,
+	       (unsigned long long)target, (unsigned long long)(t_sent - base),
+	       (unsigned long long)t_sent, (unsigned long long)t_fence);
+}
+
+/* The RESULT line's draw fields (sorts the log). */
+static void draw_log_print(struct draw_log *dl)
+{
+	unsigned n = dl->n;
+
+	qsort(dl->target, n, sizeof(*dl->target), cmp_u64);
+	qsort(dl->achieved, n, sizeof(*dl->achieved), cmp_u64);
+	printf(" draw_target_p50_ms=%.3f draw_p50_ms=%.3f draw_p99_ms=%.3f "
+	       "draw_overrun_max_ms=%.3f",
+	       n ? dl->target[n / 2] / 1e6 : 0, n ? dl->achieved[n / 2] / 1e6 : 0,
+	       n ? dl->achieved[n * 99 / 100] / 1e6 : 0, dl->overrun_max / 1e6);
+}
+
 static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
 {
-	uint64_t *iv = calloc(o->frames, sizeof(*iv)), prev = 0;
+	uint64_t *iv = calloc(o->frames, sizeof(*iv)), prev = 0, base = now_ns();
+	struct draw_log dl = { calloc(o->frames, sizeof(uint64_t)),
+			       calloc(o->frames, sizeof(uint64_t)) };
+	struct kg_drawtime dt = o->drawtime;
 	double cpu0 = o->backend_pid ? proc_cpu_s(o->backend_pid) : -1, cpu1;
 	unsigned n_iv = 0;
+	int ret = -ENOMEM;
 
-	if (!iv)
-		return -ENOMEM;
+	if (!iv || !dl.target || !dl.achieved)
+		goto out_free;
 	for (unsigned f = 0; f < o->frames; f++) {
 		/* full: page flips between the two buffers; band: one buffer
 		 * updated in place (a 2D guest flushing what it drew). */
 		unsigned b = o->band ? 0 : f % NBUF;
-		uint64_t t;
+		uint64_t target = o->draw ? kg_drawtime_next(&dt) : 0, t = 0, t_sent = 0;
 
-		if (flip_scanouts(fe, o, f, b, &t) < 0) {
-			free(iv);
-			return -1;
-		}
+		ret = flip_scanouts(fe, o, f, b, o->draw ? base + target : 0, &t_sent, &t);
+		if (ret < 0)
+			goto out_free;
 		printf("FENCE %u t=%llu.%09llu\n", f, (unsigned long long)(t / 1000000000u),
 		       (unsigned long long)(t % 1000000000u));
+		if (o->draw)
+			draw_log_add(&dl, f, base, target, t_sent, t);
 		if (prev)
 			iv[n_iv++] = t - prev;
-		prev = t;
+		prev = base = t;
 		*last = b;
 	}
 	cpu1 = o->backend_pid ? proc_cpu_s(o->backend_pid) : -1;
 	qsort(iv, n_iv, sizeof(*iv), cmp_u64);
 	printf("RESULT frames=%u remaps=%u fence_interval_p50_ms=%.3f fence_interval_p99_ms=%.3f "
-	       "backend_cpu_ms_per_frame=%.3f\n",
+	       "backend_cpu_ms_per_frame=%.3f",
 	       o->frames, fe->remaps, n_iv ? iv[n_iv / 2] / 1e6 : 0,
 	       n_iv ? iv[n_iv * 99 / 100] / 1e6 : 0,
 	       cpu0 >= 0 && cpu1 >= 0 ? (cpu1 - cpu0) * 1e3 / o->frames : -1.0);
+	if (o->draw)
+		draw_log_print(&dl);
+	printf("\n");
+	ret = 0;
+out_free:
+	free(dl.achieved);
+	free(dl.target);
 	free(iv);
-	return 0;
+	return ret;
 }
 
 /* PIXEL lines: scanout 0; SCANOUT_PIXEL s ...: every scanout (--scanouts). */
@@ -368,11 +451,14 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "screendump", 0, 0, 'S' },
 		{ "remap-every", 1, 0, 'r' },
 		{ "scanouts", 1, 0, 'o' },
+		{ "draw", 1, 0, 'D' },
+		{ "seed", 1, 0, 'e' },
 		{ 0 },
 	};
+	char err[160], *end;
 	int c;
 
-	*o = (struct opts){ .frames = 120, .layout = KG_FG_SCATTERED, .scanouts = 1 };
+	*o = (struct opts){ .frames = 120, .layout = KG_FG_SCATTERED, .scanouts = 1, .seed = 1 };
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (c == 's')
 			o->socket = optarg;
@@ -390,8 +476,21 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->remap_every = (unsigned)atoi(optarg);
 		else if (c == 'o')
 			o->scanouts = (unsigned)atoi(optarg);
-		else
+		else if (c == 'D')
+			o->draw = optarg;
+		else if (c == 'e') {
+			errno = 0;
+			o->seed = strtoull(optarg, &end, 0);
+			if (errno || end == optarg || *end) {
+				fprintf(stderr, "kg-frontend: --seed %s is not a number\n", optarg);
+				return -1;
+			}
+		} else
 			return -1;
+	}
+	if (o->draw && kg_drawtime_parse(&o->drawtime, o->draw, o->seed, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kg-frontend: %s\n", err);
+		return -1;
 	}
 	if (!o->socket || o->layout < 0 || !o->frames || !o->scanouts || o->scanouts > MAX_SCANOUTS)
 		return -1;
@@ -409,7 +508,9 @@ int main(int argc, char **argv)
 	if (parse(argc, argv, &o) < 0) {
 		fprintf(stderr, "usage: kg-frontend --socket PATH [--frames N] [--layout L] "
 				"[--damage full|band] [--backend-pid PID] [--screendump] "
-				"[--remap-every N] [--scanouts N]\n");
+				"[--remap-every N] [--scanouts N] [--draw SPEC] [--seed N]\n"
+				"  SPEC: fixed:MS, jitter:MS,SD, spikes:MS,LONG_MS,PROB or "
+				"steps:MS1,N1,MS2\n");
 		return 2;
 	}
 	fe.n_scanouts = o.scanouts;
