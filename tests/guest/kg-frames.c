@@ -11,6 +11,13 @@
  * G = (y + 13i) & 255, B = (x ^ y ^ i) & 255 ("gradient"), or a solid colour
  * per frame ("solid": R = 37i, G = 255 - 11i, B = 91i, all & 255), so a
  * host can compute what the last frame must look like.
+ *
+ * --draw SPEC [--seed N] makes it a synthetic guest whose draw time follows
+ * SPEC (fixed:MS, jitter:MS,SD, spikes:MS,LONG_MS,PROB, steps:MS1,N1,MS2; see
+ * tests/common/drawtime.h): after each flip's completion event (frame 0:
+ * after setup) it draws the frame, then sleeps until the sampled time has
+ * passed since the event, then commits. The achieved time (event → commit)
+ * is printed per frame and summarised.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +35,8 @@
 #include <xf86drm.h>
 #include <xf86drmMode.h>
 
+#include "drawtime.h"
+
 struct buf {
 	uint32_t handle, fb_id, pitch;
 	uint64_t size;
@@ -43,6 +52,9 @@ struct opts {
 	unsigned prerender; /* 0: draw each frame before its flip */
 	unsigned fps;	    /* 0: flip as fast as the events come */
 	bool legacy, cursor, quiet, hold;
+	const char *draw; /* --draw SPEC, NULL: commit right after drawing */
+	uint64_t seed;
+	struct kg_drawtime drawtime; /* parsed from draw and seed */
 };
 
 struct state {
@@ -54,6 +66,8 @@ struct state {
 	unsigned nbufs;
 	bool flip_pending;
 	uint64_t commit_ns, *lat_ns;
+	uint64_t event_ns; /* the last flip event's arrival */
+	uint64_t *draw_ns; /* --draw: achieved event → commit per frame */
 	uint64_t start_ns, end_ns;
 	unsigned events;
 	uint32_t prop_fb, prop_crtc_id, prop_conn_crtc, prop_active, prop_mode;
@@ -81,14 +95,21 @@ static void usage(FILE *f)
 		"                      them in turn (frame i shows frame i %% N): measures the\n"
 		"                      display path without the cost of drawing\n"
 		"  --fps N             start a frame every 1/N s (default: as fast as flips complete)\n"
+		"  --draw SPEC         draw time after each flip event before the next commit:\n"
+		"                      fixed:MS, jitter:MS,SD (normal), spikes:MS,LONG_MS,PROB\n"
+		"                      (LONG_MS with probability PROB), steps:MS1,N1,MS2 (MS1\n"
+		"                      for N1 frames, then MS2); not with --fps\n"
+		"  --seed N            seed of --draw's generator (default 1)\n"
 		"  --legacy            drmModePageFlip instead of atomic commits\n"
 		"  --cursor            also show a 64x64 cursor at (100, 50), hotspot (3, 4)\n"
 		"  --hold              wait for a line on stdin before exiting\n"
 		"  --quiet             only the summary\n"
 		"  --help              this text\n\n"
-		"Output: one 'frame I latency_us L' line per flip (unless --quiet), then\n"
-		"'kg-frames: mode WxH frames N events E p50_us A p99_us B max_us C fps F' and\n"
-		"'RESULT ok' (or 'RESULT fail: why').\n");
+		"Output: one 'frame I latency_us L' line per flip (unless --quiet; with --draw\n"
+		"' target_us T draw_us D' added: asked and achieved event → commit), then\n"
+		"'kg-frames: mode WxH frames N events E p50_us A p99_us B max_us C fps F',\n"
+		"with --draw 'kg-frames: draw target_p50_us T p50_us A p99_us B max_us C',\n"
+		"and 'RESULT ok' (or 'RESULT fail: why').\n");
 }
 
 static uint32_t pixel(const char *pattern, unsigned i, uint32_t x, uint32_t y)
@@ -217,7 +238,8 @@ static void flip_handler(int fd, unsigned seq, unsigned sec, unsigned usec, unsi
 {
 	struct state *s = data;
 
-	s->lat_ns[s->events++] = now_ns() - s->commit_ns;
+	s->event_ns = now_ns();
+	s->lat_ns[s->events++] = s->event_ns - s->commit_ns;
 	s->flip_pending = false;
 }
 
@@ -322,6 +344,14 @@ fail:
 	printf("cursor failed: %s\n", strerror(errno));
 }
 
+static void sleep_until(uint64_t t_ns)
+{
+	struct timespec ts = { (time_t)(t_ns / 1000000000ull), (long)(t_ns % 1000000000ull) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -345,6 +375,27 @@ static void summary(struct state *s)
 	free(v);
 }
 
+/* --draw's line: the targets of frames 0..n-1 again (a fresh generator of
+ * the same seed), and the achieved times. */
+static void draw_summary(struct state *s, unsigned n)
+{
+	uint64_t *t = calloc(n + 1, sizeof(*t));
+	struct kg_drawtime dt = s->o.drawtime;
+
+	if (!t)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		t[i] = kg_drawtime_next(&dt);
+	qsort(t, n, sizeof(*t), cmp_u64);
+	qsort(s->draw_ns, n, sizeof(*s->draw_ns), cmp_u64);
+	printf("kg-frames: draw target_p50_us %.1f p50_us %.1f p99_us %.1f max_us %.1f\n",
+	       n ? t[(n - 1) * 50 / 100] / 1e3 : 0.0,
+	       n ? s->draw_ns[(n - 1) * 50 / 100] / 1e3 : 0.0,
+	       n ? s->draw_ns[(n * 99 + 99) / 100 - 1] / 1e3 : 0.0,
+	       n ? s->draw_ns[n - 1] / 1e3 : 0.0);
+	free(t);
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
@@ -356,14 +407,19 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "legacy", no_argument, NULL, 'l' },
 		{ "cursor", no_argument, NULL, 'u' },
 		{ "fps", required_argument, NULL, 'f' },
+		{ "draw", required_argument, NULL, 'D' },
+		{ "seed", required_argument, NULL, 'e' },
 		{ "hold", no_argument, NULL, 'H' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	char err[160], *end;
 	int c;
 
-	*o = (struct opts){ .card = "/dev/dri/card0", .pattern = "gradient", .frames = 60 };
+	*o = (struct opts){
+		.card = "/dev/dri/card0", .pattern = "gradient", .frames = 60, .seed = 1
+	};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -383,6 +439,17 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'f':
 			o->fps = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'D':
+			o->draw = optarg;
+			break;
+		case 'e':
+			errno = 0;
+			o->seed = strtoull(optarg, &end, 0);
+			if (errno || end == optarg || *end) {
+				fprintf(stderr, "kg-frames: --seed %s is not a number\n", optarg);
+				return -1;
+			}
 			break;
 		case 'l':
 			o->legacy = true;
@@ -408,6 +475,15 @@ static int parse(int argc, char **argv, struct opts *o)
 	    (o->prerender && (o->prerender < 2 || o->prerender > MAX_BUFS)) ||
 	    (strcmp(o->pattern, "gradient") && strcmp(o->pattern, "solid"))) {
 		usage(stderr);
+		return -1;
+	}
+	if (o->draw && o->fps) {
+		fprintf(stderr, "kg-frames: --draw and --fps both set when a frame starts: "
+				"give one\n");
+		return -1;
+	}
+	if (o->draw && kg_drawtime_parse(&o->drawtime, o->draw, o->seed, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kg-frames: %s\n", err);
 		return -1;
 	}
 	return 0;
@@ -447,12 +523,14 @@ static int setup(struct state *s)
 			draw(s, &s->bufs[i], i);
 	}
 	s->lat_ns = calloc(s->o.frames, sizeof(*s->lat_ns));
-	return s->lat_ns ? 0 : -ENOMEM;
+	s->draw_ns = calloc(s->o.frames, sizeof(*s->draw_ns));
+	return s->lat_ns && s->draw_ns ? 0 : -ENOMEM;
 }
 
 int main(int argc, char **argv)
 {
 	struct state s = { .fd = -1 };
+	struct kg_drawtime dt;
 	int ret;
 
 	if (parse(argc, argv, &s.o) < 0)
@@ -468,9 +546,11 @@ int main(int argc, char **argv)
 	       s.crtc_id, s.plane_id, s.mode.hdisplay, s.mode.vdisplay);
 	if (s.o.cursor)
 		show_cursor(&s);
-	s.start_ns = now_ns();
+	dt = s.o.drawtime; /* o's copy stays fresh for draw_summary() */
+	s.start_ns = s.event_ns = now_ns();
 	for (unsigned i = 0; i < s.o.frames; i++) {
 		struct buf *b = &s.bufs[i % s.nbufs];
+		uint64_t target = s.o.draw ? kg_drawtime_next(&dt) : 0;
 
 		if (s.o.fps) {
 			/* Paced like an application rendering at fps. */
@@ -481,6 +561,9 @@ int main(int argc, char **argv)
 		}
 		if (!s.o.prerender)
 			draw(&s, b, i);
+		if (s.o.draw)
+			sleep_until(s.event_ns + target);
+		s.draw_ns[i] = now_ns() - s.event_ns;
 		s.flip_pending = true;
 		ret = commit(&s, b, i == 0);
 		if (ret == 0)
@@ -489,11 +572,16 @@ int main(int argc, char **argv)
 			printf("RESULT fail: frame %u: %s\n", i, strerror(-ret));
 			return 1;
 		}
-		if (!s.o.quiet)
+		if (!s.o.quiet && s.o.draw)
+			printf("frame %u latency_us %.1f target_us %.1f draw_us %.1f\n", i,
+			       s.lat_ns[s.events - 1] / 1e3, target / 1e3, s.draw_ns[i] / 1e3);
+		else if (!s.o.quiet)
 			printf("frame %u latency_us %.1f\n", i, s.lat_ns[s.events - 1] / 1e3);
 	}
 	s.end_ns = now_ns();
 	summary(&s);
+	if (s.o.draw)
+		draw_summary(&s, s.o.frames);
 	printf("RESULT %s\n", s.events == s.o.frames ? "ok" : "fail: events missing");
 	if (s.o.hold) {
 		char line[16];
