@@ -3,17 +3,14 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ini.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "textfile.h"
+#include "ini-text.h"
 
-#define CONFIG_FILE_MAX (1 << 20)
 /* More guests than a host runs is a broken file, not a config. */
 #define MAX_GUESTS     256
 #define PIDFILE_SUFFIX "-vhost-user-gpu.pid"
@@ -53,33 +50,10 @@ struct kg_gcfg {
 };
 
 struct parse_ctx {
+	struct kg_ini ini;
 	struct kg_gcfg *cfg;
 	struct kg_gcfg_guest *cur; /* NULL: outside any section */
-	char *section;		   /* inih's name of cur, to notice a new one */
-	char err[256];		   /* first error */
-	int err_line;
-	bool failed;
-	/* inih passes no line numbers to the handler: the reader counts them. */
-	const char *pos;
-	int line;
-	bool at_line_start;
 };
-
-static int fail(struct parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct parse_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!ctx->failed) {
-		ctx->err_line = ctx->line;
-		va_start(ap, fmt);
-		vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
-		va_end(ap);
-	}
-	ctx->failed = true;
-	return 0; /* inih: remember this line as an error */
-}
 
 static void guest_finish(struct kg_gcfg_guest *g)
 {
@@ -113,15 +87,17 @@ static int add_key(struct parse_ctx *ctx, struct kg_gcfg_guest *g, const char *n
 	for (k = 0; k < N_KEYS && strcmp(keys[k].name, name) != 0; k++)
 		;
 	if (k == N_KEYS)
-		return fail(ctx,
-			    "unknown key '%s' in section [%s] (kmsgate-vgpu.conf(5) lists them)",
-			    name, ctx->section);
+		return kg_ini_fail(
+			&ctx->ini,
+			"unknown key '%s' in section [%s] (kmsgate-vgpu.conf(5) lists them)", name,
+			kg_ini_section(&ctx->ini));
 	if (g->seen & (1u << k))
-		return fail(ctx, "'%s' is set twice in section [%s]", name, ctx->section);
+		return kg_ini_fail(&ctx->ini, "'%s' is set twice in section [%s]", name,
+				   kg_ini_section(&ctx->ini));
 	if (keys[k].flag && (on = parse_bool(value)) < 0)
-		return fail(ctx, "%s: '%s' is not yes or no", name, value);
+		return kg_ini_fail(&ctx->ini, "%s: '%s' is not yes or no", name, value);
 	if (!keys[k].flag && value[0] == '\0')
-		return fail(ctx, "'%s' has no value", name);
+		return kg_ini_fail(&ctx->ini, "'%s' has no value", name);
 	g->seen |= 1u << k;
 	e = &g->entries[g->n_entries++];
 	e->key = k;
@@ -131,7 +107,7 @@ static int add_key(struct parse_ctx *ctx, struct kg_gcfg_guest *g, const char *n
 	if (keys[k].flag ? asprintf(&e->arg, "--%s", name) < 0
 			 : asprintf(&e->arg, "--%s=%s", name, value) < 0) {
 		e->arg = NULL;
-		return fail(ctx, "out of memory");
+		return kg_ini_fail(&ctx->ini, "out of memory");
 	}
 	return 1;
 }
@@ -145,92 +121,61 @@ static int enter_guest(struct parse_ctx *ctx, const char *section)
 
 	name += strspn(name, " \t");
 	if (name == section + strlen("guest") || name[0] == '\0' || strchr(name, '/'))
-		return fail(ctx,
-			    "section [%s]: a guest section is [guest NAME], NAME the libvirt "
-			    "domain's name",
-			    section);
+		return kg_ini_fail(
+			&ctx->ini,
+			"section [%s]: a guest section is [guest NAME], NAME the libvirt "
+			"domain's name",
+			section);
 	if (kg_gcfg_find(cfg, name))
-		return fail(ctx, "section [guest %s] appears twice", name);
+		return kg_ini_fail(&ctx->ini, "section [guest %s] appears twice", name);
 	if (cfg->n_guests >= MAX_GUESTS)
-		return fail(ctx, "more than %d guest sections", MAX_GUESTS);
+		return kg_ini_fail(&ctx->ini, "more than %d guest sections", MAX_GUESTS);
 	grown = realloc(cfg->guests, (cfg->n_guests + 1) * sizeof(*grown));
 	if (!grown)
-		return fail(ctx, "out of memory");
+		return kg_ini_fail(&ctx->ini, "out of memory");
 	cfg->guests = grown;
 	ctx->cur = &grown[cfg->n_guests];
 	memset(ctx->cur, 0, sizeof(*ctx->cur));
 	ctx->cur->name = strdup(name);
 	if (!ctx->cur->name)
-		return fail(ctx, "out of memory");
+		return kg_ini_fail(&ctx->ini, "out of memory");
 	cfg->n_guests++;
 	return 1;
 }
 
-/* Called when inih moves to a new section name. */
-static int enter_section(struct parse_ctx *ctx, const char *section)
+/* A new section: [defaults] or [guest NAME]. */
+static int enter_section(void *user, const char *section)
 {
-	free(ctx->section);
-	ctx->section = strdup(section);
+	struct parse_ctx *ctx = user;
+
 	ctx->cur = NULL;
-	if (!ctx->section)
-		return fail(ctx, "out of memory");
 	if (strcmp(section, "defaults") == 0) {
 		/* inih does not report a repeated header. */
 		if (ctx->cfg->defaults.name)
-			return fail(ctx, "section [defaults] appears twice");
+			return kg_ini_fail(&ctx->ini, "section [defaults] appears twice");
 		ctx->cfg->defaults.name = strdup("defaults");
 		ctx->cur = &ctx->cfg->defaults;
-		return ctx->cur->name ? 1 : fail(ctx, "out of memory");
+		return ctx->cur->name ? 1 : kg_ini_fail(&ctx->ini, "out of memory");
 	}
 	/* "guest" alone too (strchr finds the '\0'): enter_guest says what is missing. */
 	if (strncmp(section, "guest", 5) == 0 && strchr(" \t", section[5]))
 		return enter_guest(ctx, section);
-	return fail(ctx, "unknown section [%s]: [defaults] or [guest NAME]", section);
+	return kg_ini_fail(&ctx->ini, "unknown section [%s]: [defaults] or [guest NAME]", section);
 }
 
-static int on_ini(void *user, const char *section, const char *name, const char *value)
+static int on_key(void *user, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
 
-	if (ctx->failed)
-		return 0;
-	if (section[0] == '\0')
-		return fail(ctx, "'%s' is outside any section", name);
-	if (!ctx->section || strcmp(section, ctx->section) != 0) {
-		if (!enter_section(ctx, section))
-			return 0;
-	}
-	if (!value)
-		return fail(ctx, "'%s' has no value", name);
 	return add_key(ctx, ctx->cur, name, value);
 }
 
-/* fgets() over the string, counting lines. */
-static char *read_line(char *buf, int size, void *user)
-{
-	struct parse_ctx *ctx = user;
-	const char *nl;
-	size_t n;
-
-	if (*ctx->pos == '\0' || size < 2)
-		return NULL;
-	if (ctx->at_line_start)
-		ctx->line++;
-	nl = strchr(ctx->pos, '\n');
-	n = nl ? (size_t)(nl - ctx->pos) + 1 : strlen(ctx->pos);
-	if (n > (size_t)size - 1)
-		n = (size_t)size - 1;
-	memcpy(buf, ctx->pos, n);
-	buf[n] = '\0';
-	ctx->pos += n;
-	ctx->at_line_start = buf[n - 1] == '\n';
-	return buf;
-}
+static const struct kg_ini_ops ini_ops = { .section = enter_section, .key = on_key };
 
 int kg_gcfg_parse(const char *text, struct kg_gcfg **out, char *err, size_t errlen)
 {
-	struct parse_ctx ctx = { .pos = text, .at_line_start = true };
-	int line;
+	struct parse_ctx ctx = { 0 };
+	int ret;
 
 	*out = NULL;
 	ctx.cfg = calloc(1, sizeof(*ctx.cfg));
@@ -238,40 +183,25 @@ int kg_gcfg_parse(const char *text, struct kg_gcfg **out, char *err, size_t errl
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	line = ini_parse_stream(read_line, &ctx, on_ini, &ctx);
-	free(ctx.section);
-	if (line != 0) {
-		/* inih reports the first bad line: ours (the handler said no) or a
-		 * syntax error it found on its own. */
-		if (line < 0)
-			snprintf(err, errlen, "out of memory");
-		else if (ctx.failed && ctx.err_line <= line)
-			snprintf(err, errlen, "line %d: %s", ctx.err_line, ctx.err);
-		else
-			snprintf(err, errlen,
-				 "line %d: syntax error (expected [section] or key = value)", line);
+	ret = kg_ini_parse(&ctx.ini, text, &ini_ops, &ctx, err, errlen);
+	if (ret < 0) {
 		kg_gcfg_destroy(ctx.cfg);
-		return line < 0 ? -ENOMEM : -EINVAL;
+		return ret;
 	}
 	*out = ctx.cfg;
 	return 0;
 }
 
+/* kg_gcfg_parse for kg_ini_load, which knows nothing of struct kg_gcfg. */
+static int parse_text(const char *text, void *out, char *err, size_t errlen)
+{
+	return kg_gcfg_parse(text, out, err, errlen);
+}
+
 int kg_gcfg_load(const char *path, struct kg_gcfg **out, char *err, size_t errlen)
 {
-	char *text = NULL;
-	char msg[320];
-	int ret;
-
 	*out = NULL;
-	ret = kg_textfile_read(path, CONFIG_FILE_MAX, &text, err, errlen);
-	if (ret < 0)
-		return ret;
-	ret = kg_gcfg_parse(text, out, msg, sizeof(msg));
-	if (ret < 0)
-		snprintf(err, errlen, "%s: %s", path, msg);
-	free(text);
-	return ret;
+	return kg_ini_load(path, parse_text, out, err, errlen);
 }
 
 void kg_gcfg_destroy(struct kg_gcfg *cfg)

@@ -2,16 +2,12 @@
 #include "conffile.h"
 
 #include <errno.h>
-#include <ini.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ini-text.h"
 #include "number.h"
-#include "textfile.h"
-
-#define CONFIG_FILE_MAX (1 << 20)
 
 enum pipeline_key {
 	KEY_CONNECTOR = 1 << 0,
@@ -26,17 +22,9 @@ enum pipeline_key {
 };
 
 struct parse_ctx {
+	struct kg_ini ini;
 	struct kg_config *cfg;
 	struct kg_config_pipeline *cur; /* NULL while in [broker] */
-	char section[KG_CONFIG_NAME_MAX + 8];
-	char err[256]; /* first error */
-	int err_line;
-	bool failed;
-	/* The text and where the reader is: inih passes no line numbers to
-	 * the handler, so the reader counts them. */
-	const char *pos;
-	int line;
-	bool at_line_start;
 };
 
 static bool name_valid(const char *name)
@@ -74,22 +62,6 @@ bool kg_mode_spec_parse(const char *s, struct kg_mode_spec *spec)
 	return true;
 }
 
-static int fail(struct parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct parse_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!ctx->failed) {
-		ctx->err_line = ctx->line;
-		va_start(ap, fmt);
-		vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
-		va_end(ap);
-	}
-	ctx->failed = true;
-	return 0; /* inih: remember this line as an error */
-}
-
 static int parse_plane_token(struct parse_ctx *ctx, struct kg_config_pipeline *p, const char *tok)
 {
 	struct kg_plane_ref ref = { 0 };
@@ -103,14 +75,15 @@ static int parse_plane_token(struct parse_ctx *ctx, struct kg_config_pipeline *p
 	else if (kg_number_parse_u32(tok, UINT32_MAX - 1, &ref.id) && ref.id != 0)
 		ref.kind = KG_PLANE_REF_ID;
 	else
-		return fail(ctx, "planes: '%s' is not primary, cursor, overlays or a plane id",
-			    tok);
+		return kg_ini_fail(&ctx->ini,
+				   "planes: '%s' is not primary, cursor, overlays or a plane id",
+				   tok);
 	for (size_t i = 0; i < p->n_planes; i++) {
 		if (p->planes[i].kind == ref.kind && p->planes[i].id == ref.id)
-			return fail(ctx, "planes: '%s' is listed twice", tok);
+			return kg_ini_fail(&ctx->ini, "planes: '%s' is listed twice", tok);
 	}
 	if (p->n_planes >= KG_CONFIG_MAX_PLANES)
-		return fail(ctx, "planes: more than %d entries", KG_CONFIG_MAX_PLANES);
+		return kg_ini_fail(&ctx->ini, "planes: more than %d entries", KG_CONFIG_MAX_PLANES);
 	p->planes[p->n_planes++] = ref;
 	return 1;
 }
@@ -129,9 +102,10 @@ static int parse_planes(struct parse_ctx *ctx, struct kg_config_pipeline *p, con
 			continue;
 		}
 		if (len >= sizeof(tok))
-			return fail(ctx,
-				    "planes: '%s' is not primary, cursor, overlays or a plane id",
-				    value);
+			return kg_ini_fail(
+				&ctx->ini,
+				"planes: '%s' is not primary, cursor, overlays or a plane id",
+				value);
 		memcpy(tok, s, len);
 		tok[len] = '\0';
 		s += len;
@@ -142,7 +116,7 @@ static int parse_planes(struct parse_ctx *ctx, struct kg_config_pipeline *p, con
 	/* The lessee needs a primary plane to show anything, and the kernel
 	 * refuses a lease without a plane. */
 	if (!primary)
-		return fail(ctx, "planes: '%s' must include primary", value);
+		return kg_ini_fail(&ctx->ini, "planes: '%s' must include primary", value);
 	return 1;
 }
 
@@ -153,7 +127,7 @@ static int parse_release(struct parse_ctx *ctx, const char *value, enum kg_relea
 	else if (strcmp(value, "blank") == 0)
 		*out = KG_RELEASE_BLANK;
 	else
-		return fail(ctx, "on-release: '%s' is not keep or blank", value);
+		return kg_ini_fail(&ctx->ini, "on-release: '%s' is not keep or blank", value);
 	return 1;
 }
 
@@ -165,14 +139,16 @@ static int parse_acl(struct parse_ctx *ctx, struct kg_acl *acl, const char *valu
 	ret = groups ? kg_acl_add_groups(acl, value, msg, sizeof(msg))
 		     : kg_acl_add_users(acl, value, msg, sizeof(msg));
 	if (ret < 0)
-		return fail(ctx, "%s: %s", groups ? "allow-groups" : "allow-users", msg);
+		return kg_ini_fail(&ctx->ini, "%s: %s", groups ? "allow-groups" : "allow-users",
+				   msg);
 	return 1;
 }
 
 static int mark_seen(struct parse_ctx *ctx, unsigned *seen, unsigned key, const char *name)
 {
 	if (*seen & key)
-		return fail(ctx, "'%s' is set twice in section [%s]", name, ctx->section);
+		return kg_ini_fail(&ctx->ini, "'%s' is set twice in section [%s]", name,
+				   kg_ini_section(&ctx->ini));
 	*seen |= key;
 	return 1;
 }
@@ -184,7 +160,8 @@ static int pipeline_key(struct parse_ctx *ctx, struct kg_config_pipeline *p, con
 		if (!mark_seen(ctx, &p->seen, KEY_CONNECTOR, name))
 			return 0;
 		if (value[0] == '\0' || strlen(value) >= sizeof(p->connector))
-			return fail(ctx, "connector: '%s' is not a connector name", value);
+			return kg_ini_fail(&ctx->ini, "connector: '%s' is not a connector name",
+					   value);
 		strcpy(p->connector, value);
 		return 1;
 	}
@@ -198,7 +175,8 @@ static int pipeline_key(struct parse_ctx *ctx, struct kg_config_pipeline *p, con
 		else if (kg_number_parse_u32(value, 31, &idx))
 			p->crtc_index = (int)idx;
 		else
-			return fail(ctx, "crtc: '%s' is not auto or a CRTC index (0-31)", value);
+			return kg_ini_fail(&ctx->ini,
+					   "crtc: '%s' is not auto or a CRTC index (0-31)", value);
 		return 1;
 	}
 	if (strcmp(name, "planes") == 0) {
@@ -212,7 +190,8 @@ static int pipeline_key(struct parse_ctx *ctx, struct kg_config_pipeline *p, con
 		if (!mark_seen(ctx, &p->seen, KEY_MODE, name))
 			return 0;
 		if (!kg_mode_spec_parse(value, &p->mode))
-			return fail(ctx, "mode: '%s' is not preferred, WxH or WxH@Hz", value);
+			return kg_ini_fail(&ctx->ini, "mode: '%s' is not preferred, WxH or WxH@Hz",
+					   value);
 		return 1;
 	}
 	if (strcmp(name, "allow-users") == 0 || strcmp(name, "allow-groups") == 0) {
@@ -229,7 +208,8 @@ static int pipeline_key(struct parse_ctx *ctx, struct kg_config_pipeline *p, con
 		p->has_on_release = true;
 		return parse_release(ctx, value, &p->on_release);
 	}
-	return fail(ctx, "unknown key '%s' in section [%s]", name, ctx->section);
+	return kg_ini_fail(&ctx->ini, "unknown key '%s' in section [%s]", name,
+			   kg_ini_section(&ctx->ini));
 }
 
 static int broker_key(struct parse_ctx *ctx, const char *name, const char *value)
@@ -259,7 +239,7 @@ static int broker_key(struct parse_ctx *ctx, const char *name, const char *value
 			return 0;
 		return parse_release(ctx, value, &cfg->on_release);
 	}
-	return fail(ctx, "unknown key '%s' in section [%s]", name, "broker");
+	return kg_ini_fail(&ctx->ini, "unknown key '%s' in section [%s]", name, "broker");
 }
 
 static struct kg_config_pipeline *find_pipeline(struct kg_config *cfg, const char *name)
@@ -271,31 +251,30 @@ static struct kg_config_pipeline *find_pipeline(struct kg_config *cfg, const cha
 	return NULL;
 }
 
-/* Called when inih moves to a new section name. */
-static int enter_section(struct parse_ctx *ctx, const char *section)
+/* A new section: [broker] or a pipeline's. */
+static int enter_section(void *user, const char *section)
 {
+	struct parse_ctx *ctx = user;
 	struct kg_config *cfg = ctx->cfg;
 	struct kg_config_pipeline *grown;
-	size_t len = strnlen(section, sizeof(ctx->section) - 1);
 
-	memcpy(ctx->section, section, len);
-	ctx->section[len] = '\0';
 	ctx->cur = NULL;
 	if (strcmp(section, "broker") == 0)
 		return 1;
 	if (!name_valid(section))
-		return fail(ctx,
-			    "section [%s]: a pipeline name is 1-31 characters of A-Z a-z 0-9 . _ -",
-			    section);
+		return kg_ini_fail(
+			&ctx->ini,
+			"section [%s]: a pipeline name is 1-31 characters of A-Z a-z 0-9 . _ -",
+			section);
 	/* inih does not report a repeated header; a section that comes back
 	 * after another one is a repeat. */
 	if (find_pipeline(cfg, section))
-		return fail(ctx, "section [%s] appears twice", section);
+		return kg_ini_fail(&ctx->ini, "section [%s] appears twice", section);
 	if (cfg->n_pipelines >= KG_CONFIG_MAX_PIPELINES)
-		return fail(ctx, "more than %d pipelines", KG_CONFIG_MAX_PIPELINES);
+		return kg_ini_fail(&ctx->ini, "more than %d pipelines", KG_CONFIG_MAX_PIPELINES);
 	grown = realloc(cfg->pipelines, (cfg->n_pipelines + 1) * sizeof(*grown));
 	if (!grown)
-		return fail(ctx, "out of memory");
+		return kg_ini_fail(&ctx->ini, "out of memory");
 	cfg->pipelines = grown;
 	ctx->cur = &grown[cfg->n_pipelines++];
 	memset(ctx->cur, 0, sizeof(*ctx->cur));
@@ -308,46 +287,16 @@ static int enter_section(struct parse_ctx *ctx, const char *section)
 	return 1;
 }
 
-static int on_ini(void *user, const char *section, const char *name, const char *value)
+static int on_key(void *user, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
 
-	if (ctx->failed)
-		return 0;
-	if (section[0] == '\0')
-		return fail(ctx, "'%s' is outside any section", name);
-	if (strcmp(section, ctx->section) != 0) {
-		if (!enter_section(ctx, section))
-			return 0;
-	}
-	if (!value)
-		return fail(ctx, "'%s' has no value", name);
 	if (ctx->cur)
 		return pipeline_key(ctx, ctx->cur, name, value);
 	return broker_key(ctx, name, value);
 }
 
-/* fgets() over the string, counting lines. */
-static char *read_line(char *buf, int size, void *user)
-{
-	struct parse_ctx *ctx = user;
-	const char *nl;
-	size_t n;
-
-	if (*ctx->pos == '\0' || size < 2)
-		return NULL;
-	if (ctx->at_line_start)
-		ctx->line++;
-	nl = strchr(ctx->pos, '\n');
-	n = nl ? (size_t)(nl - ctx->pos) + 1 : strlen(ctx->pos);
-	if (n > (size_t)size - 1)
-		n = (size_t)size - 1;
-	memcpy(buf, ctx->pos, n);
-	buf[n] = '\0';
-	ctx->pos += n;
-	ctx->at_line_start = buf[n - 1] == '\n';
-	return buf;
-}
+static const struct kg_ini_ops ini_ops = { .section = enter_section, .key = on_key };
 
 static int check_pipelines(struct kg_config *cfg, char *err, size_t errlen)
 {
@@ -367,7 +316,7 @@ static int check_pipelines(struct kg_config *cfg, char *err, size_t errlen)
 int kg_config_parse(const char *text, struct kg_config **out, char *err, size_t errlen)
 {
 	struct parse_ctx ctx = { 0 };
-	int line, ret;
+	int ret;
 
 	*out = NULL;
 	ctx.cfg = calloc(1, sizeof(*ctx.cfg));
@@ -375,22 +324,9 @@ int kg_config_parse(const char *text, struct kg_config **out, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	ctx.pos = text;
-	ctx.at_line_start = true;
-	line = ini_parse_stream(read_line, &ctx, on_ini, &ctx);
-	if (line != 0) {
-		/* inih reports the first bad line, which is either ours (the
-		 * handler said no) or a syntax error it found on its own. */
-		if (line < 0)
-			snprintf(err, errlen, "out of memory");
-		else if (ctx.failed && ctx.err_line <= line)
-			snprintf(err, errlen, "line %d: %s", ctx.err_line, ctx.err);
-		else
-			snprintf(err, errlen,
-				 "line %d: syntax error (expected [section] or key = value)", line);
-		ret = line < 0 ? -ENOMEM : -EINVAL;
+	ret = kg_ini_parse(&ctx.ini, text, &ini_ops, &ctx, err, errlen);
+	if (ret < 0)
 		goto err_cfg;
-	}
 	ret = check_pipelines(ctx.cfg, err, errlen);
 	if (ret < 0)
 		goto err_cfg;
@@ -401,21 +337,16 @@ err_cfg:
 	return ret;
 }
 
+/* kg_config_parse for kg_ini_load, which knows nothing of struct kg_config. */
+static int parse_text(const char *text, void *out, char *err, size_t errlen)
+{
+	return kg_config_parse(text, out, err, errlen);
+}
+
 int kg_config_load(const char *path, struct kg_config **out, char *err, size_t errlen)
 {
-	char *text = NULL;
-	char msg[320];
-	int ret;
-
 	*out = NULL;
-	ret = kg_textfile_read(path, CONFIG_FILE_MAX, &text, err, errlen);
-	if (ret < 0)
-		return ret;
-	ret = kg_config_parse(text, out, msg, sizeof(msg));
-	if (ret < 0)
-		snprintf(err, errlen, "%s: %s", path, msg);
-	free(text);
-	return ret;
+	return kg_ini_load(path, parse_text, out, err, errlen);
 }
 
 void kg_config_destroy(struct kg_config *cfg)
