@@ -380,9 +380,26 @@ while [ $n -lt 50 ] && [ "$(ls /dev/dri/card* 2>/dev/null | wc -l)" -lt "$(cat /
 done
 stty -F /dev/console -echo -onlcr 2>/dev/null
 cd /tmp
+# A command that hangs leaves evidence: shortly before the host's timeout the
+# watchdog prints each process's kernel stack and the blocked tasks.
+wd=
+if [ -s /kgvm/watchdog ]; then
+	(sleep "$(cat /kgvm/watchdog)"
+	 echo "kgvm watchdog: the command still runs; kernel stacks follow"
+	 for d in /proc/[0-9]*; do
+		readlink $d/exe >/dev/null || continue # not a kernel thread
+		echo "== ${d#/proc/} $(cat $d/comm) wchan=$(cat $d/wchan)"
+		cat $d/stack
+	 done
+	 echo w >/proc/sysrq-trigger
+	 dmesg | tail -n 150) </dev/null >/dev/console 2>&1 &
+	wd=$!
+fi
 echo "@@kgvm-run@@"
 sh /kgvm/cmd </dev/console >/dev/console 2>&1
-echo "@@kgvm-exit=$?@@"
+st=$?
+[ -n "$wd" ] && kill $wd 2>/dev/null
+echo "@@kgvm-exit=$st@@"
 sync
 poweroff -f
 '''
@@ -420,7 +437,7 @@ def parse_add(spec):
     return src, dest
 
 
-def build_initramfs(out, modules, add, argv, cards, extra_params=None):
+def build_initramfs(out, modules, add, argv, cards, extra_params=None, watchdog=None):
     """Writes a gzip'd newc cpio to out; argv (list) is the guest command."""
     stage = tempfile.mkdtemp(prefix='kgvm-initrd-')
     # mkdtemp makes it 0700, and it becomes the guest's /: other uids
@@ -453,6 +470,9 @@ def build_initramfs(out, modules, add, argv, cards, extra_params=None):
             f.write(f'{cards}\n')
         with open(os.path.join(stage, 'kgvm/cmd'), 'w') as f:
             f.write((shlex.join(argv) if len(argv) != 1 else argv[0]) + '\n')
+        if watchdog:
+            with open(os.path.join(stage, 'kgvm/watchdog'), 'w') as f:
+                f.write(f'{int(watchdog)}\n')
         libs = set()
         for spec in add:
             src, dest = parse_add(spec)
@@ -567,7 +587,10 @@ class VM:
         t1 = time.monotonic()
         initrd = os.path.join(self.tmp, 'initrd.gz')
         build_initramfs(initrd, mods, self.opts.add, self.argv, 2 if vkms else 1,
-                        {'vkms': VKMS_PARAMS, **self.opts.module_params})
+                        {'vkms': VKMS_PARAMS, **self.opts.module_params},
+                        # Fires before the host's deadline (counted from
+                        # boot; a TCG boot takes ~3 s, the dump a few).
+                        watchdog=max(5, self.opts.timeout - 25))
         self.timings['initramfs build'] = time.monotonic() - t1
         self.kernel_abi = abi
         self._boot(kernel, initrd)
