@@ -18,6 +18,7 @@ import kgvm  # noqa: E402
 
 FLIP_RE = re.compile(r'^FLIP n=(\d+) seq=(\d+) t=(\d+\.\d{6}) commit=(\d+\.\d{9})')
 WB_RE = re.compile(r'^WRITEBACK pixels=(\d+) mismatches=(\d+)')
+MODESETS_RE = re.compile(r'^MODESETS n=(\d+) in ([\d.]+) s')
 
 
 def main():
@@ -43,7 +44,12 @@ def main():
     problems = []
     events = []
     wb = None
+    modesets = None
     for line in lines:
+        m = MODESETS_RE.match(line)
+        if m:
+            modesets = int(m.group(1))
+            print(f'modesets: {modesets} CRTC off/on turns in {m.group(2)} s')
         m = FLIP_RE.match(line)
         if m:
             events.append((int(m.group(2)), float(m.group(3)), float(m.group(4)),
@@ -68,6 +74,10 @@ def main():
         problems.append(f'writeback: {wb[1]} of {wb[0]} pixels differ')
     else:
         print(f'writeback: {wb[0]} pixels, all equal')
+    if '--modesets' in a.guest_args:
+        want = int(a.guest_args[a.guest_args.index('--modesets') + 1])
+        if modesets != want:
+            problems.append(f'modesets: {modesets} of {want} done')
     if status != 0:
         problems.append(f'vkms-flip exited with status {status}')
     # All of them: tests/must-fail needs every failed check to tell why.

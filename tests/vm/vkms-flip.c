@@ -15,6 +15,11 @@
  *   --seconds S      flip for S seconds (default 2)
  *   --hide-event N   do not report the N-th flip event, as if it had been
  *                    lost (the host must notice)
+ *   --modesets N     then turn the CRTC off and on N times, one flip between
+ *                    (vblank running), and print "MODESETS n=N in S s": each
+ *                    turn-off cancels vkms' vblank timer while it may be
+ *                    firing on the other vCPU, where 6.12's vkms froze the
+ *                    VM (tests/vm/vkms-patches/0002)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +27,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +58,7 @@ struct pipe {
 
 struct flips {
 	unsigned int count, commits, hide;
+	bool quiet; /* the modeset storm's flips are not reported */
 	struct timespec commit_time;
 	int pending;
 };
@@ -252,8 +259,10 @@ static void on_flip(int fd, unsigned int seq, unsigned int sec, unsigned int use
 {
 	struct flips *f = data;
 
-	f->count++;
 	f->pending = 0;
+	if (f->quiet)
+		return;
+	f->count++;
 	if (f->count == f->hide) {
 		printf("hiding the event of commit %u\n", f->commits);
 		return;
@@ -304,6 +313,44 @@ static int flip_loop(int fd, const struct pipe *p, struct ubuf *bufs, double sec
 		*shown = next;
 	}
 	printf("flips: %u in %.1f s\n", f->count, seconds);
+	return 0;
+}
+
+static int crtc_off(int fd, const struct pipe *p)
+{
+	drmModeAtomicReq *req = drmModeAtomicAlloc();
+
+	if (!req || !kg_vmt_add(fd, req, p->conn, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID", 0) ||
+	    !kg_vmt_add(fd, req, p->crtc, DRM_MODE_OBJECT_CRTC, "MODE_ID", 0) ||
+	    !kg_vmt_add(fd, req, p->crtc, DRM_MODE_OBJECT_CRTC, "ACTIVE", 0) ||
+	    !kg_vmt_add(fd, req, p->plane, DRM_MODE_OBJECT_PLANE, "FB_ID", 0) ||
+	    !kg_vmt_add(fd, req, p->plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID", 0)) {
+		drmModeAtomicFree(req);
+		return -1;
+	}
+	return commit(fd, req, DRM_MODE_ATOMIC_ALLOW_MODESET, NULL, "CRTC off");
+}
+
+/* Off, on, one flip (so the vblank timer runs when the next off comes). */
+static int modeset_storm(int fd, const struct pipe *p, struct ubuf *bufs, unsigned int n,
+			 struct flips *f, int *shown)
+{
+	drmEventContext ev = { .version = 3, .page_flip_handler2 = on_flip };
+	double t0 = now_s();
+
+	f->quiet = true;
+	for (unsigned int i = 0; i < n; i++) {
+		int next = !*shown;
+
+		if (crtc_off(fd, p) < 0 || modeset(fd, p, bufs[*shown].fb) < 0 ||
+		    flip(fd, p, bufs[next].fb, f) < 0 || wait_event(fd, &ev, f) < 0) {
+			fprintf(stderr, "modeset %u of %u failed\n", i + 1, n);
+			return -1;
+		}
+		*shown = next;
+	}
+	f->quiet = false;
+	printf("MODESETS n=%u in %.1f s\n", n, now_s() - t0);
 	return 0;
 }
 
@@ -358,7 +405,7 @@ static size_t compare(const struct ubuf *got, const struct ubuf *want)
 	return bad;
 }
 
-static int run(int fd, double seconds, unsigned int hide)
+static int run(int fd, double seconds, unsigned int hide, unsigned int modesets)
 {
 	struct ubuf bufs[2] = { { .memfd = -1, .dmabuf = -1 }, { .memfd = -1, .dmabuf = -1 } };
 	struct ubuf out = { .memfd = -1, .dmabuf = -1 };
@@ -375,6 +422,7 @@ static int run(int fd, double seconds, unsigned int hide)
 	printf("udmabuf framebuffers: %u %u, writeback target %u\n", bufs[0].fb, bufs[1].fb,
 	       out.fb);
 	if (modeset(fd, &p, bufs[0].fb) < 0 || flip_loop(fd, &p, bufs, seconds, &f, &shown) < 0 ||
+	    (modesets && modeset_storm(fd, &p, bufs, modesets, &f, &shown) < 0) ||
 	    writeback(fd, &p, &out) < 0)
 		goto destroy;
 	bad = compare(&out, &bufs[shown]);
@@ -395,17 +443,20 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "seconds", required_argument, NULL, 's' },
 		{ "hide-event", required_argument, NULL, 'e' },
+		{ "modesets", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double seconds = 2;
-	unsigned int hide = 0;
+	unsigned int hide = 0, modesets = 0;
 	int opt, fd, before, after, ret;
 
-	while ((opt = getopt_long(argc, argv, "s:e:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:e:m:", longopts, NULL)) != -1) {
 		if (opt == 's')
 			seconds = atof(optarg);
 		else if (opt == 'e')
 			hide = (unsigned int)strtoul(optarg, NULL, 10);
+		else if (opt == 'm')
+			modesets = (unsigned int)strtoul(optarg, NULL, 10);
 		else
 			return 2;
 	}
@@ -422,7 +473,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	kg_vmt_print_resources(fd);
-	ret = run(fd, seconds, hide);
+	ret = run(fd, seconds, hide, modesets);
 	close(fd);
 	after = count_fds();
 	printf("FDS before=%d after=%d\n", before, after);

@@ -75,7 +75,7 @@ def main():
     p.add_argument('--expect-coalesced', action='store_true')
     p.add_argument('--no-pacing', action='store_true',
                    help='do not check the flip timing (must-fail tests aimed elsewhere)')
-    p.add_argument('--timeout', type=float, default=400)
+    p.add_argument('--timeout', type=float, default=150)
     p.add_argument('prog')
     p.add_argument('guest_args', nargs='*')
     a = p.parse_args()
