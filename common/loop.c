@@ -115,6 +115,17 @@ int kg_loop_timer_arm(struct kg_source *src, uint32_t first_ms, uint32_t interva
 	return 0;
 }
 
+int kg_loop_timer_arm_at(struct kg_source *src, uint64_t at_ns)
+{
+	struct itimerspec its = {
+		.it_value = { (time_t)(at_ns / 1000000000u), (long)(at_ns % 1000000000u) },
+	};
+
+	if (timerfd_settime(src->fd, at_ns ? TFD_TIMER_ABSTIME : 0, &its, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
 struct kg_source *kg_loop_add_timer(struct kg_loop *loop, uint32_t first_ms, uint32_t interval_ms,
 				    kg_loop_timer_cb cb, void *data)
 {

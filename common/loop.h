@@ -38,6 +38,11 @@ struct kg_source *kg_loop_add_timer(struct kg_loop *loop, uint32_t first_ms, uin
 /* Re-arms a timer source (first_ms 0 disarms it). Returns 0 or -errno. */
 int kg_loop_timer_arm(struct kg_source *src, uint32_t first_ms, uint32_t interval_ms);
 
+/* Arms a timer source to fire once at at_ns, CLOCK_MONOTONIC, absolute
+ * (0 disarms it): what a deadline computed from kernel timestamps needs,
+ * to the nanosecond. Returns 0 or -errno. */
+int kg_loop_timer_arm_at(struct kg_source *src, uint64_t at_ns);
+
 /* Stops watching; safe from inside any callback. Accepts NULL. */
 void kg_loop_remove(struct kg_source *src);
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -71,11 +72,39 @@ static void test_timer_repeats_and_disarms(void **state)
 	kg_loop_destroy(loop);
 }
 
+/* An absolute deadline fires once, not before it; 0 disarms. */
+static void test_timer_arm_at_absolute(void **state)
+{
+	struct kg_loop *loop = kg_loop_create();
+	int count = 0;
+	struct kg_source *t = kg_loop_add_timer(loop, 0, 0, on_timer, &count);
+	struct timespec ts;
+	uint64_t at, fired;
+
+	assert_non_null(t);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 5000000u;
+	assert_int_equal(kg_loop_timer_arm_at(t, at), 0);
+	while (!count)
+		assert_true(kg_loop_dispatch(loop, 1000) >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	fired = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	assert_true(fired >= at);
+	assert_int_equal(kg_loop_dispatch(loop, 20), 0); /* once */
+	assert_int_equal(kg_loop_timer_arm_at(t, at + 1000000000u), 0);
+	assert_int_equal(kg_loop_timer_arm_at(t, 0), 0);
+	assert_int_equal(kg_loop_dispatch(loop, 20), 0);
+	assert_int_equal(count, 1);
+	kg_loop_remove(t);
+	kg_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fd_source_dispatches_and_removes_itself),
 		cmocka_unit_test(test_timer_repeats_and_disarms),
+		cmocka_unit_test(test_timer_arm_at_absolute),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
