@@ -19,18 +19,41 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+struct stored_client {
+	uint32_t conn;
+	int fd; /* until taken */
+};
+
 struct kg_fdstore {
-	int listen_fd; /* the .socket unit's, until taken */
-	int master_fd; /* from the store, until taken */
-	int table_fd;  /* the lease table memfd (stored or ours), -1 */
+	int listen_fd;	   /* the .socket unit's or our stored one, until taken */
+	int master_fd;	   /* from the store, until taken */
+	int table_fd;	   /* the lease table memfd (stored or ours), -1 */
+	bool listen_ours;  /* listen_fd is KG_FDSTORE_LISTEN */
+	bool listen_saved; /* our listening socket is in the store */
 	bool master_from_store;
-	bool saved; /* both are in the store */
+	bool saved;		       /* master and table are in the store */
+	struct stored_client *clients; /* inherited connections */
+	size_t n_clients;
 };
 
 #ifdef HAVE_SYSTEMD
+/* Our own listening socket from the store, unless the .socket unit passed
+ * one (then that one serves and ours is dropped). */
+static void take_stored_listen(struct kg_fdstore *st, int fd)
+{
+	if (st->listen_fd >= 0) {
+		kg_info("a socket unit passed a socket: dropping the stored %s", KG_FDSTORE_LISTEN);
+		close(fd);
+		sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=" KG_FDSTORE_LISTEN);
+		return;
+	}
+	st->listen_fd = fd;
+	st->listen_ours = st->listen_saved = true;
+}
+
 static int inherit(struct kg_fdstore *st)
 {
-	struct kg_fdstore_roles r;
+	struct kg_fdstore_roles r = { -1, -1, -1, -1 };
 	char **names = NULL, err[256];
 	int n = sd_listen_fds_with_names(1, &names), ret = 0;
 
@@ -45,8 +68,16 @@ static int inherit(struct kg_fdstore *st)
 		ret = -EINVAL;
 		goto out;
 	}
+	if (n > 0) {
+		st->clients = calloc((size_t)n, sizeof(*st->clients));
+		if (!st->clients) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
+		uint32_t conn = kg_fdstore_client_conn(names[i] ? names[i] : "");
 
 		/* Not for the broker's children (there are none today). */
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -56,12 +87,18 @@ static int inherit(struct kg_fdstore *st)
 			st->master_fd = fd;
 		else if (i == r.table)
 			st->table_fd = fd;
+		else if (conn)
+			st->clients[st->n_clients++] = (struct stored_client){ conn, fd };
 	}
+	if (r.stored_listen >= 0)
+		take_stored_listen(st, SD_LISTEN_FDS_START + r.stored_listen);
 	st->master_from_store = st->master_fd >= 0;
 	st->saved = st->master_from_store && st->table_fd >= 0;
 	if (st->master_fd >= 0)
-		kg_info("systemd's fd store passed a DRM master fd (%s%s)", KG_FDSTORE_MASTER,
-			st->table_fd >= 0 ? " and the lease table" : "; no lease table");
+		kg_info("systemd's fd store passed a DRM master fd (%s%s), %zu connection(s)%s",
+			KG_FDSTORE_MASTER,
+			st->table_fd >= 0 ? " and the lease table" : "; no lease table",
+			st->n_clients, st->listen_ours ? " and the listening socket" : "");
 out:
 	for (int i = 0; i < n; i++)
 		free(names[i]);
@@ -98,15 +135,47 @@ void kg_fdstore_destroy(struct kg_fdstore *st)
 		close(st->master_fd);
 	if (st->table_fd >= 0)
 		close(st->table_fd);
+	for (size_t i = 0; i < st->n_clients; i++) {
+		if (st->clients[i].fd >= 0)
+			close(st->clients[i].fd);
+	}
+	free(st->clients);
 	free(st);
 }
 
-int kg_fdstore_take_listen_fd(struct kg_fdstore *st)
+int kg_fdstore_take_listen_fd(struct kg_fdstore *st, bool *ours)
 {
 	int fd = st->listen_fd;
 
 	st->listen_fd = -1;
+	*ours = st->listen_ours;
 	return fd;
+}
+
+int kg_fdstore_take_client_fd(struct kg_fdstore *st, uint32_t conn)
+{
+	for (size_t i = 0; i < st->n_clients; i++) {
+		int fd = st->clients[i].fd;
+
+		if (st->clients[i].conn == conn && fd >= 0) {
+			st->clients[i].fd = -1;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+void kg_fdstore_drop_unclaimed(struct kg_fdstore *st)
+{
+	for (size_t i = 0; st && i < st->n_clients; i++) {
+		if (st->clients[i].fd < 0)
+			continue;
+		kg_info("stored connection %s%u is not in the lease table: closing it",
+			KG_FDSTORE_CLIENT_PREFIX, st->clients[i].conn);
+		close(st->clients[i].fd);
+		st->clients[i].fd = -1;
+		kg_fdstore_remove_client(st, st->clients[i].conn);
+	}
 }
 
 int kg_fdstore_take_master_fd(struct kg_fdstore *st)
@@ -131,39 +200,44 @@ static int live_lessees(int master_fd, uint32_t *ids, size_t max)
 	return (int)n;
 }
 
-size_t kg_fdstore_adopted_leases(struct kg_fdstore *st, int master_fd, struct kg_fdstore_entry *out,
-				 size_t max)
+bool kg_fdstore_adopted(struct kg_fdstore *st, int master_fd, struct kg_fdstore_table *t)
 {
 	static char buf[KG_FDSTORE_TABLE_MAX + 1];
 	uint32_t live[KG_FDSTORE_MAX_LEASES * 2];
 	ssize_t len;
-	int n, n_live;
+	int ret, n_live;
 
+	t->n_leases = t->n_clients = t->n_waits = 0;
 	if (st->table_fd < 0 || !st->master_from_store)
-		return 0;
+		return false;
 	len = pread(st->table_fd, buf, sizeof(buf) - 1, 0);
-	n = len < 0 ? -errno : kg_fdstore_table_parse(buf, (size_t)len, out, max);
-	if (n < 0) {
-		errno = -n;
-		kg_log_errno(KG_LOG_WARN,
-			     "the stored lease table cannot be read; adopting no lease (the "
-			     "kernel's lessees stay until their clients close them)");
-		return 0;
+	ret = len < 0 ? -errno : kg_fdstore_table_parse(buf, (size_t)len, t);
+	if (ret < 0) {
+		errno = -ret;
+		kg_log_errno(
+			KG_LOG_WARN,
+			"the stored lease table cannot be read; adopting no lease and no "
+			"connection (the kernel's lessees stay until their clients close them)");
+		t->n_leases = t->n_clients = t->n_waits = 0;
+		return false;
 	}
 	n_live = live_lessees(master_fd, live, sizeof(live) / sizeof(live[0]));
 	if (n_live < 0) {
 		errno = -n_live;
 		kg_log_errno(KG_LOG_WARN, "drmModeListLessees on the stored master fd failed; "
 					  "adopting no lease");
-		return 0;
+		n_live = 0;
 	}
-	kg_info("the stored lease table has %d lease(s); the kernel lists %d live lessee(s)", n,
-		n_live);
-	return kg_fdstore_keep_live(out, (size_t)n, live, (size_t)n_live);
+	kg_info("the stored lease table has %zu lease(s), %zu connection(s), %zu waiter(s); the "
+		"kernel lists %d live lessee(s)",
+		t->n_leases, t->n_clients, t->n_waits, n_live);
+	t->n_leases = kg_fdstore_keep_live(t->leases, t->n_leases, live, (size_t)n_live);
+	return true;
 }
 
 #ifdef HAVE_SYSTEMD
-static int store(const char *name, int fd)
+/* lost: what a restart then loses. */
+static int store(const char *name, int fd, const char *lost)
 {
 	char msg[64];
 	int ret;
@@ -174,53 +248,94 @@ static int store(const char *name, int fd)
 		errno = ret < 0 ? -ret : ENOTCONN;
 		kg_log_errno(KG_LOG_WARN,
 			     "cannot put %s in systemd's fd store; a restart of the broker will "
-			     "end every lease (set FileDescriptorStoreMax= in its unit)",
-			     name);
+			     "%s (set FileDescriptorStoreMax= in its unit)",
+			     name, lost);
 		return ret < 0 ? ret : -ENOTCONN;
 	}
 	return 0;
 }
 #endif
 
-int kg_fdstore_save(struct kg_fdstore *st, int master_fd)
+int kg_fdstore_save(struct kg_fdstore *st, int master_fd, int listen_fd)
 {
 #ifdef HAVE_SYSTEMD
-	int ret;
+	int ret = 0;
 
-	if (!getenv("NOTIFY_SOCKET") || st->saved)
+	if (!getenv("NOTIFY_SOCKET"))
 		return 0;
-	if (st->table_fd < 0) {
+	if (!st->saved && st->table_fd < 0) {
 		st->table_fd = memfd_create("kmsgate-lease-table", MFD_CLOEXEC);
 		if (st->table_fd < 0) {
 			kg_log_errno(KG_LOG_WARN, "memfd_create for the lease table failed");
 			return -errno;
 		}
-		kg_fdstore_record(st, NULL, 0);
+		kg_fdstore_record(st, NULL);
 	}
-	ret = store(KG_FDSTORE_MASTER, master_fd);
-	if (ret == 0)
-		ret = store(KG_FDSTORE_TABLE, st->table_fd);
-	if (ret == 0) {
-		st->saved = true;
-		kg_info("stored the DRM master fd and the lease table in systemd's fd store: "
-			"leases survive a restart of the broker");
+	if (!st->saved) {
+		ret = store(KG_FDSTORE_MASTER, master_fd, "end every lease");
+		if (ret == 0)
+			ret = store(KG_FDSTORE_TABLE, st->table_fd, "end every lease");
+		if (ret == 0) {
+			st->saved = true;
+			kg_info("stored the DRM master fd and the lease table in systemd's fd "
+				"store: leases survive a restart of the broker");
+		}
+	}
+	if (ret == 0 && listen_fd >= 0 && !st->listen_saved) {
+		ret = store(KG_FDSTORE_LISTEN, listen_fd,
+			    "refuse connections until the new broker listens");
+		st->listen_saved = ret == 0;
 	}
 	return ret;
 #else
 	(void)st;
 	(void)master_fd;
+	(void)listen_fd;
 	return 0;
 #endif
 }
 
-void kg_fdstore_record(struct kg_fdstore *st, const struct kg_fdstore_entry *e, size_t n)
+bool kg_fdstore_add_client(struct kg_fdstore *st, int fd, uint32_t conn)
 {
+#ifdef HAVE_SYSTEMD
+	char name[32];
+
+	if (!st || !st->saved || !getenv("NOTIFY_SOCKET"))
+		return false;
+	snprintf(name, sizeof(name), KG_FDSTORE_CLIENT_PREFIX "%u", conn);
+	return store(name, fd, "close this connection (its lease becomes an orphan)") == 0;
+#else
+	(void)st;
+	(void)fd;
+	(void)conn;
+	return false;
+#endif
+}
+
+void kg_fdstore_remove_client(struct kg_fdstore *st, uint32_t conn)
+{
+#ifdef HAVE_SYSTEMD
+	char msg[64];
+
+	if (!st || !getenv("NOTIFY_SOCKET"))
+		return;
+	snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=" KG_FDSTORE_CLIENT_PREFIX "%u", conn);
+	sd_notify(0, msg);
+#else
+	(void)st;
+	(void)conn;
+#endif
+}
+
+void kg_fdstore_record(struct kg_fdstore *st, const struct kg_fdstore_table *t)
+{
+	static const struct kg_fdstore_table empty;
 	static char buf[KG_FDSTORE_TABLE_MAX];
 	size_t len;
 
 	if (!st || st->table_fd < 0)
 		return;
-	len = kg_fdstore_table_format(e, n, buf, sizeof(buf));
+	len = kg_fdstore_table_format(t ? t : &empty, buf, sizeof(buf));
 	/* Written at once and then cut: a reader after a kill -9 between the
 	 * two sees the new text and, at worst, the old one's tail, which the
 	 * parser refuses rather than misreads. */
@@ -234,11 +349,15 @@ void kg_fdstore_record(struct kg_fdstore *st, const struct kg_fdstore_entry *e, 
 void kg_fdstore_forget(struct kg_fdstore *st)
 {
 #ifdef HAVE_SYSTEMD
-	if (!st || !st->saved || !getenv("NOTIFY_SOCKET"))
+	if (!st || !getenv("NOTIFY_SOCKET"))
 		return;
-	sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=" KG_FDSTORE_MASTER);
-	sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=" KG_FDSTORE_TABLE);
-	st->saved = false;
+	if (st->saved) {
+		sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=" KG_FDSTORE_MASTER);
+		sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=" KG_FDSTORE_TABLE);
+	}
+	if (st->listen_saved)
+		sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=" KG_FDSTORE_LISTEN);
+	st->saved = st->listen_saved = false;
 #else
 	(void)st;
 #endif

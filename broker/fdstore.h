@@ -35,22 +35,74 @@
 
 #include "conffile.h"
 
-#define KG_FDSTORE_MASTER     "drm-master"
-#define KG_FDSTORE_TABLE      "lease-table"
-#define KG_FDSTORE_MAX_LEASES 64
-/* Lines "4294967295 " + name + "\n", plus the header. */
-#define KG_FDSTORE_TABLE_MAX (32 + KG_FDSTORE_MAX_LEASES * (12 + KG_CONFIG_NAME_MAX))
+#define KG_FDSTORE_MASTER "drm-master"
+#define KG_FDSTORE_TABLE  "lease-table"
+/* The listening socket the broker bound itself (not socket-activated):
+ * stored so that clients connecting while it restarts wait in the backlog
+ * instead of finding no socket. */
+#define KG_FDSTORE_LISTEN "kmsgate-listen"
+/* Client connections: "client-N", N the connection's number in the table
+ * (systemd refuses ':' in FDNAME=, its separator in LISTEN_FDNAMES). */
+#define KG_FDSTORE_CLIENT_PREFIX "client-"
 
+#define KG_FDSTORE_MAX_LEASES 64 /* KG_CONFIG_MAX_PIPELINES */
+/* The broker's connection cap (KG_SERVER_MAX_CLIENTS): every connection
+ * that said HELLO is stored. */
+#define KG_FDSTORE_MAX_CLIENTS 1100
+/* KG_SERVER_MAX_WAITERS per pipeline. */
+#define KG_FDSTORE_MAX_WAITS	   (KG_FDSTORE_MAX_LEASES * 32)
+#define KG_FDSTORE_CLIENT_NAME_LEN 32 /* KG_PROTO_NAME_LEN */
+/* The fds stored at most: master, table, listening socket, connections.
+ * FileDescriptorStoreMax= in kmsgate-broker.service is this. */
+#define KG_FDSTORE_MAX_FDS (3 + KG_FDSTORE_MAX_CLIENTS)
+/* Longest lines (u32 is 10 digits, u16 5) plus the header. */
+#define KG_FDSTORE_TABLE_MAX                                          \
+	(32 + KG_FDSTORE_MAX_LEASES * (26 + KG_CONFIG_NAME_MAX) +     \
+	 KG_FDSTORE_MAX_CLIENTS * (36 + KG_FDSTORE_CLIENT_NAME_LEN) + \
+	 KG_FDSTORE_MAX_WAITS * (26 + KG_CONFIG_NAME_MAX))
+
+/* A lease: which lessee is on which pipeline, and which stored connection
+ * holds it (0: none, an orphan after a restart). */
 struct kg_fdstore_entry {
 	uint32_t lessee_id;
 	char pipeline[KG_CONFIG_NAME_MAX];
+	uint32_t conn;
+};
+
+/* A stored connection, past its HELLO: what the broker knows of it that
+ * the fd itself does not say (credentials are re-read with SO_PEERCRED). */
+struct kg_fdstore_client {
+	uint32_t conn;		/* >= 1, its fd is stored as client-N */
+	uint16_t version;	/* negotiated protocol version */
+	uint16_t inflight_type; /* a request read but not answered yet, 0 */
+	uint32_t inflight_seq;
+	char name[KG_FDSTORE_CLIENT_NAME_LEN]; /* from HELLO: 0x20-0x7e */
+};
+
+/* A waiting ACQUIRE, in queue order per pipeline. */
+struct kg_fdstore_wait {
+	uint32_t conn;
+	uint32_t seq;
+	char pipeline[KG_CONFIG_NAME_MAX];
+};
+
+/* The whole table (about 140 KiB: callers keep it static). */
+struct kg_fdstore_table {
+	struct kg_fdstore_entry leases[KG_FDSTORE_MAX_LEASES];
+	size_t n_leases;
+	struct kg_fdstore_client clients[KG_FDSTORE_MAX_CLIENTS];
+	size_t n_clients;
+	struct kg_fdstore_wait waits[KG_FDSTORE_MAX_WAITS];
+	size_t n_waits;
 };
 
 /* What each inherited fd is, by its LISTEN_FDNAMES name: indices into
  * names, -1 when absent. Any name but ours is a socket of the .socket unit
- * (systemd names those after the unit, or FileDescriptorName=). */
+ * (systemd names those after the unit, or FileDescriptorName=). Client
+ * connections (client-N) are not in here: see kg_fdstore_client_conn. */
 struct kg_fdstore_roles {
 	int listen;
+	int stored_listen; /* our own, from the store */
 	int master;
 	int table;
 };
@@ -60,17 +112,22 @@ struct kg_fdstore_roles {
 int kg_fdstore_classify(const char *const *names, size_t n, struct kg_fdstore_roles *out, char *err,
 			size_t errlen);
 
+/* N of a name "client-N" (N >= 1, decimal, no sign or leading 0), else 0. */
+uint32_t kg_fdstore_client_conn(const char *name);
+
 /* Both are character devices with the same device number: the stored fd
  * is the configured card. */
 bool kg_fdstore_same_device(const struct stat *stored, const struct stat *configured);
 
-/* The table's text into buf. Returns its length, or 0 if buf is too small
- * (KG_FDSTORE_TABLE_MAX always fits KG_FDSTORE_MAX_LEASES entries). */
-size_t kg_fdstore_table_format(const struct kg_fdstore_entry *e, size_t n, char *buf, size_t len);
-/* Parses what kg_fdstore_table_format wrote (trailing NULs ignored: the
- * memfd may be longer than the text). Returns the number of entries, or
- * -EINVAL on anything else (a table we cannot read is not trusted at all). */
-int kg_fdstore_table_parse(const char *buf, size_t len, struct kg_fdstore_entry *out, size_t max);
+/* The table's text (format "kmsgate-leases 2", see fdstore-table.c) into
+ * buf. Returns its length, or 0 if buf is too small (KG_FDSTORE_TABLE_MAX
+ * always fits a full table). */
+size_t kg_fdstore_table_format(const struct kg_fdstore_table *t, char *buf, size_t len);
+/* Parses what kg_fdstore_table_format wrote, or a version 1 table (leases
+ * only, no connections), trailing NULs ignored (the memfd may be longer
+ * than the text). Returns 0, or -EINVAL on anything else (a table we
+ * cannot read is not trusted at all). */
+int kg_fdstore_table_parse(const char *buf, size_t len, struct kg_fdstore_table *t);
 
 /* Keeps, in order, the entries whose lessee the kernel still lists (live),
  * each id once. Returns how many were kept. */
@@ -88,24 +145,38 @@ struct kg_fdstore *kg_fdstore_open(void);
 /* Closes what was not taken. Accepts NULL. */
 void kg_fdstore_destroy(struct kg_fdstore *st);
 
-/* The .socket unit's socket, or -1 (the broker binds its own). */
-int kg_fdstore_take_listen_fd(struct kg_fdstore *st);
+/* The .socket unit's socket, or the broker's own from the store (*ours
+ * true: the broker bound it and unlinks its path on a clean stop), or -1
+ * (the broker binds its own). */
+int kg_fdstore_take_listen_fd(struct kg_fdstore *st, bool *ours);
 /* The stored DRM master fd (the caller owns it from here), or -1. */
 int kg_fdstore_take_master_fd(struct kg_fdstore *st);
+/* The stored connection client-N (the caller owns it from here), or -1. */
+int kg_fdstore_take_client_fd(struct kg_fdstore *st, uint32_t conn);
+/* After adoption: closes the stored connections nobody took (not in the
+ * table: the broker died between storing the fd and writing the table)
+ * and asks systemd to drop them. */
+void kg_fdstore_drop_unclaimed(struct kg_fdstore *st);
 
-/* The lease table stored by the previous broker, checked against the
- * kernel's live lessees (from the master fd). Returns how many entries
- * are in out, 0 if there is no table. */
-size_t kg_fdstore_adopted_leases(struct kg_fdstore *st, int master_fd, struct kg_fdstore_entry *out,
-				 size_t max);
+/* The table stored by the previous broker, its leases checked against the
+ * kernel's live lessees (from the master fd). Returns false (t empty) if
+ * there is none or it cannot be read. */
+bool kg_fdstore_adopted(struct kg_fdstore *st, int master_fd, struct kg_fdstore_table *t);
 
-/* Under systemd (NOTIFY_SOCKET set): stores master_fd and the lease table
- * unless they came from the store. Returns 0 (also when there is no
- * systemd), or -errno after logging. */
-int kg_fdstore_save(struct kg_fdstore *st, int master_fd);
-/* Rewrites the stored lease table. Accepts NULL and works without one. */
-void kg_fdstore_record(struct kg_fdstore *st, const struct kg_fdstore_entry *e, size_t n);
-/* Clean stop: asks systemd to drop both fds. */
+/* Under systemd (NOTIFY_SOCKET set): stores master_fd, the lease table and
+ * listen_fd (the broker's own socket, -1 for none) unless they came from
+ * the store. Returns 0 (also when there is no systemd), or -errno after
+ * logging. */
+int kg_fdstore_save(struct kg_fdstore *st, int master_fd, int listen_fd);
+/* Stores a connection as client-N, after its HELLO (once the master is
+ * stored). Returns true if it was sent to systemd. Accepts NULL. */
+bool kg_fdstore_add_client(struct kg_fdstore *st, int fd, uint32_t conn);
+/* The connection is closing: asks systemd to drop client-N. */
+void kg_fdstore_remove_client(struct kg_fdstore *st, uint32_t conn);
+/* Rewrites the stored table. Accepts NULL and works without one. */
+void kg_fdstore_record(struct kg_fdstore *st, const struct kg_fdstore_table *t);
+/* Clean stop: asks systemd to drop the master, the table and the
+ * listening socket (connections are removed as they close). */
 void kg_fdstore_forget(struct kg_fdstore *st);
 
 #endif

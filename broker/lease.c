@@ -15,6 +15,9 @@ struct kg_lease {
 	const struct kg_plan_pipeline *pp;
 	int fd; /* the active lease, -1 */
 	uint32_t lessee_id;
+	/* Active, taken back after a restart with its client: the broker has
+	 * no fd of it (its copy died with the old broker), only the id. */
+	bool adopted;
 	int stale_fd;	   /* a revoked lease kept for its frame, -1 */
 	uint32_t stale_fb; /* the framebuffer it shows */
 };
@@ -44,7 +47,7 @@ void kg_lease_destroy(struct kg_lease *lease)
 {
 	if (!lease)
 		return;
-	if (lease->fd >= 0)
+	if (lease->fd >= 0 || lease->adopted)
 		kg_lease_revoke(lease);
 	close_stale(lease);
 	free(lease);
@@ -58,7 +61,7 @@ int kg_lease_grant(struct kg_lease *lease, int *fd, uint32_t *lessee_id)
 	size_t n = 0;
 	int ret;
 
-	if (lease->fd >= 0)
+	if (lease->fd >= 0 || lease->adopted)
 		return -EBUSY;
 	objs[n++] = desc->connectors[pp->connector].id;
 	objs[n++] = desc->crtcs[pp->crtc].id;
@@ -115,11 +118,26 @@ static void blank(struct kg_lease *lease, int fd)
 	close_stale(lease);
 }
 
+void kg_lease_adopt(struct kg_lease *lease, uint32_t lessee_id)
+{
+	lease->lessee_id = lessee_id;
+	lease->adopted = true;
+}
+
 void kg_lease_revoke(struct kg_lease *lease)
 {
 	int fd = lease->fd;
 	double t0 = now_ms();
 
+	if (lease->adopted) {
+		/* No fd to keep for its frame: with keep, the frame stays until
+		 * the lessee closes its own fd. */
+		lease->adopted = false;
+		kg_lease_end_orphan(lease, lease->lessee_id);
+		kg_dbg("pipeline %s: adopted lessee %u revoked in %.3f ms", lease->pp->name,
+		       lease->lessee_id, now_ms() - t0);
+		return;
+	}
 	if (fd < 0)
 		return;
 	if (drmModeRevokeLease(kg_device_fd(lease->dev), lease->lessee_id) < 0)
@@ -136,7 +154,7 @@ void kg_lease_revoke(struct kg_lease *lease)
 
 uint32_t kg_lease_lessee_id(const struct kg_lease *lease)
 {
-	return lease->fd >= 0 ? lease->lessee_id : 0;
+	return lease->fd >= 0 || lease->adopted ? lease->lessee_id : 0;
 }
 
 int kg_lease_end_orphan(struct kg_lease *lease, uint32_t lessee_id)

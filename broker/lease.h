@@ -36,6 +36,12 @@ int kg_lease_grant(struct kg_lease *lease, int *fd, uint32_t *lessee_id);
  * pipeline's on-release. Measures and logs how long the revoke took. */
 void kg_lease_revoke(struct kg_lease *lease);
 
+/* After a restart: the kernel's lessee lessee_id, whose client came back
+ * with its connection, is this pipeline's active lease again. The broker
+ * holds no fd of it: kg_lease_revoke revokes by id and, with on-release
+ * keep, leaves the frame to the lessee's own fd. */
+void kg_lease_adopt(struct kg_lease *lease, uint32_t lessee_id);
+
 /* The lessee id of the active lease, 0 when none. */
 uint32_t kg_lease_lessee_id(const struct kg_lease *lease);
 

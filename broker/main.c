@@ -51,28 +51,28 @@ struct broker {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: kmsgate-broker [options]\n"
-		"\n"
-		"Holds the DRM master of a display device and leases its pipelines\n"
-		"(connector + CRTC + planes) to clients over a UNIX socket.\n"
-		"\n"
-		"  --device PATH       DRM card to use (e.g. /dev/dri/card0)\n"
-		"  --driver NAME       use the first card of this kernel driver\n"
-		"                      (default: rcar-du, else the first KMS card)\n"
-		"  --config FILE       pipelines and access (INI; see kmsgate.conf.example);\n"
-		"                      without it: one pipeline per connector, root only\n"
-		"  --runtime-dir DIR   where broker.sock and broker.lock live\n"
-		"                      (default " KMSGATE_RUNTIME_DIR ")\n"
-		"  --log-level LEVEL   error, warn, info (default) or debug\n"
-		"  --check             print the pipelines the config gives on this device\n"
-		"                      and exit (1 if the config does not fit it)\n"
-		"  --help              this text\n"
-		"\n"
-		"Signals: SIGTERM/SIGINT revoke every lease and exit; SIGHUP re-probes\n"
-		"connectors. Under systemd: socket activation, READY=1 notification, and\n"
-		"the DRM master fd and lease table in the fd store (FileDescriptorStoreMax=),\n"
-		"so leases survive a restart of the broker.\n");
+	fprintf(out, "usage: kmsgate-broker [options]\n"
+		     "\n"
+		     "Holds the DRM master of a display device and leases its pipelines\n"
+		     "(connector + CRTC + planes) to clients over a UNIX socket.\n"
+		     "\n"
+		     "  --device PATH       DRM card to use (e.g. /dev/dri/card0)\n"
+		     "  --driver NAME       use the first card of this kernel driver\n"
+		     "                      (default: rcar-du, else the first KMS card)\n"
+		     "  --config FILE       pipelines and access (INI; see kmsgate.conf.example);\n"
+		     "                      without it: one pipeline per connector, root only\n"
+		     "  --runtime-dir DIR   where broker.sock and broker.lock live\n"
+		     "                      (default " KMSGATE_RUNTIME_DIR ")\n"
+		     "  --log-level LEVEL   error, warn, info (default) or debug\n"
+		     "  --check             print the pipelines the config gives on this device\n"
+		     "                      and exit (1 if the config does not fit it)\n"
+		     "  --help              this text\n"
+		     "\n"
+		     "Signals: SIGTERM/SIGINT revoke every lease and exit; SIGHUP re-probes\n"
+		     "connectors. Under systemd: socket activation, READY=1 notification, and\n"
+		     "the DRM master fd, lease table and client connections in the fd store\n"
+		     "(FileDescriptorStoreMax=), so leases and clients survive a restart of the\n"
+		     "broker.\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -191,9 +191,9 @@ static int signals_setup(struct broker *b)
 
 /* The .socket unit's socket among the fds systemd passed (the others are
  * the fd store's, see fdstore.h), -1 without one, -2 if it is unusable. */
-static int listen_fd_from_systemd(struct kg_fdstore *store)
+static int listen_fd_from_systemd(struct kg_fdstore *store, bool *ours)
 {
-	int fd = kg_fdstore_take_listen_fd(store);
+	int fd = store ? kg_fdstore_take_listen_fd(store, ours) : -1;
 
 #ifdef HAVE_SYSTEMD
 	if (fd >= 0) {
@@ -202,7 +202,8 @@ static int listen_fd_from_systemd(struct kg_fdstore *store)
 			close(fd);
 			return -2;
 		}
-		kg_info("using the socket passed by systemd");
+		kg_info(*ours ? "using the listening socket from systemd's fd store"
+			      : "using the socket passed by systemd");
 	}
 #endif
 	return fd;
@@ -254,21 +255,22 @@ static int serve(struct broker *b, const struct options *o)
 		.lock_fd = b->lock_fd,
 	};
 
-	struct kg_fdstore_entry adopted[KG_FDSTORE_MAX_LEASES];
-	size_t n_adopted;
+	static struct kg_fdstore_table adopted;
 
 	sc.store = b->store;
-	sc.listen_fd = listen_fd_from_systemd(b->store);
+	sc.listen_fd = listen_fd_from_systemd(b->store, &sc.listen_ours);
 	if (sc.listen_fd == -2)
 		return -1;
 	b->lock_fd = -1; /* the server's now, whatever happens */
 	b->srv = kg_server_create(&sc);
 	if (!b->srv)
 		return -1;
-	n_adopted = kg_fdstore_adopted_leases(b->store, kg_device_fd(b->dev), adopted,
-					      KG_FDSTORE_MAX_LEASES);
-	kg_server_adopt(b->srv, adopted, n_adopted);
-	kg_fdstore_save(b->store, kg_device_fd(b->dev));
+	/* The master fd first: a connection is stored only once it is. */
+	kg_fdstore_save(b->store, kg_device_fd(b->dev),
+			sc.listen_fd < 0 || sc.listen_ours ? kg_server_listen_fd(b->srv) : -1);
+	if (b->store)
+		kg_fdstore_adopted(b->store, kg_device_fd(b->dev), &adopted);
+	kg_server_adopt(b->srv, &adopted);
 	b->hp = kg_hotplug_create(b->loop, b->dev, b->srv);
 	notify("READY=1");
 	kg_info("ready: %zu pipelines", b->plan->n_pipelines);

@@ -91,23 +91,55 @@ static bool taken(const struct slot *s)
 
 /* The lease table in systemd's fd store follows every change, so that a
  * broker restarted after a kill -9 knows which lessee is on which
- * pipeline. */
+ * pipeline, which stored connection holds it, and who waits. */
+void kg_requests_record(struct kg_server *srv)
+{
+	static struct kg_fdstore_table t;
+
+	if (!srv->store)
+		return;
+	t.n_leases = t.n_clients = t.n_waits = 0;
+	for (const struct client *c = srv->clients; c; c = c->next) {
+		struct kg_fdstore_client *e = &t.clients[t.n_clients];
+
+		if (!c->conn || c->dead || t.n_clients >= KG_FDSTORE_MAX_CLIENTS)
+			continue;
+		e->conn = c->conn;
+		e->version = c->version;
+		e->inflight_type = c->inflight_type;
+		e->inflight_seq = c->inflight_seq;
+		memcpy(e->name, c->name, sizeof(e->name));
+		t.n_clients++;
+	}
+	for (size_t i = 0; i < srv->n_slots && t.n_leases < KG_FDSTORE_MAX_LEASES; i++) {
+		const struct slot *s = &srv->slots[i];
+		struct kg_fdstore_entry *e = &t.leases[t.n_leases];
+		const struct waiter *w;
+
+		e->lessee_id = s->orphan ? s->orphan : kg_lease_lessee_id(s->lease);
+		if (e->lessee_id) {
+			e->conn = s->lessee && !s->lessee->dead ? s->lessee->conn : 0;
+			snprintf(e->pipeline, sizeof(e->pipeline), "%s", s->pp->name);
+			t.n_leases++;
+		}
+		kg_list_for_each (w, &s->waiters, link) {
+			struct kg_fdstore_wait *ew = &t.waits[t.n_waits];
+
+			if (!w->client->conn || w->client->dead ||
+			    t.n_waits >= KG_FDSTORE_MAX_WAITS)
+				continue;
+			ew->conn = w->client->conn;
+			ew->seq = w->seq;
+			snprintf(ew->pipeline, sizeof(ew->pipeline), "%s", s->pp->name);
+			t.n_waits++;
+		}
+	}
+	kg_fdstore_record(srv->store, &t);
+}
+
 static void record(struct kg_server *srv)
 {
-	struct kg_fdstore_entry e[KG_FDSTORE_MAX_LEASES];
-	size_t n = 0;
-
-	for (size_t i = 0; i < srv->n_slots && n < KG_FDSTORE_MAX_LEASES; i++) {
-		const struct slot *s = &srv->slots[i];
-		uint32_t id = s->orphan ? s->orphan : kg_lease_lessee_id(s->lease);
-
-		if (!id)
-			continue;
-		e[n].lessee_id = id;
-		snprintf(e[n].pipeline, sizeof(e[n].pipeline), "%s", s->pp->name);
-		n++;
-	}
-	kg_fdstore_record(srv->store, e, n);
+	kg_requests_record(srv);
 }
 
 static uint32_t slot_state(struct kg_server *srv, const struct slot *s)
@@ -189,6 +221,7 @@ static uint32_t grant(struct slot *s, struct client *c, uint32_t seq)
 	struct kg_proto_lease *l = &msg.u.lease;
 	const struct kg_desc_connector *conn = slot_connector(srv, s);
 	int mode = kg_plan_pick_mode(conn, &s->pp->mode);
+	bool in_flight;
 	int fd, ret;
 
 	ret = kg_lease_grant(s->lease, &fd, &l->lessee_id);
@@ -208,8 +241,22 @@ static uint32_t grant(struct slot *s, struct client *c, uint32_t seq)
 	fill_planes(srv, s, &l->n_planes, l->planes);
 	kg_info("pipeline %s leased to pid %d uid %u (lessee %u)", s->pp->name, c->cred.pid,
 		c->cred.uid, l->lessee_id);
-	kg_client_send(c, &msg, fd);
+	/* Recorded before it is sent: a kill -9 in between closes the only
+	 * fd of the new lease (ours), so the kernel drops it and the restarted
+	 * broker, which filters the table by the kernel's lessees, forgets
+	 * it, and answers the ACQUIRE (in flight) with CANCELLED. */
+	in_flight = c->inflight_type != 0;
+	if (!in_flight) { /* a waiter's ACQUIRE, answered now */
+		c->inflight_type = KG_PROTO_MSG_ACQUIRE;
+		c->inflight_seq = seq;
+	}
 	record(srv);
+	kg_client_send(c, &msg, fd);
+	if (!in_flight) {
+		c->inflight_type = 0;
+		c->inflight_seq = 0;
+		record(srv);
+	}
 	arm_sweep(srv);
 	return 0;
 }
@@ -544,24 +591,76 @@ void kg_requests_sweep(void *data)
 		kg_loop_timer_arm(srv->sweep_timer, 0, 0);
 }
 
-void kg_requests_adopt(struct kg_server *srv, const struct kg_fdstore_entry *e, size_t n)
+static struct client *find_conn(struct kg_server *srv, uint32_t conn)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct slot *s = find_slot(srv, e[i].pipeline);
+	for (struct client *c = srv->clients; conn && c; c = c->next) {
+		if (c->conn == conn)
+			return c;
+	}
+	return NULL;
+}
 
-		if (!s || taken(s)) {
-			kg_warn("lessee %u of the stored lease table: %s; leaving it to the kernel "
-				"(it ends when its client closes it)",
-				e[i].lessee_id,
-				!s ? "no such pipeline in this config"
-				   : "its pipeline is adopted already");
-			continue;
-		}
-		s->orphan = e[i].lessee_id;
-		kg_info("pipeline %s: adopted the kernel's lease (lessee %u): orphaned, waiting "
-			"for its client; it ends when the client closes it, an admin revokes it "
-			"or the broker stops",
-			s->pp->name, s->orphan);
+/* A live lease of the table: back to its connection, else an orphan. */
+static void adopt_lease(struct kg_server *srv, const struct kg_fdstore_entry *e)
+{
+	struct slot *s = find_slot(srv, e->pipeline);
+	struct client *c = find_conn(srv, e->conn);
+
+	if (!s || taken(s)) {
+		kg_warn("lessee %u of the stored lease table: %s; leaving it to the kernel "
+			"(it ends when its client closes it)",
+			e->lessee_id,
+			!s ? "no such pipeline in this config" : "its pipeline is adopted already");
+		return;
+	}
+	if (c) {
+		kg_lease_adopt(s->lease, e->lessee_id);
+		s->lessee = c;
+		kg_info("pipeline %s: adopted the kernel's lease (lessee %u) with its client's "
+			"connection %s%u (pid %d): leased as before",
+			s->pp->name, e->lessee_id, KG_FDSTORE_CLIENT_PREFIX, c->conn, c->cred.pid);
+		return;
+	}
+	s->orphan = e->lessee_id;
+	kg_info("pipeline %s: adopted the kernel's lease (lessee %u): orphaned, waiting "
+		"for its client; it ends when the client closes it, an admin revokes it "
+		"or the broker stops",
+		s->pp->name, s->orphan);
+}
+
+/* A waiting ACQUIRE of a stored connection queues again, in order. */
+static void adopt_wait(struct kg_server *srv, const struct kg_fdstore_wait *e)
+{
+	struct slot *s = find_slot(srv, e->pipeline);
+	struct client *c = find_conn(srv, e->conn);
+	struct waiter *w;
+
+	if (!s || !c || is_waiting(s, c) || s->n_waiters >= KG_SERVER_MAX_WAITERS)
+		return;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		kg_client_send_error(c, e->seq, KG_PROTO_MSG_ACQUIRE, KG_PROTO_ERR_CANCELLED,
+				     "out of memory after a restart of the broker");
+		return;
+	}
+	w->client = c;
+	w->seq = e->seq;
+	kg_list_append(&s->waiters, &w->link);
+	s->n_waiters++;
+	kg_dbg("pid %d waits again for %s (%zu waiting)", c->cred.pid, s->pp->name, s->n_waiters);
+}
+
+void kg_requests_adopt(struct kg_server *srv, const struct kg_fdstore_table *t)
+{
+	for (size_t i = 0; i < t->n_leases; i++)
+		adopt_lease(srv, &t->leases[i]);
+	for (size_t i = 0; i < t->n_waits; i++)
+		adopt_wait(srv, &t->waits[i]);
+	/* A pipeline that is free now (its lessee went while the broker was
+	 * down) goes to its first waiter. */
+	for (size_t i = 0; i < srv->n_slots; i++) {
+		if (!taken(&srv->slots[i]) && !kg_list_empty(&srv->slots[i].waiters))
+			hand_over(srv, &srv->slots[i]);
 	}
 	record(srv);
 	arm_sweep(srv);

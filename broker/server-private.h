@@ -32,6 +32,13 @@ struct client {
 	bool hello;
 	bool dead; /* disconnect once the current dispatch returns */
 	char name[KG_PROTO_NAME_LEN];
+	uint16_t version; /* negotiated in HELLO */
+	/* In systemd's fd store as client-<conn> (fdstore.h), 0 if not. */
+	uint32_t conn;
+	/* The request being handled, so that a broker restarted after a
+	 * kill -9 in its middle can answer it (with CANCELLED); 0 if none. */
+	uint16_t inflight_type;
+	uint32_t inflight_seq;
 	struct client *prev, *next; /* kg_server.clients */
 };
 
@@ -70,6 +77,7 @@ struct kg_server {
 	struct client *clients;
 	size_t n_clients;
 	size_t max_clients; /* KG_SERVER_MAX_CLIENTS, or less if the fd limit is lower */
+	uint32_t next_conn; /* the next stored connection's number, from 1 */
 };
 
 /* Calls go one way: server.c (connections, dispatch) -> requests.c
@@ -95,8 +103,13 @@ void kg_requests_client_gone(struct client *c);
 /* Shutdown: revoke every lease with EV_REVOKED(shutdown), cancel waiters. */
 void kg_requests_shutdown(struct kg_server *srv);
 void kg_requests_sweep(void *data);
-/* After a restart: the leases the kernel still holds become orphans. */
-void kg_requests_adopt(struct kg_server *srv, const struct kg_fdstore_entry *e, size_t n);
+/* After a restart (the adopted connections are in srv->clients): the
+ * leases the kernel still holds go back to their connection, or become
+ * orphans when it was not stored; waiters queue again. */
+void kg_requests_adopt(struct kg_server *srv, const struct kg_fdstore_table *t);
+/* Writes the table to systemd's fd store (fdstore.h): leases, stored
+ * connections, waiters. */
+void kg_requests_record(struct kg_server *srv);
 /* Tells every client; the caller reaps those that could not take it. */
 void kg_requests_connector_changed(struct kg_server *srv, size_t connector);
 

@@ -63,6 +63,21 @@ static void violation(struct client *c, const void *buf, size_t len, uint32_t co
 	c->dead = true;
 }
 
+/* Once its HELLO is answered, a connection goes to systemd's fd store
+ * (fdstore.h), then into the table: a restarted broker takes it back as
+ * it was. A kill -9 before that closes it (the client's connect fails). */
+static void store_client(struct client *c)
+{
+	struct kg_server *srv = c->srv;
+
+	if (c->dead || !kg_fdstore_add_client(srv->store, c->fd, srv->next_conn))
+		return;
+	c->conn = srv->next_conn++;
+	if (srv->next_conn == 0) /* after 2^32 connections: 0 means "not stored" */
+		srv->next_conn = 1;
+	kg_requests_record(srv);
+}
+
 static void handle_hello(struct client *c, const struct kg_proto_msg *msg)
 {
 	const struct kg_proto_hello *h = &msg->u.hello;
@@ -76,11 +91,13 @@ static void handle_hello(struct client *c, const struct kg_proto_msg *msg)
 		return;
 	}
 	c->hello = true;
+	c->version = v;
 	memcpy(c->name, h->client_name, sizeof(c->name));
 	reply.u.server_hello.version = v;
 	snprintf(reply.u.server_hello.server_name, sizeof(reply.u.server_hello.server_name),
 		 "kmsgate-broker");
 	kg_client_send(c, &reply, -1);
+	store_client(c);
 }
 
 static void dispatch(struct client *c, const uint8_t *buf, size_t len)
@@ -107,7 +124,19 @@ static void dispatch(struct client *c, const uint8_t *buf, size_t len)
 		violation(c, buf, len, KG_PROTO_ERR_UNEXPECTED, "HELLO must come first");
 		return;
 	}
+	/* Read from the socket, so lost if the broker dies before answering:
+	 * the table says so, and a restarted broker answers it (adopt). */
+	if (c->conn) {
+		c->inflight_type = msg.type;
+		c->inflight_seq = msg.seq;
+		kg_requests_record(c->srv);
+	}
 	kg_requests_handle(c, &msg);
+	if (c->conn) {
+		c->inflight_type = 0;
+		c->inflight_seq = 0;
+		kg_requests_record(c->srv);
+	}
 }
 
 /* Reads one packet. Returns false when there is nothing more to read now
@@ -215,6 +244,10 @@ static void client_destroy(struct client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->n_clients--;
+	if (c->conn) {
+		kg_fdstore_remove_client(srv->store, c->conn);
+		kg_requests_record(srv);
+	}
 	kg_dbg("client pid %d disconnected (%zu left)", c->cred.pid, srv->n_clients);
 	free(c);
 }
@@ -235,6 +268,24 @@ static void refuse(int fd, uint32_t code, const char *text)
 	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		;
 	close(fd);
+}
+
+/* Watches c and puts it on the list. */
+static int client_link(struct client *c)
+{
+	struct kg_server *srv = c->srv;
+
+	c->src = kg_loop_add_fd(srv->loop, c->fd, EPOLLIN, on_client, c);
+	if (!c->src) {
+		kg_log_errno(KG_LOG_WARN, "cannot watch a client");
+		return -errno;
+	}
+	c->next = srv->clients;
+	if (c->next)
+		c->next->prev = c;
+	srv->clients = c;
+	srv->n_clients++;
+	return 0;
 }
 
 static void client_add(struct kg_server *srv, int fd)
@@ -259,16 +310,8 @@ static void client_add(struct kg_server *srv, int fd)
 		free(c);
 		return;
 	}
-	c->src = kg_loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c);
-	if (!c->src) {
-		kg_log_errno(KG_LOG_WARN, "cannot watch a client");
+	if (client_link(c) < 0)
 		goto err_client;
-	}
-	c->next = srv->clients;
-	if (c->next)
-		c->next->prev = c;
-	srv->clients = c;
-	srv->n_clients++;
 	kg_dbg("client pid %d uid %u gid %u connected (%zu clients)", c->cred.pid, c->cred.uid,
 	       c->cred.gid, srv->n_clients);
 	return;
@@ -375,6 +418,8 @@ static int listen_setup(struct kg_server *srv, const struct kg_server_config *cf
 		srv->listen_fd = cfg->listen_fd;
 		fcntl(srv->listen_fd, F_SETFL, fl | O_NONBLOCK);
 		fcntl(srv->listen_fd, F_SETFD, FD_CLOEXEC);
+		/* Our own from the fd store: still bound at sock_path. */
+		srv->unlink_socket = cfg->listen_ours;
 		return 0;
 	}
 	srv->listen_fd = bind_socket(srv);
@@ -414,6 +459,7 @@ struct kg_server *kg_server_create(const struct kg_server_config *cfg)
 	srv->store = cfg->store;
 	srv->lock_fd = cfg->lock_fd;
 	srv->listen_fd = -1;
+	srv->next_conn = 1;
 	srv->max_clients = max_clients();
 	if (slots_create(srv) < 0)
 		goto err_srv;
@@ -426,7 +472,9 @@ struct kg_server *kg_server_create(const struct kg_server_config *cfg)
 		goto err_srv;
 	}
 	if (srv->unlink_socket)
-		kg_info("listening on %s (max %zu clients)", srv->sock_path, srv->max_clients);
+		kg_info("listening on %s%s (max %zu clients)", srv->sock_path,
+			cfg->listen_fd >= 0 ? ", the socket from the fd store" : "",
+			srv->max_clients);
 	else /* its path is the .socket unit's, which may not be sock_path */
 		kg_info("listening on the socket systemd passed (max %zu clients)",
 			srv->max_clients);
@@ -458,9 +506,76 @@ void kg_server_destroy(struct kg_server *srv)
 	free(srv);
 }
 
-void kg_server_adopt(struct kg_server *srv, const struct kg_fdstore_entry *e, size_t n)
+int kg_server_listen_fd(const struct kg_server *srv)
 {
-	kg_requests_adopt(srv, e, n);
+	return srv->listen_fd;
+}
+
+/* A request the old broker had read but not answered: answered now, so
+ * that the client does not wait for a reply that will never come. Whether
+ * it took effect is not known (LIST tells). */
+static void answer_lost_request(struct client *c, uint16_t type, uint32_t seq)
+{
+	kg_info("client pid %d: its %s (seq %u) was being handled when the broker died; "
+		"answering CANCELLED",
+		c->cred.pid, kg_proto_type_name(type), seq);
+	kg_client_send_error(c, seq, type, KG_PROTO_ERR_CANCELLED,
+			     "the broker restarted while handling this request; it may or may "
+			     "not have taken effect (LIST tells)");
+}
+
+/* A stored connection as a client again, as the table describes it. */
+static struct client *client_adopt(struct kg_server *srv, const struct kg_fdstore_client *e)
+{
+	int fd = kg_fdstore_take_client_fd(srv->store, e->conn);
+	struct client *c;
+
+	if (fd < 0) {
+		kg_warn("connection %s%u of the lease table is not in the fd store; its leases "
+			"become orphans",
+			KG_FDSTORE_CLIENT_PREFIX, e->conn);
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto err_fd;
+	c->srv = srv;
+	c->fd = fd;
+	c->hello = true;
+	c->version = e->version;
+	c->conn = e->conn;
+	_Static_assert(sizeof(c->name) == sizeof(e->name), "client name sizes differ");
+	memcpy(c->name, e->name, sizeof(c->name));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (read_cred(c) < 0 || client_link(c) < 0) {
+		kg_log_errno(KG_LOG_WARN, "cannot take back connection %s%u",
+			     KG_FDSTORE_CLIENT_PREFIX, e->conn);
+		free(c);
+		goto err_fd;
+	}
+	kg_info("took back connection %s%u from the fd store: pid %d uid %u \"%s\"",
+		KG_FDSTORE_CLIENT_PREFIX, e->conn, c->cred.pid, c->cred.uid, c->name);
+	if (e->inflight_type)
+		answer_lost_request(c, e->inflight_type, e->inflight_seq);
+	return c;
+err_fd:
+	close(fd);
+	kg_fdstore_remove_client(srv->store, e->conn);
+	return NULL;
+}
+
+void kg_server_adopt(struct kg_server *srv, const struct kg_fdstore_table *t)
+{
+	for (size_t i = 0; i < t->n_clients; i++) {
+		if (t->clients[i].conn >= srv->next_conn)
+			srv->next_conn = t->clients[i].conn + 1;
+		client_adopt(srv, &t->clients[i]);
+	}
+	kg_fdstore_drop_unclaimed(srv->store);
+	kg_requests_adopt(srv, t);
+	/* A connection whose client died meanwhile reads EOF on the first
+	 * turn of the loop and goes as usual, ending its lease. */
+	kg_server_reap(srv);
 }
 
 void kg_server_connectors_changed(struct kg_server *srv, const bool *changed)

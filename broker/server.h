@@ -33,6 +33,7 @@ struct kg_server_config {
 	const char *runtime_dir;
 	int lock_fd;		  /* from kg_server_lock(); the server owns it from here */
 	int listen_fd;		  /* a listening socket from systemd, or -1 to bind one */
+	bool listen_ours;	  /* listen_fd is the broker's own from the fd store */
 	struct kg_fdstore *store; /* the lease table goes there; may be NULL */
 };
 
@@ -48,12 +49,18 @@ struct kg_server *kg_server_create(const struct kg_server_config *cfg);
  * every client, removes the socket, releases the lock. Accepts NULL. */
 void kg_server_destroy(struct kg_server *srv);
 
-/* After a restart with the master fd from systemd's fd store: the leases
- * the kernel still holds (e) become "orphaned, waiting for their client":
- * LIST shows them leased, nobody can acquire them; they end when the kernel
- * drops the lessee (its last fd closed), an admin revokes them, or the
- * broker stops. */
-void kg_server_adopt(struct kg_server *srv, const struct kg_fdstore_entry *e, size_t n);
+/* The listening socket (for the fd store). */
+int kg_server_listen_fd(const struct kg_server *srv);
+
+/* After a restart with the master fd from systemd's fd store: the stored
+ * connections of t become clients again, as they were (HELLO done, name,
+ * version, leases, places in wait queues); a request the old broker was
+ * handling is answered with CANCELLED. A lease the kernel still holds
+ * whose connection was not stored becomes "orphaned, waiting for its
+ * client": LIST shows it leased, nobody can acquire it; it ends when the
+ * kernel drops the lessee (its last fd closed), an admin revokes it, or
+ * the broker stops. */
+void kg_server_adopt(struct kg_server *srv, const struct kg_fdstore_table *t);
 
 /* After a hotplug re-probe: changed[i] per desc connector. Sends
  * EV_CONNECTOR_CHANGED for the pipelines on changed connectors. */

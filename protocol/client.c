@@ -137,6 +137,17 @@ int kg_client_wait(struct kmsgate_client *c, uint32_t seq, struct kg_proto_msg *
 			}
 			return 0;
 		}
+		/* A broker restarted after a kill -9 answers the request the
+		 * old one was handling with CANCELLED, and may do so although
+		 * the old one had answered it already (docs/recovery.md): a
+		 * CANCELLED for a request we no longer wait for is that one. */
+		if (m->type == KG_PROTO_MSG_ERROR && m->u.error.code == KG_PROTO_ERR_CANCELLED &&
+		    m->seq != 0) {
+			if (*fd >= 0)
+				close(*fd);
+			*fd = -1;
+			continue;
+		}
 		/* A reply to nothing we asked: the broker is confused. */
 		if (*fd >= 0)
 			close(*fd);

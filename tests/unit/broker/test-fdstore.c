@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* kg_fdstore's pure part: which inherited fd is which, the lease table's
- * text, and which stored leases the kernel still lists. */
+ * text (leases, stored connections, waiters), and which stored leases the
+ * kernel still lists. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -72,67 +73,190 @@ static void test_same_device(void **state)
 	assert_false(kg_fdstore_same_device(&card, &file));
 }
 
+static struct kg_fdstore_table tin, tout;
+
 static void test_table_round_trip(void **state)
 {
-	struct kg_fdstore_entry in[] = { { 42, "head0" }, { 4294967295u, "HDMI-A.1_x" } };
-	struct kg_fdstore_entry out[4];
-	char buf[KG_FDSTORE_TABLE_MAX + 8];
-	size_t len = kg_fdstore_table_format(in, 2, buf, sizeof(buf));
+	static char buf[KG_FDSTORE_TABLE_MAX + 8];
+	size_t len;
 
-	assert_string_equal(buf, "kmsgate-leases 1\n42 head0\n4294967295 HDMI-A.1_x\n");
+	memset(&tin, 0, sizeof(tin));
+	tin.clients[0] = (struct kg_fdstore_client){ 3, 1, 0, 0, "survivor" };
+	/* A name is free text: spaces, even at its end, or empty. */
+	tin.clients[1] = (struct kg_fdstore_client){ .conn = 4294967295u,
+						     .version = 1,
+						     .inflight_seq = 5,
+						     .inflight_type = 7,
+						     .name = " a b " };
+	tin.clients[2] = (struct kg_fdstore_client){ 9, 65535, 0, 0, "" };
+	tin.n_clients = 3;
+	tin.leases[0] = (struct kg_fdstore_entry){ 42, "head0", 3 };
+	tin.leases[1] = (struct kg_fdstore_entry){ 4294967295u, "HDMI-A.1_x", 0 };
+	tin.n_leases = 2;
+	tin.waits[0] = (struct kg_fdstore_wait){ 9, 0, "head0" };
+	tin.waits[1] = (struct kg_fdstore_wait){ 3, 4294967295u, "HDMI-A.1_x" };
+	tin.n_waits = 2;
+	len = kg_fdstore_table_format(&tin, buf, sizeof(buf));
+	assert_string_equal(buf, "kmsgate-leases 2\n"
+				 "c 3 1 0 0 survivor\n"
+				 "c 4294967295 1 5 7  a b \n"
+				 "c 9 65535 0 0 \n"
+				 "l 42 3 head0\n"
+				 "l 4294967295 0 HDMI-A.1_x\n"
+				 "w 9 0 head0\n"
+				 "w 3 4294967295 HDMI-A.1_x\n");
 	/* The memfd may be longer than the text: NULs after it are ignored. */
 	memset(buf + len, 0, 8);
-	assert_int_equal(kg_fdstore_table_parse(buf, len + 8, out, 4), 2);
-	assert_int_equal(out[0].lessee_id, 42);
-	assert_string_equal(out[0].pipeline, "head0");
-	assert_int_equal(out[1].lessee_id, 4294967295u);
-	assert_string_equal(out[1].pipeline, "HDMI-A.1_x");
+	assert_int_equal(kg_fdstore_table_parse(buf, len + 8, &tout), 0);
+	assert_int_equal(tout.n_clients, 3);
+	assert_int_equal(tout.n_leases, 2);
+	assert_int_equal(tout.n_waits, 2);
+	assert_memory_equal(tout.clients, tin.clients, 3 * sizeof(tin.clients[0]));
+	assert_memory_equal(tout.leases, tin.leases, 2 * sizeof(tin.leases[0]));
+	assert_memory_equal(tout.waits, tin.waits, 2 * sizeof(tin.waits[0]));
 	/* An empty table is a table. */
-	len = kg_fdstore_table_format(NULL, 0, buf, sizeof(buf));
-	assert_int_equal(kg_fdstore_table_parse(buf, len, out, 4), 0);
+	memset(&tin, 0, sizeof(tin));
+	len = kg_fdstore_table_format(&tin, buf, sizeof(buf));
+	assert_int_equal(kg_fdstore_table_parse(buf, len, &tout), 0);
+	assert_int_equal(tout.n_leases + tout.n_clients + tout.n_waits, 0);
+}
+
+static void test_table_reads_version_1(void **state)
+{
+	/* A broker upgraded across a crash: leases without connections. */
+	static const char v1[] = "kmsgate-leases 1\n42 head0\n7 head1\n";
+
+	assert_int_equal(kg_fdstore_table_parse(v1, strlen(v1), &tout), 0);
+	assert_int_equal(tout.n_leases, 2);
+	assert_int_equal(tout.n_clients, 0);
+	assert_int_equal(tout.leases[1].lessee_id, 7);
+	assert_int_equal(tout.leases[1].conn, 0);
+	assert_string_equal(tout.leases[1].pipeline, "head1");
 }
 
 static void test_table_max_fits(void **state)
 {
-	static struct kg_fdstore_entry e[KG_FDSTORE_MAX_LEASES];
 	static char buf[KG_FDSTORE_TABLE_MAX];
 
+	memset(&tin, 0, sizeof(tin));
 	for (size_t i = 0; i < KG_FDSTORE_MAX_LEASES; i++) {
-		e[i].lessee_id = 4294967295u;
-		memset(e[i].pipeline, 'x', KG_CONFIG_NAME_MAX - 1);
+		tin.leases[i].lessee_id = 4294967295u;
+		tin.leases[i].conn = 4294967295u;
+		memset(tin.leases[i].pipeline, 'x', KG_CONFIG_NAME_MAX - 1);
 	}
-	assert_true(kg_fdstore_table_format(e, KG_FDSTORE_MAX_LEASES, buf, sizeof(buf)) > 0);
-	assert_int_equal(kg_fdstore_table_format(e, 2, buf, 40), 0); /* too small */
+	for (size_t i = 0; i < KG_FDSTORE_MAX_CLIENTS; i++) {
+		tin.clients[i] = (struct kg_fdstore_client){ .conn = 4294967295u - (uint32_t)i,
+							     .version = 65535,
+							     .inflight_seq = 4294967295u,
+							     .inflight_type = 65535 };
+		memset(tin.clients[i].name, '~', KG_FDSTORE_CLIENT_NAME_LEN - 1);
+	}
+	for (size_t i = 0; i < KG_FDSTORE_MAX_WAITS; i++) {
+		tin.waits[i] = (struct kg_fdstore_wait){ 4294967295u, 4294967295u };
+		memset(tin.waits[i].pipeline, 'x', KG_CONFIG_NAME_MAX - 1);
+	}
+	tin.n_leases = KG_FDSTORE_MAX_LEASES;
+	tin.n_clients = KG_FDSTORE_MAX_CLIENTS;
+	tin.n_waits = KG_FDSTORE_MAX_WAITS;
+	size_t len = kg_fdstore_table_format(&tin, buf, sizeof(buf));
+	assert_true(len > 0);
+	assert_int_equal(kg_fdstore_table_parse(buf, len, &tout), 0);
+	assert_int_equal(tout.n_clients, KG_FDSTORE_MAX_CLIENTS);
+	assert_int_equal(kg_fdstore_table_format(&tin, buf, 40), 0); /* too small */
 }
 
 static void test_table_refuses_what_it_did_not_write(void **state)
 {
 	static const char *const bad[] = {
 		"",
-		"kmsgate-leases 2\n1 head0\n",	    /* another version */
-		"kmsgate-leases 1\n1 head0",	    /* cut line */
-		"kmsgate-leases 1\n0 head0\n",	    /* lessee ids start at 1 */
-		"kmsgate-leases 1\n4294967296 a\n", /* > u32 */
-		"kmsgate-leases 1\n-1 a\n",
-		"kmsgate-leases 1\n1 \n",
-		"kmsgate-leases 1\n1 a b\n",	    /* not a pipeline name */
-		"kmsgate-leases 1\n1 head0\nad0\n", /* an older, longer text's tail */
-		"kmsgate-leases 1\n1 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", /* too long */
+		"kmsgate-leases 3\nl 1 0 head0\n",	/* another version */
+		"kmsgate-leases 2\nl 1 0 head0",	/* cut line */
+		"kmsgate-leases 2\nl 0 0 head0\n",	/* lessee ids start at 1 */
+		"kmsgate-leases 2\nl 4294967296 0 a\n", /* > u32 */
+		"kmsgate-leases 2\nl 01 0 a\n",		/* not canonical */
+		"kmsgate-leases 2\nl -1 0 a\n",
+		"kmsgate-leases 2\nl 1 0 \n",
+		"kmsgate-leases 2\nl 1 0 a b\n",	/* not a pipeline name */
+		"kmsgate-leases 2\nl 1 head0\n",	/* a version 1 line */
+		"kmsgate-leases 1\nl 1 0 head0\n",	/* a version 2 line */
+		"kmsgate-leases 2\nl 1 0 head0\nad0\n", /* an older, longer text's tail */
+		"kmsgate-leases 2\nl 1 0 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", /* too long */
+		"kmsgate-leases 2\nc 0 1 0 0 x\n",     /* connections start at 1 */
+		"kmsgate-leases 2\nc 1 0 0 0 x\n",     /* no version 0 */
+		"kmsgate-leases 2\nc 1 65536 0 0 x\n", /* > u16 */
+		"kmsgate-leases 2\nc 1 1 0 65536 x\n",
+		"kmsgate-leases 2\nc 1 1 0 0\n", /* no space before the name */
+		"kmsgate-leases 2\nc 1 1 0 0 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", /* 32 chars */
+		"kmsgate-leases 2\nc 1 1 0 0 a\tb\n",		/* a control character */
+		"kmsgate-leases 2\nc 1 1 0 0 a\nc 1 1 0 0 b\n", /* one connection twice */
+		"kmsgate-leases 2\nw 0 1 head0\n",
+		"kmsgate-leases 2\nw 1 1\n",
+		"kmsgate-leases 2\nx 1 1 head0\n", /* an unknown record */
+		"kmsgate-leases 2\nl  1 0 head0\n",
 	};
-	struct kg_fdstore_entry out[4];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		print_message("case %zu\n", i);
-		assert_int_equal(kg_fdstore_table_parse(bad[i], strlen(bad[i]), out, 4), -EINVAL);
+		assert_int_equal(kg_fdstore_table_parse(bad[i], strlen(bad[i]), &tout), -EINVAL);
 	}
-	/* More entries than the caller has room for. */
-	assert_int_equal(kg_fdstore_table_parse("kmsgate-leases 1\n1 a\n2 b\n", 25, out, 1),
+	/* A NUL inside a line is not the end of the text. */
+	assert_int_equal(kg_fdstore_table_parse("kmsgate-leases 2\nc 1 1 0 0 a\0b\n", 29, &tout),
 			 -EINVAL);
+}
+
+static void test_table_refuses_more_than_the_caps(void **state)
+{
+	static char buf[KG_FDSTORE_TABLE_MAX + 64];
+	size_t len;
+
+	memset(&tin, 0, sizeof(tin));
+	for (size_t i = 0; i < KG_FDSTORE_MAX_LEASES; i++)
+		tin.leases[i] = (struct kg_fdstore_entry){ (uint32_t)i + 1, "p", 0 };
+	tin.n_leases = KG_FDSTORE_MAX_LEASES;
+	len = kg_fdstore_table_format(&tin, buf, sizeof(buf));
+	assert_int_equal(kg_fdstore_table_parse(buf, len, &tout), 0);
+	len += (size_t)snprintf(buf + len, sizeof(buf) - len, "l 999 0 p\n");
+	assert_int_equal(kg_fdstore_table_parse(buf, len, &tout), -EINVAL);
+}
+
+static void test_client_names(void **state)
+{
+	assert_int_equal(kg_fdstore_client_conn("client-1"), 1);
+	assert_int_equal(kg_fdstore_client_conn("client-4294967295"), 4294967295u);
+	assert_int_equal(kg_fdstore_client_conn("client-0"), 0);
+	assert_int_equal(kg_fdstore_client_conn("client-01"), 0);
+	assert_int_equal(kg_fdstore_client_conn("client-4294967296"), 0);
+	assert_int_equal(kg_fdstore_client_conn("client-"), 0);
+	assert_int_equal(kg_fdstore_client_conn("client-1x"), 0);
+	assert_int_equal(kg_fdstore_client_conn("client:1"), 0);
+}
+
+static void test_classify_connections_and_our_socket(void **state)
+{
+	const char *names[] = { "client-2", "drm-master", "kmsgate-listen", "lease-table",
+				"client-7" };
+	const char *both[] = { "kmsgate-listen", "kmsgate-broker.socket" };
+	struct kg_fdstore_roles r;
+	char err[256];
+
+	/* Connections are neither sockets of the unit nor an error. */
+	assert_int_equal(kg_fdstore_classify(names, 5, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.listen, -1);
+	assert_int_equal(r.stored_listen, 2);
+	assert_int_equal(r.master, 1);
+	assert_int_equal(r.table, 3);
+	/* Our stored socket and a socket unit's: both known, fdstore.c keeps
+	 * the unit's. */
+	assert_int_equal(kg_fdstore_classify(both, 2, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.listen, 1);
+	assert_int_equal(r.stored_listen, 0);
 }
 
 static void test_keep_live(void **state)
 {
-	struct kg_fdstore_entry e[] = { { 5, "a" }, { 6, "b" }, { 7, "c" }, { 5, "d" } };
+	struct kg_fdstore_entry e[] = {
+		{ 5, "a", 0 }, { 6, "b", 0 }, { 7, "c", 0 }, { 5, "d", 0 }
+	};
 	uint32_t live[] = { 7, 5, 99 };
 
 	/* 6 is gone (its client closed it); 5 twice is kept once; 99 is a
@@ -155,6 +279,10 @@ int main(void)
 		cmocka_unit_test(test_table_round_trip),
 		cmocka_unit_test(test_table_max_fits),
 		cmocka_unit_test(test_table_refuses_what_it_did_not_write),
+		cmocka_unit_test(test_table_reads_version_1),
+		cmocka_unit_test(test_table_refuses_more_than_the_caps),
+		cmocka_unit_test(test_client_names),
+		cmocka_unit_test(test_classify_connections_and_our_socket),
 		cmocka_unit_test(test_keep_live),
 	};
 
