@@ -38,7 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_STORED 16
+#define MAX_STORED 64
 
 struct stored {
 	int fd;

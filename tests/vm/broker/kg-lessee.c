@@ -15,6 +15,9 @@
  *       "FLIPS_WITHOUT_BROKER 20" once 20 more flips completed (or
  *       "FLIP_FAILED errno-name" when one fails), as a client would that
  *       waits for a restarted broker (tracker issue 12).
+ *       While showing, stdin "list" lists on the same connection (PIPELINE
+ *       lines, then "LIST_DONE rc") and "flips" prints "FLIPS_NOW n"; on
+ *       quit it releases and prints "RELEASE ok|errno-name".
  *   kg-lessee [--wait] acquire NAME       acquire, print LEASED (with
  *       t=MS, CLOCK_MONOTONIC) or "REFUSED errno-name text", hold until
  *       stdin closes or says quit (then release), or until the lease is
@@ -220,6 +223,7 @@ static bool commit_plane(int fd, struct kmsgate_lease *l, const drmModeModeInfo 
 }
 
 static bool outlive_broker;
+static int cmd_list(struct kmsgate_client *c);
 
 struct show {
 	struct kmsgate_lease *lease;
@@ -272,6 +276,23 @@ static bool stdin_quit(void)
 	return strncmp(line, "quit", 4) == 0;
 }
 
+/* A line of stdin while showing: "quit" (or its end) stops; "list" asks
+ * the broker on the same connection and prints the PIPELINE lines and
+ * "LIST_DONE rc"; "flips" prints "FLIPS_NOW n". */
+static bool show_command(struct kmsgate_client *c, const struct show *s)
+{
+	char line[64];
+
+	if (!fgets(line, sizeof(line), stdin) || strncmp(line, "quit", 4) == 0)
+		return true;
+	if (strncmp(line, "list", 4) == 0)
+		printf("LIST_DONE %d\n", s->broker_gone ? -1 : cmd_list(c));
+	else if (strncmp(line, "flips", 5) == 0)
+		printf("FLIPS_NOW %u\n", s->flips);
+	fflush(stdout);
+	return false;
+}
+
 static int show_loop(struct kmsgate_client *c, struct show *s, int fd, const drmModeModeInfo *mode,
 		     struct fb *fbs)
 {
@@ -305,7 +326,7 @@ static int show_loop(struct kmsgate_client *c, struct show *s, int fd, const drm
 		}
 		if (p[1].revents)
 			drmHandleEvent(fd, &evctx);
-		if (p[2].revents && stdin_quit())
+		if (p[2].revents && show_command(c, s))
 			break;
 	}
 	printf("FLIPS %u\n", s->flips);
@@ -335,10 +356,13 @@ static int cmd_show(struct kmsgate_client *c, const char *name, const char *colo
 	printf("LEASED %s %ux%u\n", name, mode.hdisplay, mode.vdisplay);
 	fflush(stdout);
 	ret = show_loop(c, &s, fd, &mode, fbs);
-	if (s.revoked)
+	if (s.revoked) {
 		kmsgate_lease_destroy(s.lease);
-	else
-		kmsgate_release(c, s.lease);
+	} else {
+		int r = kmsgate_release(c, s.lease);
+
+		printf("RELEASE %s\n", r == 0 ? "ok" : errname(-r));
+	}
 	return ret;
 }
 
@@ -558,11 +582,13 @@ static int cmd_list(struct kmsgate_client *c)
 		struct kmsgate_mode m = { 0 };
 		int cur = kmsgate_pipeline_current_mode(p, &m);
 
-		printf("PIPELINE %s state=%u status=%u connector=%s planes=%zu current=%s allowed=%d\n",
+		printf("PIPELINE %s state=%u status=%u connector=%s planes=%zu current=%s allowed=%d "
+		       "mine=%d lessee=%s\n",
 		       kmsgate_pipeline_name(p), kmsgate_pipeline_state(p),
 		       kmsgate_pipeline_connector_status(p), kmsgate_pipeline_connector_name(p),
 		       kmsgate_pipeline_plane_count(p), cur == 0 ? m.name : "none",
-		       kmsgate_pipeline_allowed(p));
+		       kmsgate_pipeline_allowed(p), kmsgate_pipeline_mine(p),
+		       *kmsgate_pipeline_lessee_name(p) ? kmsgate_pipeline_lessee_name(p) : "-");
 	}
 	kmsgate_list_free(list);
 	return 0;

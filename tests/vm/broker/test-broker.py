@@ -871,12 +871,26 @@ def host_sd_activate(vm, check):
         msgs = [ln[len(part):] for ln in lines(vm, part + 'NOTIFY ')]
         fields = [m.split(' ', 2)[2].strip() if m.count(' ') >= 2 else '' for m in msgs]
         pids = {m.split(' ')[1] for m in msgs}
-        # The broker first hands systemd its master fd and lease table
-        # (FDSTORE=1, broker/fdstore.c: leases survive its restart).
-        check(fields == ['FDSTORE=1 FDNAME=drm-master', 'FDSTORE=1 FDNAME=lease-table',
-                         'READY=1', 'STOPPING=1'],
-              f'{pid_src}: FDSTORE=1 of drm-master and lease-table, READY=1, then STOPPING=1 '
-              f'on SIGTERM, nothing else: {msgs}')
+        # The broker first hands systemd its master fd and lease table (and
+        # its own listening socket when it bound one), FDSTORE=1,
+        # broker/fdstore.c: leases survive its restart. Each connection is
+        # stored after its HELLO and removed when it closes (client-N); both
+        # clients here close before the broker stops.
+        conns = [f for f in fields if re.fullmatch(r'FDSTORE(REMOVE)?=1 FDNAME=client-\d+', f)]
+        own = [f for f in fields if f not in conns]
+        want = (['FDSTORE=1 FDNAME=drm-master', 'FDSTORE=1 FDNAME=lease-table']
+                + (['FDSTORE=1 FDNAME=kmsgate-listen'] if part == 'B_' else [])
+                + ['READY=1', 'STOPPING=1'])
+        check(own == want,
+              f'{pid_src}: FDSTORE=1 of {", ".join(w[17:] for w in want[:-2])}, READY=1, then '
+              f'STOPPING=1 on SIGTERM, nothing else but connections: {msgs}')
+        stored = [f.split('=')[-1] for f in conns if f.startswith('FDSTORE=1')]
+        removed = [f.split('=')[-1] for f in conns if f.startswith('FDSTOREREMOVE=1')]
+        inside = all(fields.index('READY=1') < fields.index(f) < fields.index('STOPPING=1')
+                     for f in conns) if own == want else False
+        check(stored == removed and len(stored) == (2 if part == 'A_' else 1) and inside,
+              f'{pid_src}: each client connection stored after READY=1 and removed when it '
+              f'closed: {conns}')
         check(pids == {f'pid={pid}'}, f'{pid_src}: sent by the broker (pid {pid}): {pids}')
         check(value(vm, part + 'READY_CONNECT') == 'ok',
               f'{pid_src}: a client connects the moment READY=1 arrives: '
@@ -1243,8 +1257,11 @@ HOST['lease-facts'] = host_lease_facts
 # EMULATION of systemd's fd store protocol (sd_notify(3) FDSTORE=1,
 # sd_listen_fds(3) LISTEN_FDS/LISTEN_FDNAMES/LISTEN_PID), not systemd: it
 # keeps what the broker stores, SIGKILLs it on "kill9" and starts a new one
-# with the kept fds at 3.. on "start". restart-nostore runs the same with
-# --max 0 (a unit without FileDescriptorStoreMax=): the lease must die.
+# with the kept fds at 3.. on "start". restart runs with --max 3: the store
+# keeps the broker's own three fds (master, table, listening socket) but no
+# client connection, so the lease comes back as an orphan. restart-nostore
+# runs the same with --max 0 (a unit without FileDescriptorStoreMax=): the
+# lease must die. restart-clients (below) keeps the connections too.
 RESTART = r"""
 mkfifo /tmp/fq; exec 9<>/tmp/fq
 kg-fdstore $FDMAX /run/notify.sock kmsgate-broker --config /etc/kmsgate.conf --log-level debug \
@@ -1279,9 +1296,142 @@ echo "--- broker log"; tail -n 150 /tmp/broker.log
 # Last: the host reads everything above once it sees this.
 echo "BROKER_EXIT=$(sed -n 's/^FDSTORE EXITED status=//p' /tmp/fds.out)"
 """
-SCENARIOS['restart'] = 'FDMAX=""\n' + RESTART
+SCENARIOS['restart'] = 'FDMAX="--max 3"\n' + RESTART
 SCENARIOS['restart-nostore'] = 'FDMAX="--max 0"\n' + RESTART
 NO_BROKER += ('restart', 'restart-nostore')
+
+
+# The broker survives its own kill -9 with its clients (tracker issue 12):
+# kg-fdstore keeps everything (its cap, 64, is above what this stores).
+# survivor shows red on head1 over one connection; doomed holds head0 and is
+# killed while the broker is dead; waiter waits for head1. After the
+# restart survivor asks LIST and RELEASE on the same connection; waiter
+# then gets head1 (its place in the queue came back). fds prints the
+# broker's open fds by kind ("N socket;N drm;...").
+SCENARIOS['restart-clients'] = r"""
+mkfifo /tmp/fq; exec 9<>/tmp/fq
+kg-fdstore /run/notify.sock kmsgate-broker --config /etc/kmsgate.conf --log-level debug \
+	<&9 >/tmp/fds.out 2>/tmp/broker.log &
+F=$!
+wait_file /tmp/fds.out 'FDSTORE READY' || echo "NO_READY"
+bpid() { sed -n 's/^FDSTORE READY pid=//p' /tmp/fds.out | tail -n 1; }
+fds() { for f in /proc/$(bpid)/fd/*; do readlink $f; done | sed 's/:\[[0-9]*\]//; s/^\/dev\/dri.*/drm/; s/^\/memfd.*/memfd/; s/^anon_inode:.*/anon/; s/^\/.*/file/' | sort | uniq -c | awk '{printf "%s %s;", $1, $2}'; }
+echo "FDS_IDLE_START=$(fds)"
+lessee 1 --outlive-broker --name survivor show head1 ff0000
+wait_lessee 1 '^FLIPPED head1 10 ' || echo "NO_FLIPS head1"
+lessee 2 --name doomed acquire head0
+wait_lessee 2 '^LEASED head0' || echo "NO_LEASE head0"
+lessee 3 --wait --name waiter acquire head1
+wait_log 'waits for head1' || echo "NO_WAIT head1"
+echo "FDS_BEFORE=$(fds)"
+echo flips >&4; wait_lessee 1 '^FLIPS_NOW' || echo "NO_FLIPS_NOW"
+echo kill9 >&9
+wait_file /tmp/fds.out 'FDSTORE KILLED' || echo "NO_KILL"
+kill -9 $L2; wait $L2 $T2
+sleep 1
+echo flips >&4
+hostwait killed
+echo start >&9
+i=0; while [ "$(grep -c 'FDSTORE READY' /tmp/fds.out)" != 2 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+echo list >&4
+wait_lessee 1 '^LIST_DONE' || echo "NO_LIST_DONE"
+kg-lessee list | sed 's/^/AFTER_RESTART /'
+kg-lessee acquire head1 </dev/null | sed 's/^/HEAD1_AGAIN /'
+kg-lessee acquire head2 </dev/null | sed 's/^/HEAD2 /'
+sleep 1
+echo flips >&4
+wait_clients 2 || echo "NOT_2_CLIENTS $(clients)"
+echo "FDS_AFTER=$(fds)"
+grep -q '^BROKER_GONE' /tmp/l1.out && echo "CONN_KEPT=no" || echo "CONN_KEPT=yes"
+hostwait restarted
+lquit 1
+wait_lessee 3 '^LEASED head1' || echo "NO_HANDOVER head1"
+lquit 3
+wait_clients 0 || echo "NOT_0_CLIENTS $(clients)"
+kg-lessee list | sed 's/^/AFTER_CLIENTS /'
+wait_clients 0 || echo "NOT_0_CLIENTS $(clients)"
+echo "FDS_IDLE_END=$(fds)"
+echo stop >&9
+wait_file /tmp/fds.out 'FDSTORE EXITED' || echo "NO_EXIT"
+echo quit >&9; wait $F
+sed 's/^/FDS /' /tmp/fds.out
+echo "--- broker log"; tail -n 150 /tmp/broker.log
+echo "BROKER_EXIT=$(sed -n 's/^FDSTORE EXITED status=//p' /tmp/fds.out)"
+"""
+NO_BROKER += ('restart-clients',)
+
+
+def fd_kinds(vm, key):
+    """The last line FDS_...=N kind;N kind; -> {kind: N}"""
+    found = [ln[len(key) + 1:] for ln in vm.output if ln.startswith(key + '=')]
+    return {k: int(n) for n, k in re.findall(r'(\d+) (\w+);', found[-1] if found else '')}
+
+
+def host_restart_clients(vm, check):
+    vm.wait_for(r'^HOST killed$', timeout=240)
+    head_is(vm, check, 1, RED, 'after the broker\'s kill -9')
+    vm.send('go')
+    vm.wait_for(r'^HOST restarted$', timeout=240)
+    head_is(vm, check, 1, RED, 'after the broker\'s restart')
+    vm.send('go')
+    vm.wait_for(r'^BROKER_EXIT=', timeout=120)
+    out = '\n'.join(vm.output)
+    fds = lines(vm, 'FDS ')
+    stored = [ln.split()[3] for ln in fds if ln.startswith('FDS FDSTORE STORED ')]
+    check(stored[:6] == ['drm-master', 'lease-table', 'kmsgate-listen', 'client-1', 'client-2',
+                         'client-3'],
+          f'the broker stored its own 3 fds, then each connection after its HELLO: {stored}')
+    check(value(vm, 'CONN_KEPT') == 'yes',
+          'the client\'s connection never closed: no BROKER_GONE while the broker was dead')
+    flips = [int(ln.split()[1]) for ln in vm.output if ln.startswith('FLIPS_NOW ')]
+    check(len(flips) == 3 and flips[0] < flips[1] < flips[2],
+          f'its lease flips on across the kill and the restart (FLIPS_NOW {flips})')
+    first = re.search(r'pipeline head1 leased to pid \d+ uid 0 \(lessee (\d+)\)', out)
+    adopted = re.search(r'pipeline head1: adopted the kernel\'s lease \(lessee (\d+)\) with its '
+                        r'client\'s connection client-1', out)
+    check(bool(first and adopted) and first.group(1) == adopted.group(1),
+          f'the restarted broker took back lessee {first and first.group(1)} on head1 with '
+          f'connection client-1: {adopted and adopted.group(0)}')
+    mine = [ln for ln in vm.output if re.match(r'^PIPELINE head1 state=1 .* mine=1 ', ln)]
+    check(bool(mine) and 'LIST_DONE 0' in vm.output,
+          f'its LIST on the same connection after the restart is answered: head1 is its: '
+          f'{mine[:1]}')
+    after = {m[0]: (m[1], m[2]) for m in re.findall(
+        r'AFTER_RESTART PIPELINE (\S+) state=(\d) .* lessee=(\S+)', out)}
+    check(after.get('head1') == ('1', 'survivor') and after.get('head0', ('?',))[0] == '0'
+          and after.get('head2', ('?',))[0] == '0',
+          f'LIST: head1 leased to survivor (not an orphan), head0 free (doomed died while the '
+          f'broker was down), head2 free: {after}')
+    check(bool(re.search(r'FDS FDSTORE REMOVED client-2 n=1', out))
+          and 'orphan' not in ' '.join(lines(vm, 'AFTER_RESTART ')),
+          'the dead client\'s stored connection read EOF at once and was removed (client-2)')
+    check(any('REFUSED EBUSY' in ln and 'leased to pid' in ln for ln in lines(vm, 'HEAD1_AGAIN ')),
+          f'head1 is held by its client: {lines(vm, "HEAD1_AGAIN ")}')
+    check(any(ln.startswith('HEAD2 LEASED head2') for ln in lines(vm, 'HEAD2 ')),
+          f'a second client acquires another head: {lines(vm, "HEAD2 ")}')
+    check('RELEASE ok' in vm.output, 'its RELEASE on the same connection is answered OK')
+    check(bool(re.search(r'^LEASED head1 lessee=\d+', out, re.M)),
+          'the waiter\'s place in head1\'s queue survived: it got head1 on the release')
+    end = pipeline_states(vm, 'AFTER_CLIENTS ')
+    check(end == {'head0': '0', 'head1': '0', 'head2': '0', 'head3': '0'},
+          f'once the clients are gone everything is free: {end}')
+    start, before = fd_kinds(vm, 'FDS_IDLE_START'), fd_kinds(vm, 'FDS_BEFORE')
+    restarted, idle = fd_kinds(vm, 'FDS_AFTER'), fd_kinds(vm, 'FDS_IDLE_END')
+    check(bool(start) and restarted.get('socket') == before.get('socket', 0) - 1,
+          f'after the restart the broker has one socket less (doomed\'s): {before} -> '
+          f'{restarted}')
+    nodrm = {k: v for k, v in start.items() if k != 'drm'}
+    check({k: v for k, v in idle.items() if k != 'drm'} == nodrm
+          and idle.get('drm', 0) - start.get('drm', 0) in (0, 1),
+          f'idle again, the restarted broker has the fds it started with (+1 DRM fd at most: '
+          f'a kept last frame of head1, on-release = keep): {start} -> {idle}')
+    removed = {ln.split()[3] for ln in fds if ln.startswith('FDS FDSTORE REMOVED ')}
+    check({'drm-master', 'lease-table', 'kmsgate-listen', 'client-1', 'client-3'} <= removed,
+          f'every stored fd left the store (clients as they went, the rest on SIGTERM): '
+          f'{sorted(removed)}')
+
+
+HOST['restart-clients'] = host_restart_clients
 
 
 def pipeline_states(vm, prefix):
@@ -1302,9 +1452,13 @@ def host_restart(vm, check, store=True):
     first = re.search(r'leased to pid \d+ uid 0 \(lessee (\d+)\)', '\n'.join(vm.output))
     after, later = pipeline_states(vm, 'AFTER_RESTART '), pipeline_states(vm, 'AFTER_CLIENT ')
     if store:
-        check(value(vm, 'STORED_AT_START') == '2' and 'FDS FDSTORE STORED drm-master' in fds
-              and 'FDS FDSTORE STORED lease-table' in fds,
-              f'the broker stored its master fd and lease table: {fds[:4]}')
+        check(value(vm, 'STORED_AT_START') == '3' and 'FDS FDSTORE STORED drm-master' in fds
+              and 'FDS FDSTORE STORED lease-table' in fds
+              and 'FDS FDSTORE STORED kmsgate-listen' in fds,
+              f'the broker stored its master fd, lease table and listening socket: {fds[:4]}')
+        check('FDS FDSTORE DROPPED client-1 (max 3)' in fds,
+              'the client\'s connection did not fit the store (--max 3): its lease is the '
+              'orphan case')
         check(value(vm, 'FLIPS_WITHOUT_BROKER') == 'yes',
               'the lessee flips on while the broker is dead (20 flip events)')
         adopted = re.search(r'pipeline head1: adopted the kernel\'s lease \(lessee (\d+)\)',
