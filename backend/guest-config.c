@@ -24,10 +24,22 @@ static const struct key {
 	const char *name;
 	bool flag; /* an option without a value: yes or no */
 } keys[] = {
-	{ "output" },	 { "device" },		{ "connector" },	 { "broker" },
-	{ "pipeline" },	 { "headless-size" },	{ "headless-scanouts" }, { "png-dir" },
-	{ "stats" },	 { "max-resource-mb" }, { "fifo", true },	 { "gles", true },
-	{ "log-level" }, { "log-file" },
+	{ "output" },
+	{ "device" },
+	{ "connector" },
+	{ "broker" },
+	{ "pipeline" },
+	{ "headless-size" },
+	{ "headless-scanouts" },
+	{ "png-dir" },
+	{ "stats" },
+	{ "max-resource-mb" },
+	{ "fifo", true },
+	{ "gles", true },
+	{ "log-level" },
+	{ "log-file" },
+	{ "pacing" },
+	{ "pacing-margin" },
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -51,6 +51,8 @@ struct opts {
 	unsigned scanouts;
 	uint64_t max_resource_mb;
 	bool fifo;
+	int pacing; /* enum kg_pacing */
+	uint32_t pacing_margin_us;
 	int log_level;
 };
 
@@ -99,6 +101,9 @@ static void usage(FILE *f)
 		"                           ui.perfetto.dev or chrome://tracing)\n"
 		"  --max-resource-mb N      cap on the guest's resources in total (default 1024)\n"
 		"  --fifo                   show every frame in order instead of newest-wins\n"
+		"  --pacing flip|jit        when a guest's frame fence is answered: on the flip\n"
+		"                           event (default) or just in time for the next vblank\n"
+		"  --pacing-margin MS       jit: time kept before the vblank (default 2)\n"
 		"  --virgl                  3D for the guest (virgl, on virglrenderer)\n"
 		"  --render-node PATH       the GPU virgl draws on (default: software rendering)\n"
 		"  --gles                   virgl on GLES contexts (GPUs without desktop GL)\n"
@@ -206,6 +211,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_TRACE,
 		O_MAXMB,
 		O_FIFO,
+		O_PACING,
+		O_PACING_MARGIN,
 		O_VIRGL,
 		O_RENDER_NODE,
 		O_GLES,
@@ -232,6 +239,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "trace", required_argument, NULL, O_TRACE },
 		{ "max-resource-mb", required_argument, NULL, O_MAXMB },
 		{ "fifo", no_argument, NULL, O_FIFO },
+		{ "pacing", required_argument, NULL, O_PACING },
+		{ "pacing-margin", required_argument, NULL, O_PACING_MARGIN },
 		{ "virgl", no_argument, NULL, O_VIRGL },
 		{ "render-node", required_argument, NULL, O_RENDER_NODE },
 		{ "gles", no_argument, NULL, O_GLES },
@@ -297,6 +306,27 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_FIFO:
 			o->fifo = true;
+			break;
+		case O_PACING:
+			o->pacing = kg_pacing_parse(optarg);
+			if (o->pacing < 0) {
+				fprintf(stderr,
+					"kmsgate-vgpu: --pacing is flip (answer the frame's "
+					"fence on the flip event) or jit (just in time for the "
+					"next vblank), not '%s'\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case O_PACING_MARGIN:
+			if (!kg_number_parse_u32(optarg, 16, &v) || !v) {
+				fprintf(stderr,
+					"kmsgate-vgpu: --pacing-margin wants milliseconds "
+					"(1..16), not '%s'\n",
+					optarg);
+				return -1;
+			}
+			o->pacing_margin_us = v * 1000;
 			break;
 		case O_VIRGL:
 			o->virgl = true;
@@ -758,6 +788,13 @@ static int start(struct app *a)
 	vc.vgpu.trace = a->trace;
 	vc.vgpu.max_resource_bytes = a->o.max_resource_mb << 20;
 	vc.vgpu.fifo = a->o.fifo;
+	vc.vgpu.pacing = a->o.pacing;
+	vc.vgpu.pacing_margin_ns = (uint64_t)a->o.pacing_margin_us * 1000;
+	vc.vgpu.loop = a->loop;
+	if (a->o.pacing == KG_PACING_JIT)
+		kg_info("pacing: just in time, %u ms before each vblank (--pacing jit)",
+			a->o.pacing_margin_us ? a->o.pacing_margin_us / 1000
+					      : (unsigned)(KG_PACER_DEFAULT_MARGIN_NS / 1000000));
 	if (a->o.fd >= 0) {
 		vc.disconnected = on_front_end_gone;
 		vc.disconnected_data = a;

@@ -42,6 +42,9 @@ struct stats_scanout {
 	uint64_t last_flip_ns; /* the last shown frame's flip: the vblank phase */
 	uint64_t missed, missed_vblanks;
 	struct stats_window iv[IV_COUNT];
+	const char *pacing; /* a static name, NULL: not paced yet */
+	struct kg_pacer_state pacer;
+	bool unfenced; /* jit asked for, but the guest's flushes carry no fence */
 };
 
 static const char *const fence_names[KG_STATS_FENCE_COUNT] = { "flip", "replaced", "dropped",
@@ -130,6 +133,28 @@ void kg_stats_add(struct kg_stats *st, const struct kg_stats_frame *f)
 	add_pacing(s, f);
 }
 
+void kg_stats_released(struct kg_stats *st, unsigned scanout, uint64_t t_ns)
+{
+	/* Only after a shown frame set it: the release it stands for. */
+	if (st && scanout < KG_MAX_SCANOUTS && st->s[scanout].release_ns)
+		st->s[scanout].release_ns = t_ns;
+}
+
+void kg_stats_set_pacing(struct kg_stats *st, unsigned scanout, const char *mode,
+			 const struct kg_pacer_state *p)
+{
+	if (!st || scanout >= KG_MAX_SCANOUTS)
+		return;
+	st->s[scanout].pacing = mode;
+	st->s[scanout].pacer = *p;
+}
+
+void kg_stats_set_unfenced(struct kg_stats *st, unsigned scanout)
+{
+	if (st && scanout < KG_MAX_SCANOUTS)
+		st->s[scanout].unfenced = true;
+}
+
 void kg_stats_add_fence(struct kg_stats *st, enum kg_stats_fence kind)
 {
 	if (st && kind < KG_STATS_FENCE_COUNT)
@@ -194,6 +219,17 @@ static void write_scanout(FILE *f, unsigned i, const struct stats_scanout *s, bo
 		(unsigned long long)s->bytes_copied,
 		s->shown ? (double)s->bytes_copied / (double)s->shown : 0.0,
 		s->shown ? (double)s->zero_copy / (double)s->shown : 0.0);
+	if (s->pacing || s->unfenced)
+		fprintf(f,
+			"      \"pacing\": {\"mode\": \"%s\", \"unfenced\": %s, \"active\": %s, "
+			"\"predict_us\": %.1f, \"jit_releases\": %llu, \"flip_releases\": %llu, "
+			"\"misses\": %llu, \"fallbacks\": %llu},\n",
+			s->pacing ? s->pacing : "jit", s->unfenced ? "true" : "false",
+			s->pacer.active ? "true" : "false", s->pacer.predict_ns / 1e3,
+			(unsigned long long)s->pacer.jit_releases,
+			(unsigned long long)s->pacer.flip_releases,
+			(unsigned long long)s->pacer.misses,
+			(unsigned long long)s->pacer.fallbacks);
 	fprintf(f, "      \"intervals\": {\n");
 	for (int k = 0; k < IV_COUNT; k++)
 		write_interval(f, iv_names[k], &s->iv[k], k == IV_COUNT - 1);

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "pacer.h"
+
 #define KG_STATS_WINDOW 4096
 
 struct kg_stats;
@@ -59,6 +61,15 @@ void kg_stats_destroy(struct kg_stats *s);
 void kg_stats_add(struct kg_stats *s, const struct kg_stats_frame *f);
 /* One fenced command answered; s may be NULL. */
 void kg_stats_add_fence(struct kg_stats *s, enum kg_stats_fence kind);
+
+/* The guest of scanout was released to draw (its fence answered) at t_ns:
+ * later than the frame's fence_ns when jit pacing held it. s may be NULL. */
+void kg_stats_released(struct kg_stats *s, unsigned scanout, uint64_t t_ns);
+/* The scanout's pacing, as of its last shown frame. s may be NULL. */
+void kg_stats_set_pacing(struct kg_stats *s, unsigned scanout, const char *mode,
+			 const struct kg_pacer_state *st);
+/* --pacing jit met a flush without a fence on scanout: it cannot pace it. */
+void kg_stats_set_unfenced(struct kg_stats *s, unsigned scanout);
 
 /* The JSON document to f. Returns 0 or -errno. */
 int kg_stats_write(const struct kg_stats *s, FILE *f);

@@ -71,6 +71,14 @@ static void instant(struct kg_trace *t, unsigned tid, const char *name, uint64_t
 	t->first = false;
 }
 
+void kg_trace_released(struct kg_trace *t, unsigned scanout, uint64_t t_ns)
+{
+	if (!t || scanout >= KG_MAX_SCANOUTS || !t->release[scanout])
+		return;
+	t->release[scanout] = t_ns;
+	instant(t, scanout, "release", t_ns);
+}
+
 void kg_trace_frame(struct kg_trace *t, const struct kg_stats_frame *f)
 {
 	uint64_t release;

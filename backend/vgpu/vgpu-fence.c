@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "log.h"
+#include "loop.h"
 #include "stats.h"
+#include "trace.h"
 
 struct vgpu_fence *vgpu_fence_new(struct kg_vgpu *g, void *token)
 {
@@ -53,21 +57,68 @@ static void fence_count(struct kg_vgpu *g, const struct vgpu_fence *f)
 	kg_stats_add_fence(g->stats, kind);
 }
 
+/* A timer wake-up this close to the deadline is on time: sleeping again
+ * for less would cost more than it gains. */
+#define HOLD_SLACK_NS 50000ull
+
+/* The head is held for jit pacing until at: the timer wakes us then. */
+static void hold(struct kg_vgpu *g, uint64_t at)
+{
+	if (g->pace_timer_at == at)
+		return;
+	if (kg_loop_timer_arm_at(g->pace_timer, at) < 0) {
+		/* Cannot wait: release at once (plain pacing) rather than
+		 * never. */
+		kg_log_errno(KG_LOG_WARN, "vgpu: cannot arm the pacing timer");
+		return;
+	}
+	g->pace_timer_at = at;
+}
+
+/* The guest is free to draw: its pacer and the statistics learn when. */
+static void released(struct kg_vgpu *g, const struct vgpu_fence *f, uint64_t now)
+{
+	unsigned i = f->paced - 1;
+
+	kg_pacer_released(g->scanouts[i].pacer, now);
+	kg_stats_released(g->stats, i, now);
+	if (f->hold_until)
+		kg_trace_released(g->trace, i, now);
+}
+
 /* Sends every response at the head of the fence queue that is complete. */
 void vgpu_fences_run(struct kg_vgpu *g)
 {
 	while (!kg_list_empty(&g->fenceq)) {
 		struct vgpu_fence *f = kg_list_first(&g->fenceq, struct vgpu_fence, link);
+		uint64_t now = 0;
 
 		if (!f->handled || f->presents_left || f->gpu_wait)
 			break;
+		if (f->token && (f->hold_until || f->paced))
+			now = kg_now_ns();
+		if (f->token && f->hold_until > now + HOLD_SLACK_NS && g->pace_timer) {
+			hold(g, f->hold_until);
+			if (g->pace_timer_at == f->hold_until)
+				break;
+		}
 		if (f->token) {
 			fence_count(g, f);
 			g->tp->reply(g->tp_data, f->token, f->resp, f->resp_len);
 			f->token = NULL;
+			if (f->paced)
+				released(g, f, now);
 		}
 		fence_free(g, f);
 	}
+}
+
+void vgpu_fences_timer(void *data)
+{
+	struct kg_vgpu *g = data;
+
+	g->pace_timer_at = 0;
+	vgpu_fences_run(g);
 }
 
 void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f,

@@ -17,6 +17,7 @@
 #include "format.h"
 #include "list.h"
 #include "output.h"
+#include "pacer.h"
 #include "vgpu.h"
 
 #define VGPU_RES_BUCKETS 256
@@ -77,8 +78,10 @@ struct vgpu_fence {
 	unsigned presents_left; /* frames of this command not yet shown */
 	bool gpu_wait;		/* the renderer's fence gpu_seq has not retired */
 	uint32_t gpu_seq;
-	unsigned outcomes; /* vgpu_frame_outcome bits of its frames done so far */
-	bool handled;	   /* the handler ran: resp is final */
+	unsigned outcomes;   /* vgpu_frame_outcome bits of its frames done so far */
+	uint64_t hold_until; /* jit pacing: not answered before (ns), 0: no hold */
+	unsigned paced;	     /* 1 + the scanout whose pacer it releases, 0: none */
+	bool handled;	     /* the handler ran: resp is final */
 	size_t resp_len;
 	void *resp; /* the response, owned */
 };
@@ -109,6 +112,8 @@ struct vgpu_scanout {
 	struct vgpu_present *inflight; /* handed to the output */
 	struct kg_list queue;	       /* vgpu_present.link: waiting behind it (1 unless FIFO) */
 	unsigned queued;
+	struct kg_pacer *pacer; /* when its guest is released to draw */
+	bool told_unfenced;	/* logged once: jit cannot pace unfenced flips */
 };
 
 struct kg_vgpu {
@@ -121,7 +126,10 @@ struct kg_vgpu {
 	uint64_t max_resource_bytes;
 	uint32_t max_resources, max_backing_entries;
 	bool fifo;
-	struct kg_virgl *virgl; /* NULL: no 3D (nothing of virgl is used) */
+	struct kg_virgl *virgl;	      /* NULL: no 3D (nothing of virgl is used) */
+	int pacing;		      /* enum kg_pacing */
+	struct kg_source *pace_timer; /* jit: the held fence's release, NULL: none */
+	uint64_t pace_timer_at;	      /* when it is armed for, 0: disarmed */
 
 	uint64_t features;
 	uint32_t events_read;
@@ -255,6 +263,8 @@ void vgpu_fence_present_done(struct kg_vgpu *g, struct vgpu_fence *f,
 			     enum vgpu_frame_outcome outcome);
 /* Sends every complete response at the head of the queue. */
 void vgpu_fences_run(struct kg_vgpu *g);
+/* The jit release timer fired (kg_loop timer callback). */
+void vgpu_fences_timer(void *data);
 /* Reset: every queued command is dropped through the transport, never
  * answered (its frames may still come back from the output). */
 void vgpu_fences_drop(struct kg_vgpu *g);

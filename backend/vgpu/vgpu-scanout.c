@@ -117,6 +117,24 @@ static void present_free(struct kg_vgpu *g, struct vgpu_present *p)
 	free(p);
 }
 
+/* A paced guest's frame is on screen: its fence releases the guest to draw
+ * the next one, now or (jit) just in time for the next vblank. */
+static void pace_shown(struct kg_vgpu *g, struct vgpu_present *p, uint64_t flip_ns)
+{
+	struct vgpu_scanout *s = &g->scanouts[p->scanout];
+	uint64_t at = kg_pacer_shown(s->pacer, flip_ns, s->period_ns);
+
+	p->fence->paced = p->scanout + 1;
+	if (at > flip_ns && at > p->fence->hold_until)
+		p->fence->hold_until = at; /* jit: held until then */
+	if (g->stats) {
+		struct kg_pacer_state st;
+
+		kg_pacer_get_state(s->pacer, &st);
+		kg_stats_set_pacing(g->stats, p->scanout, kg_pacing_name(g->pacing), &st);
+	}
+}
+
 /* The frame is done with: on screen, superseded or failed. */
 static void present_finish(struct kg_vgpu *g, struct vgpu_present *p,
 			   const struct kg_present_result *res, bool coalesced)
@@ -137,18 +155,22 @@ static void present_finish(struct kg_vgpu *g, struct vgpu_present *p,
 		g->cnt.frames_shown++;
 	if (coalesced)
 		g->cnt.frames_coalesced++;
-	if (p->fence) {
-		vgpu_fence_present_done(g, p->fence,
-					f.shown	    ? VGPU_FRAME_SHOWN
-					: coalesced ? VGPU_FRAME_REPLACED
-						    : VGPU_FRAME_DROPPED);
+	/* Counted before its fence goes: a release that jit pacing holds
+	 * tells the statistics its own time later (kg_stats_released). */
+	if (p->fence)
 		f.fence_ns = kg_now_ns();
-	}
 	if (g->stats) {
 		f.path = g->out->ops->path ? g->out->ops->path(g->out, p->scanout) : NULL;
 		kg_stats_add(g->stats, &f);
 	}
 	kg_trace_frame(g->trace, &f);
+	if (p->fence && f.shown)
+		pace_shown(g, p, res->flip_ns);
+	if (p->fence)
+		vgpu_fence_present_done(g, p->fence,
+					f.shown	    ? VGPU_FRAME_SHOWN
+					: coalesced ? VGPU_FRAME_REPLACED
+						    : VGPU_FRAME_DROPPED);
 	present_free(g, p);
 }
 
@@ -220,6 +242,16 @@ static void present_submit(struct kg_vgpu *g, struct vgpu_present *p)
 	struct vgpu_scanout *s = &g->scanouts[p->scanout];
 
 	g->cnt.frames_presented++;
+	if (p->fence) {
+		kg_pacer_frame(s->pacer, p->recv_ns);
+	} else if (g->pacing == KG_PACING_JIT && !s->told_unfenced) {
+		s->told_unfenced = true;
+		kg_info("vgpu: scanout %u: the guest's flushes carry no fence, so --pacing jit "
+			"cannot pace it (a Linux guest fences blob framebuffers' flips: "
+			"QEMU with qemu-patches/)",
+			p->scanout);
+		kg_stats_set_unfenced(g->stats, p->scanout);
+	}
 	if (!s->inflight) {
 		present_start(g, p);
 		return;
@@ -365,13 +397,15 @@ void vgpu_scanouts_remap(struct kg_vgpu *g)
 	}
 }
 
-/* The display's refresh period, for the statistics' missed vblanks: read
+/* The display's refresh period, for jit pacing and the statistics' missed
+ * vblanks: read
  * when a scanout is set (get_info may ask the kernel), not per frame. */
 static uint64_t scanout_period(struct kg_vgpu *g, unsigned i)
 {
 	struct kg_scanout_info info = { 0 };
 
-	if (!g->stats || g->out->ops->get_info(g->out, i, &info) < 0 || !info.refresh_mhz)
+	if ((!g->stats && g->pacing != KG_PACING_JIT) ||
+	    g->out->ops->get_info(g->out, i, &info) < 0 || !info.refresh_mhz)
 		return 0;
 	return 1000000000000ull / info.refresh_mhz;
 }

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "loop.h"
 #include "output.h"
 
 typedef void (*vgpu_handler)(struct kg_vgpu *g, struct vgpu_cmd *c);
@@ -113,16 +114,32 @@ struct kg_vgpu *kg_vgpu_create(const struct kg_vgpu_config *cfg)
 							  : KG_VGPU_DEFAULT_MAX_BACKING_ENTRIES;
 	g->fifo = cfg->fifo;
 	g->virgl = cfg->virgl;
+	g->pacing = cfg->pacing == KG_PACING_JIT && cfg->loop ? KG_PACING_JIT : KG_PACING_FLIP;
+	if (cfg->pacing == KG_PACING_JIT && !cfg->loop)
+		kg_warn("vgpu: --pacing jit needs an event loop: pacing on the flip event");
 	if (g->virgl)
 		vgpu_3d_attach(g);
 	g->num_scanouts = g->out->ops->num_scanouts(g->out);
 	if (g->num_scanouts > KG_MAX_SCANOUTS)
 		g->num_scanouts = KG_MAX_SCANOUTS;
 	kg_list_init(&g->fenceq);
-	for (unsigned i = 0; i < KG_MAX_SCANOUTS; i++)
+	for (unsigned i = 0; i < KG_MAX_SCANOUTS; i++) {
 		kg_list_init(&g->scanouts[i].queue);
+		g->scanouts[i].pacer = kg_pacer_create(g->pacing, cfg->pacing_margin_ns);
+		if (!g->scanouts[i].pacer)
+			goto fail;
+	}
+	if (g->pacing == KG_PACING_JIT) {
+		g->pace_timer = kg_loop_add_timer(cfg->loop, 0, 0, vgpu_fences_timer, g);
+		if (!g->pace_timer)
+			goto fail;
+	}
 	g->next_generation = 1;
 	return g;
+
+fail:
+	kg_vgpu_destroy(g);
+	return NULL;
 }
 
 void kg_vgpu_destroy(struct kg_vgpu *g)
@@ -138,6 +155,9 @@ void kg_vgpu_destroy(struct kg_vgpu *g)
 	vgpu_res_destroy_all(g);
 	/* No frame is left to wait for: free what remains of the queue. */
 	vgpu_fences_free(g);
+	kg_loop_remove(g->pace_timer);
+	for (unsigned i = 0; i < KG_MAX_SCANOUTS; i++)
+		kg_pacer_destroy(g->scanouts[i].pacer);
 	free(g);
 }
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 struct kg_gmem;
+struct kg_loop;
 struct kg_output;
 struct kg_stats;
 struct kg_trace;
@@ -57,6 +58,12 @@ struct kg_vgpu_config {
 	/* The 3D renderer (borrowed): the device offers VIRTIO_GPU_F_VIRGL.
 	 * NULL: 2D only. */
 	struct kg_virgl *virgl;
+	/* When a paced guest's fence is answered (pacer.h enum kg_pacing,
+	 * every scanout): 0 on the flip event; jit needs loop (borrowed) for
+	 * its release timer. pacing_margin_ns 0: the default. */
+	int pacing;
+	uint64_t pacing_margin_ns;
+	struct kg_loop *loop;
 };
 
 #define KG_VGPU_DEFAULT_MAX_RESOURCE_BYTES  (1024ull << 20)

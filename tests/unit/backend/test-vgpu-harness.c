@@ -179,26 +179,33 @@ struct harness *h_create(bool fifo, uint32_t max_resources, uint64_t max_bytes)
 }
 
 static struct harness *create(struct kg_output *output, bool join, bool fifo,
-			      uint32_t max_resources, uint64_t max_bytes, struct kg_virgl *virgl);
+			      uint32_t max_resources, uint64_t max_bytes, struct kg_virgl *virgl,
+			      struct kg_loop *paced);
 
 struct harness *h_create_on(struct kg_output *output, bool fifo, uint32_t max_resources,
 			    uint64_t max_bytes)
 {
-	return create(output, false, fifo, max_resources, max_bytes, NULL);
+	return create(output, false, fifo, max_resources, max_bytes, NULL, NULL);
 }
 
 struct harness *h_create_joined(void)
 {
-	return create(NULL, true, false, 0, 0, NULL);
+	return create(NULL, true, false, 0, 0, NULL, NULL);
 }
 
 struct harness *h_create_3d(struct kg_virgl *virgl)
 {
-	return create(NULL, false, false, 0, 0, virgl);
+	return create(NULL, false, false, 0, 0, virgl, NULL);
+}
+
+struct harness *h_create_paced(struct kg_loop *loop)
+{
+	return create(NULL, false, false, 0, 0, NULL, loop);
 }
 
 static struct harness *create(struct kg_output *output, bool join, bool fifo,
-			      uint32_t max_resources, uint64_t max_bytes, struct kg_virgl *virgl)
+			      uint32_t max_resources, uint64_t max_bytes, struct kg_virgl *virgl,
+			      struct kg_loop *paced)
 {
 	struct harness *h = calloc(1, sizeof(*h));
 	struct kg_vgpu_config cfg = { 0 };
@@ -233,6 +240,8 @@ static struct harness *create(struct kg_output *output, bool join, bool fifo,
 	cfg.max_resources = max_resources;
 	cfg.max_resource_bytes = max_bytes;
 	cfg.virgl = virgl;
+	cfg.pacing = paced ? KG_PACING_JIT : KG_PACING_FLIP;
+	cfg.loop = paced;
 	h->g = kg_vgpu_create(&cfg);
 	if (!h->g)
 		abort();
@@ -288,8 +297,13 @@ uint32_t h_resp_type(struct harness *h, uintptr_t token)
 
 void h_complete(struct harness *h, unsigned i, bool shown)
 {
+	h_complete_at(h, i, shown, 2);
+}
+
+void h_complete_at(struct harness *h, unsigned i, bool shown, uint64_t flip_ns)
+{
 	struct kg_present_result res = {
-		.shown = shown, .zero_copy = true, .commit_ns = 1, .flip_ns = 2
+		.shown = shown, .zero_copy = true, .commit_ns = 1, .flip_ns = flip_ns
 	};
 
 	if (i >= h->n_presents || h->presents[i].done)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "guest-mem.h"
+#include "loop.h"
 #include "output.h"
 #include "stats.h"
 #include "vgpu.h"
@@ -73,6 +74,8 @@ struct harness *h_create_on(struct kg_output *output, bool fifo, uint32_t max_re
 /* The fake output behind kg_output_join (kmsgate-vgpu with several
  * pipelines): the device sees only the join. */
 struct harness *h_create_joined(void);
+/* A device with --pacing jit, its release timer on loop (60 Hz display). */
+struct harness *h_create_paced(struct kg_loop *loop);
 /* A device with the 3D renderer virgl (created once per process). */
 struct harness *h_create_3d(struct kg_virgl *virgl);
 void h_destroy(struct harness *h);
@@ -85,6 +88,8 @@ uint32_t h_resp_type(struct harness *h, uintptr_t token);
 const struct h_reply *h_reply_of(struct harness *h, uintptr_t token);
 /* Completes present i as shown (or superseded). */
 void h_complete(struct harness *h, unsigned i, bool shown);
+/* The same, its flip event at flip_ns (CLOCK_MONOTONIC). */
+void h_complete_at(struct harness *h, unsigned i, bool shown, uint64_t flip_ns);
 
 /* Command builders; each returns the response type (0: deferred). */
 uint32_t h_create_2d(struct harness *h, uint32_t id, uint32_t fmt, uint32_t w, uint32_t hgt);

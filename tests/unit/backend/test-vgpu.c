@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "test-vgpu-harness.h"
+#include "pacer.h"
 #include "guest-ram.h"
 
 #define OK	  VIRTIO_GPU_RESP_OK_NODATA
@@ -429,6 +431,61 @@ static void test_fences_complete_in_order(void **state)
 	assert_int_equal(h_resp_type(h, t2), OK);
 	assert_true(h_reply_of(h, t1) < h_reply_of(h, t2));
 	h_complete(h, 1, true);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * --pacing jit through the device: after the pacer's warm-up a shown
+ * frame's fence is held until just before the next vblank (60 Hz, a guest
+ * that "draws" in no time: about 16.7 - 2 ms after the flip), a fenced
+ * command behind it waits too (fences leave in order), and the release
+ * timer on the loop sends both.
+ */
+static void test_jit_holds_the_fence_until_just_in_time(void **state)
+{
+	struct kg_loop *loop = kg_loop_create();
+	struct harness *h;
+	struct virtio_gpu_transfer_to_host_2d tr = {
+		hdr(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D), { 0, 0, 8, 8 }, 0, 1
+	};
+	uint64_t flip, sent;
+	uintptr_t t, t2;
+	unsigned i;
+
+	assert_non_null(loop);
+	h = h_create_paced(loop);
+	make_scanout(h, 1, 64, 64);
+	/* Warm-up: answered on the flip, as plain pacing does. */
+	for (i = 0; i < KG_PACER_WARMUP; i++) {
+		t = h_flush(h, 1, 0, 0, 64, 64, i + 1);
+		h_complete_at(h, i, true, now_ns());
+		assert_int_equal(h_resp_type(h, t), OK);
+	}
+	t = h_flush(h, 1, 0, 0, 64, 64, i + 1);
+	flip = now_ns();
+	h_complete_at(h, i, true, flip);
+	tr.hdr.flags = VIRTIO_GPU_FLAG_FENCE;
+	tr.hdr.fence_id = i + 2;
+	t2 = h_submit(h, &tr, sizeof(tr));
+	assert_int_equal(h_resp_type(h, t), 0);	 /* held */
+	assert_int_equal(h_resp_type(h, t2), 0); /* behind it */
+	while (!h_resp_type(h, t))
+		assert_true(kg_loop_dispatch(loop, 100) >= 0);
+	sent = now_ns();
+	assert_int_equal(h_resp_type(h, t2), OK);
+	assert_true(h_reply_of(h, t) < h_reply_of(h, t2));
+	/* Released at next vblank - draw (~0) - 2 ms margin, not before. */
+	assert_true(sent - flip >= 16666667ull - KG_PACER_DEFAULT_MARGIN_NS - 1000000u);
+	assert_true(sent - flip < 16666667ull + 20000000u); /* and not a refresh late */
+	h_destroy(h);
+	kg_loop_destroy(loop);
 }
 
 static void test_newest_frame_wins(void **state)
@@ -882,6 +939,7 @@ int main(void)
 		T(test_flush_validation),
 		T(test_fence_waits_for_the_flip),
 		T(test_fences_complete_in_order),
+		cmocka_unit_test(test_jit_holds_the_fence_until_just_in_time),
 		T(test_newest_frame_wins),
 		T(test_superseded_frame_of_another_size_damages_all),
 		cmocka_unit_test(test_fifo_shows_every_frame),
