@@ -327,6 +327,11 @@ void kg_fdstore_remove_client(struct kg_fdstore *st, uint32_t conn)
 #endif
 }
 
+bool kg_fdstore_recording(const struct kg_fdstore *st)
+{
+	return st && st->table_fd >= 0;
+}
+
 void kg_fdstore_record(struct kg_fdstore *st, const struct kg_fdstore_table *t)
 {
 	static const struct kg_fdstore_table empty;

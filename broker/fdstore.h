@@ -10,15 +10,20 @@
  * restarted broker gets the same DRM file back, still master.
  *
  * What is stored, once, after the broker became master:
- *   "drm-master"   the DRM card fd;
- *   "lease-table"  a memfd with one line per lease, "LESSEE_ID PIPELINE",
- *                  rewritten in place on every grant and end (the store
- *                  holds the same file, so nothing is sent again). The
- *                  lessor cannot ask the kernel which objects a lessee
- *                  holds (GET_LEASE answers only for the caller's own
- *                  lease), so this is how a restarted broker maps the
- *                  lessee ids of LIST_LESSEES back to pipelines.
- * On a clean stop (SIGTERM: every lease revoked) both are removed again
+ *   "drm-master"     the DRM card fd;
+ *   "lease-table"    a memfd with the table (fdstore-table.c): stored
+ *                    connections, leases (lessee id, pipeline, connection),
+ *                    waiters; rewritten in place on every change (the store
+ *                    holds the same file, so nothing is sent again). The
+ *                    lessor cannot ask the kernel which objects a lessee
+ *                    holds (GET_LEASE answers only for the caller's own
+ *                    lease), so this is how a restarted broker maps the
+ *                    lessee ids of LIST_LESSEES back to pipelines;
+ *   "kmsgate-listen" the listening socket, when the broker bound it;
+ * and then, as they come:
+ *   "client-N"       each connection once its HELLO is answered, removed
+ *                    (FDSTOREREMOVE=1) when it closes.
+ * On a clean stop (SIGTERM: every lease revoked) all are removed again
  * (FDSTOREREMOVE=1) so no stored fd keeps the card's master.
  *
  * The pure part (which inherited fd is which, the table's text, which
@@ -173,6 +178,8 @@ int kg_fdstore_save(struct kg_fdstore *st, int master_fd, int listen_fd);
 bool kg_fdstore_add_client(struct kg_fdstore *st, int fd, uint32_t conn);
 /* The connection is closing: asks systemd to drop client-N. */
 void kg_fdstore_remove_client(struct kg_fdstore *st, uint32_t conn);
+/* There is a table to write (under systemd's fd store). Accepts NULL. */
+bool kg_fdstore_recording(const struct kg_fdstore *st);
 /* Rewrites the stored table. Accepts NULL and works without one. */
 void kg_fdstore_record(struct kg_fdstore *st, const struct kg_fdstore_table *t);
 /* Clean stop: asks systemd to drop the master, the table and the

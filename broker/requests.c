@@ -96,7 +96,7 @@ void kg_requests_record(struct kg_server *srv)
 {
 	static struct kg_fdstore_table t;
 
-	if (!srv->store)
+	if (!kg_fdstore_recording(srv->store))
 		return;
 	t.n_leases = t.n_clients = t.n_waits = 0;
 	for (const struct client *c = srv->clients; c; c = c->next) {
