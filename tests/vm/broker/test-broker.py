@@ -1106,8 +1106,8 @@ def host_groups(vm, check):
         check(ok, f'uid 2000 with {what}: {"allowed" if want == "0" else "refused"} '
               f'on head1 (allow-groups = 3001): {got}')
     ls, ln = lines(vm, 'LIST_SUPP '), lines(vm, 'LIST_NONE ')
-    check(len(ls) == 1 and ls[0].endswith('allowed=1') and len(ln) == 1
-          and ln[0].endswith('allowed=0'), f'LIST sets the allowed flag the same way: {ls} {ln}')
+    check(len(ls) == 1 and ' allowed=1 ' in ls[0] and len(ln) == 1
+          and ' allowed=0 ' in ln[0], f'LIST sets the allowed flag the same way: {ls} {ln}')
     check(value(vm, 'MANY_GROUPS_LOG') == '1',
           f'the broker logs the client with too many groups: {value(vm, "MANY_GROUPS_LOG")}')
 
