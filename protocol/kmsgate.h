@@ -18,6 +18,10 @@
  * Threads: a client and its leases are used from one thread at a time.
  * The library never prints and never exits; errors come back as NULL with
  * errno set, or as a negative errno. Every fd it creates is O_CLOEXEC.
+ * Any request may also fail with ECANCELED when the broker crashed while
+ * handling it and came back with this connection (systemd's fd store,
+ * docs/recovery.md): it may or may not have taken effect; the connection
+ * and its leases go on, kmsgate_list() tells what is so.
  * Link with `pkg-config --cflags --libs kmsgate`. Wire protocol:
  * PROTOCOL.md in the source tree.
  */
