@@ -61,7 +61,7 @@ void kg_pacer_destroy(struct kg_pacer *p);
  * A frame of the guest was shown at flip_ns (the vblank); period_ns is the
  * display's refresh period (0: unknown, no jit). Returns when the guest
  * should be released: flip_ns under plain pacing, when there is no trusted
- * prediction, or when the predicted draw leaves no time to gain.
+ * prediction, or when the predicted draw leaves less than a margin to gain.
  */
 uint64_t kg_pacer_shown(struct kg_pacer *p, uint64_t flip_ns, uint64_t period_ns);
 /* The guest was released (its fence answered) at t_ns. */
