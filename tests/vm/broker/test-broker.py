@@ -1329,12 +1329,18 @@ echo kill9 >&9
 wait_file /tmp/fds.out 'FDSTORE KILLED' || echo "NO_KILL"
 kill -9 $L2; wait $L2 $T2
 sleep 1
-echo flips >&4
+echo flips >&4; wait_lessee 1 '^FLIPS_NOW .*' ; sleep 0.2
+# A LIST sent while no broker runs waits in the connection (libkmsgate
+# waits 10 s for its answer): the restarted broker reads and answers it.
+echo list >&4
+sleep 0.5
+echo "LISTS_WHILE_DEAD=$(grep -c '^LIST_DONE' /tmp/l1.out)"
 hostwait killed
 echo start >&9
 i=0; while [ "$(grep -c 'FDSTORE READY' /tmp/fds.out)" != 2 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+wait_lessee 1 '^LIST_DONE' || echo "NO_LIST_DONE queued"
 echo list >&4
-wait_lessee 1 '^LIST_DONE' || echo "NO_LIST_DONE"
+i=0; while [ "$(grep -c '^LIST_DONE' /tmp/l1.out)" -lt 2 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
 kg-lessee list | sed 's/^/AFTER_RESTART /'
 kg-lessee acquire head1 </dev/null | sed 's/^/HEAD1_AGAIN /'
 kg-lessee acquire head2 </dev/null | sed 's/^/HEAD2 /'
@@ -1393,8 +1399,12 @@ def host_restart_clients(vm, check):
           f'the restarted broker took back lessee {first and first.group(1)} on head1 with '
           f'connection client-1: {adopted and adopted.group(0)}')
     mine = [ln for ln in vm.output if re.match(r'^PIPELINE head1 state=1 .* mine=1 ', ln)]
-    check(bool(mine) and 'LIST_DONE 0' in vm.output,
-          f'its LIST on the same connection after the restart is answered: head1 is its: '
+    done = [ln for ln in vm.output if ln.startswith('LIST_DONE ')]
+    check(value(vm, 'LISTS_WHILE_DEAD') == '0' and done == ['LIST_DONE 0', 'LIST_DONE 0']
+          and len(mine) == 2,
+          f'a LIST sent while the broker was dead waited in the connection and was answered '
+          f'by the restarted one, and so was one after: {done}, '
+          f'{value(vm, "LISTS_WHILE_DEAD")} answered before the restart; head1 is its: '
           f'{mine[:1]}')
     after = {m[0]: (m[1], m[2]) for m in re.findall(
         r'AFTER_RESTART PIPELINE (\S+) state=(\d) .* lessee=(\S+)', out)}
