@@ -654,6 +654,10 @@ def run(args, scenario, check):
             if not tool:
                 raise kgvm.VMError(f'{scenario} needs --{dest[3:]} {dest.upper()}')
             add += [f'{tool}:/bin/{dest}']
+        if scenario == 'restart-inflight':
+            if not args.strace:
+                raise kgvm.VMError(f'{scenario} needs --strace STRACE')
+            add += [f'{args.strace}:/bin/strace']
         opts = kgvm.Options(add=add, vkms=scenario in VKMS, timeout=args.timeout)
         with kgvm.VM(opts, ['sh', '/bin/scenario.sh']) as vm:
             HOST[scenario](vm, check)
@@ -1367,6 +1371,82 @@ echo "BROKER_EXIT=$(sed -n 's/^FDSTORE EXITED status=//p' /tmp/fds.out)"
 NO_BROKER += ('restart-clients',)
 
 
+# The request the dead broker had read but not answered (tracker issue
+# 12). strace (the host's, with its libraries) attaches to the broker and
+# SIGKILLs it at its 3rd sendmsg after that: 1 is victim's SERVER_HELLO, 2
+# the FDSTORE=1 of its connection (client-1), 3 the LEASE answering its
+# ACQUIRE, which is thus never sent (error=EPIPE skips the call). The lease
+# the broker had created dies with it (its fd was the only one); the table
+# says client-1 was in the middle of an ACQUIRE: the restarted broker must
+# answer it with CANCELLED, within libkmsgate's 10 s.
+SCENARIOS['restart-inflight'] = r"""
+mkfifo /tmp/fq; exec 9<>/tmp/fq
+kg-fdstore /run/notify.sock kmsgate-broker --config /etc/kmsgate.conf --log-level debug \
+	<&9 >/tmp/fds.out 2>/tmp/broker.log &
+F=$!
+wait_file /tmp/fds.out 'FDSTORE READY' || echo "NO_READY"
+P=$(sed -n 's/^FDSTORE READY pid=//p' /tmp/fds.out | tail -n 1)
+strace -p $P -e trace=sendmsg -e inject=sendmsg:error=EPIPE:signal=KILL:when=3 \
+	-o /tmp/strace.out 2>/tmp/strace.err &
+S=$!
+i=0; while ! grep -q 'TracerPid:[[:space:]]*[1-9]' /proc/$P/status && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+lessee 1 --name victim acquire head2
+wait_file /tmp/strace.out 'killed by SIGKILL' || echo "NO_STRACE_KILL"
+wait $S
+sed 's/^/STRACE /' /tmp/strace.out /tmp/strace.err
+echo kill9 >&9
+wait_file /tmp/fds.out 'FDSTORE KILLED' || echo "NO_KILL"
+echo "ANSWERS_BEFORE_RESTART=$(grep -c '^LEASED\|^REFUSED' /tmp/l1.out)"
+echo start >&9
+i=0; while [ "$(grep -c 'FDSTORE READY' /tmp/fds.out)" != 2 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+wait_lessee 1 '^LEASED\|^REFUSED' || echo "NO_ANSWER victim"
+kg-lessee list | sed 's/^/AFTER_RESTART /'
+kg-lessee acquire head2 </dev/null | sed 's/^/HEAD2_AGAIN /'
+lquit 1
+echo stop >&9
+wait_file /tmp/fds.out 'FDSTORE EXITED' || echo "NO_EXIT"
+echo quit >&9; wait $F
+sed 's/^/FDS /' /tmp/fds.out
+echo "--- broker log"; tail -n 80 /tmp/broker.log
+echo "BROKER_EXIT=$(sed -n 's/^FDSTORE EXITED status=//p' /tmp/fds.out)"
+"""
+NO_BROKER += ('restart-inflight',)
+
+
+def host_restart_inflight(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=240)
+    out = '\n'.join(vm.output)
+    sent = [ln for ln in lines(vm, 'STRACE ') if 'sendmsg(' in ln]
+    fd = lambda ln: ln.split('(', 1)[1].split(',', 1)[0]  # noqa: E731
+    # The LEASE goes to the client's socket with the lease fd (SCM_RIGHTS);
+    # strace shows "= ?": the broker died in the call, nothing was sent.
+    check(len(sent) == 3 and 'notify.sock' in sent[1] and fd(sent[2]) == fd(sent[0])
+          and 'SCM_RIGHTS' in sent[2] and sent[2].endswith('= ?')
+          and bool(re.search(r'STRACE \+\+\+ killed by SIGKILL', out)),
+          f'strace killed the broker at the sendmsg of the LEASE (3rd: SERVER_HELLO, '
+          f'FDSTORE=1 client-1, LEASE): {[ln[:90] for ln in sent]}')
+    check(value(vm, 'ANSWERS_BEFORE_RESTART') == '0', 'victim had no answer when the broker died')
+    refused = [ln for ln in vm.output if ln.startswith(('LEASED head2', 'REFUSED'))]
+    check(len(refused) == 1 and refused[0].startswith('REFUSED ECANCELED')
+          and 'restarted while handling' in refused[0],
+          f'the restarted broker answered the lost ACQUIRE on the same connection: '
+          f'CANCELLED: {refused}')
+    check(bool(re.search(r'client pid \d+: its ACQUIRE \(seq \d+\) was being handled when the '
+                         r'broker died; answering CANCELLED', out)),
+          'broker log: the request in flight, from the table')
+    check(bool(re.search(r'the stored lease table has 1 lease\(s\), 1 connection\(s\), 0 '
+                         r'waiter\(s\); the kernel lists 0 live lessee\(s\)', out)),
+          'the table had the lease (written before the LEASE is sent), the kernel had dropped it')
+    states = pipeline_states(vm, 'AFTER_RESTART ')
+    check(states.get('head2') == '0' and any(ln.startswith('HEAD2_AGAIN LEASED head2')
+                                             for ln in lines(vm, 'HEAD2_AGAIN ')),
+          f'head2 is free (no lease was half-given), another client leases it: {states} '
+          f'{lines(vm, "HEAD2_AGAIN ")}')
+
+
+HOST['restart-inflight'] = host_restart_inflight
+
+
 def fd_kinds(vm, key):
     """The last line FDS_...=N kind;N kind; -> {kind: N}"""
     found = [ln[len(key) + 1:] for ln in vm.output if ln.startswith(key + '=')]
@@ -1519,6 +1599,7 @@ def main():
     p.add_argument('--activate', help='systemd-socket-activate (sd-* scenarios)')
     p.add_argument('--leasefacts', help='kg-leasefacts (lease-facts)')
     p.add_argument('--fdstore', help='kg-fdstore (restart, restart-nostore)')
+    p.add_argument('--strace', help='strace (restart-inflight)')
     args = p.parse_args()
     check = Check()
     try:
