@@ -30,8 +30,11 @@
 #include <stdint.h>
 
 #define KG_PACER_HISTORY 64
-/* Frames of plain pacing after the guest proved erratic (2 s at 60 Hz). */
-#define KG_PACER_BACKOFF 120
+/* Frames of plain pacing after the guest proved erratic (1 s at 60 Hz):
+ * long enough that an erratic guest costs few misses (about 2 per retry),
+ * short enough that a steady one caught by a burst of host noise is back
+ * to jit soon. */
+#define KG_PACER_BACKOFF 60
 /* Samples before the first prediction is trusted. */
 #define KG_PACER_WARMUP 8
 /* The default time kept between the flush predicted and the vblank: the
