@@ -241,7 +241,7 @@ int kg_fdstore_table_parse(const char *buf, size_t len, struct kg_fdstore_table 
 	size_t hl = strlen(HEADER_V2), off;
 	bool v1;
 
-	t->n_leases = t->n_clients = t->n_waits = 0;
+	t->n_leases = t->n_clients = t->n_waits = t->n_gone = 0;
 	while (len > 0 && buf[len - 1] == '\0')
 		len--;
 	if (len < hl || (memcmp(buf, HEADER_V1, hl) != 0 && memcmp(buf, HEADER_V2, hl) != 0))

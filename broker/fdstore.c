@@ -200,6 +200,19 @@ static int live_lessees(int master_fd, uint32_t *ids, size_t max)
 	return (int)n;
 }
 
+/* The pipelines of leases whose lessee the kernel does not list. */
+static void note_gone(struct kg_fdstore_table *t, const uint32_t *live, size_t n_live)
+{
+	for (size_t i = 0; i < t->n_leases; i++) {
+		bool is_live = false;
+
+		for (size_t j = 0; j < n_live; j++)
+			is_live |= live[j] == t->leases[i].lessee_id;
+		if (!is_live && t->n_gone < KG_FDSTORE_MAX_LEASES)
+			memcpy(t->gone[t->n_gone++], t->leases[i].pipeline, KG_CONFIG_NAME_MAX);
+	}
+}
+
 bool kg_fdstore_adopted(struct kg_fdstore *st, int master_fd, struct kg_fdstore_table *t)
 {
 	static char buf[KG_FDSTORE_TABLE_MAX + 1];
@@ -207,7 +220,7 @@ bool kg_fdstore_adopted(struct kg_fdstore *st, int master_fd, struct kg_fdstore_
 	ssize_t len;
 	int ret, n_live;
 
-	t->n_leases = t->n_clients = t->n_waits = 0;
+	t->n_leases = t->n_clients = t->n_waits = t->n_gone = 0;
 	if (st->table_fd < 0 || !st->master_from_store)
 		return false;
 	len = pread(st->table_fd, buf, sizeof(buf) - 1, 0);
@@ -226,11 +239,13 @@ bool kg_fdstore_adopted(struct kg_fdstore *st, int master_fd, struct kg_fdstore_
 		errno = -n_live;
 		kg_log_errno(KG_LOG_WARN, "drmModeListLessees on the stored master fd failed; "
 					  "adopting no lease");
+		t->n_leases = 0; /* nothing known about them: not "gone" either */
 		n_live = 0;
 	}
 	kg_info("the stored lease table has %zu lease(s), %zu connection(s), %zu waiter(s); the "
 		"kernel lists %d live lessee(s)",
 		t->n_leases, t->n_clients, t->n_waits, n_live);
+	note_gone(t, live, (size_t)n_live);
 	t->n_leases = kg_fdstore_keep_live(t->leases, t->n_leases, live, (size_t)n_live);
 	return true;
 }

@@ -99,6 +99,11 @@ struct kg_fdstore_table {
 	size_t n_clients;
 	struct kg_fdstore_wait waits[KG_FDSTORE_MAX_WAITS];
 	size_t n_waits;
+	/* Not in the text: filled by kg_fdstore_adopted, the pipelines whose
+	 * stored lease the kernel no longer lists (its client went while no
+	 * broker ran): free now, and nobody was told. */
+	char gone[KG_FDSTORE_MAX_LEASES][KG_CONFIG_NAME_MAX];
+	size_t n_gone;
 };
 
 /* What each inherited fd is, by its LISTEN_FDNAMES name: indices into

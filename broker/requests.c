@@ -656,8 +656,19 @@ void kg_requests_adopt(struct kg_server *srv, const struct kg_fdstore_table *t)
 		adopt_lease(srv, &t->leases[i]);
 	for (size_t i = 0; i < t->n_waits; i++)
 		adopt_wait(srv, &t->waits[i]);
-	/* A pipeline that is free now (its lessee went while the broker was
-	 * down) goes to its first waiter. */
+	/* A pipeline whose lessee went while the broker was down is free now:
+	 * its first waiter gets it, else everyone hears it is available. */
+	for (size_t i = 0; i < t->n_gone; i++) {
+		struct slot *s = find_slot(srv, t->gone[i]);
+
+		if (s && !taken(s)) {
+			kg_info("pipeline %s: its lessee went while no broker ran; it is free",
+				s->pp->name);
+			hand_over(srv, s);
+		}
+	}
+	/* Waiters for a pipeline that was free already (it came free after
+	 * the table was written). */
 	for (size_t i = 0; i < srv->n_slots; i++) {
 		if (!taken(&srv->slots[i]) && !kg_list_empty(&srv->slots[i].waiters))
 			hand_over(srv, &srv->slots[i]);

@@ -524,6 +524,13 @@ static void answer_lost_request(struct client *c, uint16_t type, uint32_t seq)
 			     "not have taken effect (LIST tells)");
 }
 
+/* The table (fdstore.h) must hold everything the server can have. */
+_Static_assert(KG_FDSTORE_MAX_CLIENTS >= KG_SERVER_MAX_CLIENTS, "table too small: clients");
+_Static_assert(KG_FDSTORE_MAX_LEASES >= KG_CONFIG_MAX_PIPELINES, "table too small: leases");
+_Static_assert(KG_FDSTORE_MAX_WAITS >= KG_CONFIG_MAX_PIPELINES * KG_SERVER_MAX_WAITERS,
+	       "table too small: waiters");
+_Static_assert(KG_FDSTORE_CLIENT_NAME_LEN == KG_PROTO_NAME_LEN, "client name sizes differ");
+
 /* A stored connection as a client again, as the table describes it. */
 static struct client *client_adopt(struct kg_server *srv, const struct kg_fdstore_client *e)
 {
@@ -544,7 +551,6 @@ static struct client *client_adopt(struct kg_server *srv, const struct kg_fdstor
 	c->hello = true;
 	c->version = e->version;
 	c->conn = e->conn;
-	_Static_assert(sizeof(c->name) == sizeof(e->name), "client name sizes differ");
 	memcpy(c->name, e->name, sizeof(c->name));
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	if (read_cred(c) < 0 || client_link(c) < 0) {

@@ -1308,10 +1308,13 @@ NO_BROKER += ('restart', 'restart-nostore')
 # The broker survives its own kill -9 with its clients (tracker issue 12):
 # kg-fdstore keeps everything (its cap, 64, is above what this stores).
 # survivor shows red on head1 over one connection; doomed holds head0 and is
-# killed while the broker is dead; waiter waits for head1. After the
+# killed while the broker is dead; waiter waits for head1; watcher prints
+# events. After the
 # restart survivor asks LIST and RELEASE on the same connection; waiter
 # then gets head1 (its place in the queue came back). fds prints the
-# broker's open fds by kind ("N socket;N drm;...").
+# broker's open fds by kind ("N socket;N drm;..."), but for the fifo of
+# kg-fdstore's commands: the broker has it as stdin and, inherited from this
+# shell, as fd 9 until kg-fdstore puts a stored fd there.
 SCENARIOS['restart-clients'] = r"""
 mkfifo /tmp/fq; exec 9<>/tmp/fq
 kg-fdstore /run/notify.sock kmsgate-broker --config /etc/kmsgate.conf --log-level debug \
@@ -1319,7 +1322,7 @@ kg-fdstore /run/notify.sock kmsgate-broker --config /etc/kmsgate.conf --log-leve
 F=$!
 wait_file /tmp/fds.out 'FDSTORE READY' || echo "NO_READY"
 bpid() { sed -n 's/^FDSTORE READY pid=//p' /tmp/fds.out | tail -n 1; }
-fds() { for f in /proc/$(bpid)/fd/*; do readlink $f; done | sed 's/:\[[0-9]*\]//; s/^\/dev\/dri.*/drm/; s/^\/memfd.*/memfd/; s/^anon_inode:.*/anon/; s/^\/.*/file/' | sort | uniq -c | awk '{printf "%s %s;", $1, $2}'; }
+fds() { for f in /proc/$(bpid)/fd/*; do readlink $f; done | grep -v '^/tmp/fq$' | sed 's/:\[[0-9]*\]//; s/^\/dev\/dri.*/drm/; s/^\/memfd.*/memfd/; s/^anon_inode:.*/anon/; s/^\/.*/file/' | sort | uniq -c | awk '{printf "%s %s;", $1, $2}'; }
 echo "FDS_IDLE_START=$(fds)"
 lessee 1 --outlive-broker --name survivor show head1 ff0000
 wait_lessee 1 '^FLIPPED head1 10 ' || echo "NO_FLIPS head1"
@@ -1327,6 +1330,8 @@ lessee 2 --name doomed acquire head0
 wait_lessee 2 '^LEASED head0' || echo "NO_LEASE head0"
 lessee 3 --wait --name waiter acquire head1
 wait_log 'waits for head1' || echo "NO_WAIT head1"
+lessee 4 --name watcher events 300
+wait_lessee 4 '^EVENTS READY' || echo "NO_EVENTS watcher"
 echo "FDS_BEFORE=$(fds)"
 echo flips >&4; wait_lessee 1 '^FLIPS_NOW' || echo "NO_FLIPS_NOW"
 echo kill9 >&9
@@ -1350,13 +1355,14 @@ kg-lessee acquire head1 </dev/null | sed 's/^/HEAD1_AGAIN /'
 kg-lessee acquire head2 </dev/null | sed 's/^/HEAD2 /'
 sleep 1
 echo flips >&4
-wait_clients 2 || echo "NOT_2_CLIENTS $(clients)"
+wait_clients 3 || echo "NOT_3_CLIENTS $(clients)"
 echo "FDS_AFTER=$(fds)"
 grep -q '^BROKER_GONE' /tmp/l1.out && echo "CONN_KEPT=no" || echo "CONN_KEPT=yes"
 hostwait restarted
 lquit 1
 wait_lessee 3 '^LEASED head1' || echo "NO_HANDOVER head1"
 lquit 3
+kill $L4; wait $L4 $T4
 wait_clients 0 || echo "NOT_0_CLIENTS $(clients)"
 kg-lessee list | sed 's/^/AFTER_CLIENTS /'
 wait_clients 0 || echo "NOT_0_CLIENTS $(clients)"
@@ -1500,6 +1506,9 @@ def host_restart_clients(vm, check):
     check(any(ln.startswith('HEAD2 LEASED head2') for ln in lines(vm, 'HEAD2 ')),
           f'a second client acquires another head: {lines(vm, "HEAD2 ")}')
     check('RELEASE ok' in vm.output, 'its RELEASE on the same connection is answered OK')
+    check('EVENT PIPELINE_AVAILABLE head0 status=0' in vm.output,
+          'a client connected across the restart hears that head0 became free (its lessee '
+          'died while no broker ran)')
     check(bool(re.search(r'^LEASED head1 lessee=\d+', out, re.M)),
           'the waiter\'s place in head1\'s queue survived: it got head1 on the release')
     end = pipeline_states(vm, 'AFTER_CLIENTS ')
