@@ -46,7 +46,17 @@
  *                       to the RESULT line
  *   --seed N            the draw time generator's seed (default 1): the same
  *                       seed and SPEC give the same target draw times
+ *   --fps N --seconds S a guest at N frames per second for S seconds (instead of
+ *                       --frames): frame 0 sets the scanout up, then frame k goes
+ *                       out at (k - 1/2)/N s after frame 0's fence (at once when
+ *                       late);
+ *                       N = 0 shows frame 0 and stays idle. With --backend-pid
+ *                       the RESULT line has the back-end's CPU over those S s
+ *                       (utime+stime of /proc/PID/stat, and run time of
+ *                       /proc/PID/task/ * /schedstat) per second and per frame,
+ *                       and its wake-ups (context switches) per second
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <linux/virtio_gpu.h>
@@ -259,7 +269,8 @@ static int flip(struct fe *fe, uint32_t scanout, uint32_t id, const struct virti
 	return ret ? ret : wait_all(fe, n, NULL, 0, t_fence);
 }
 
-static double proc_cpu_s(int pid)
+/* utime and stime of pid in seconds; false when unreadable. */
+static bool proc_times(int pid, double *ut_s, double *st_s)
 {
 	char path[64], buf[1024], *p;
 	unsigned long ut, st;
@@ -268,15 +279,75 @@ static double proc_cpu_s(int pid)
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	f = fopen(path, "re");
 	if (!f)
-		return -1;
+		return false;
 	p = fgets(buf, sizeof(buf), f);
 	fclose(f);
 	p = p ? strrchr(buf, ')') : NULL;
 	/* after ") ": state(3) ... utime is field 14, stime 15 */
 	if (!p ||
 	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+		return false;
+	*ut_s = (double)ut / (double)sysconf(_SC_CLK_TCK);
+	*st_s = (double)st / (double)sysconf(_SC_CLK_TCK);
+	return true;
+}
+
+static double proc_cpu_s(int pid)
+{
+	double ut, st;
+
+	return proc_times(pid, &ut, &st) ? ut + st : -1;
+}
+
+/* What a process has used so far, summed over its threads. */
+struct proc_use {
+	double ut_s, st_s;    /* utime, stime: /proc/PID/stat (clock ticks) */
+	uint64_t run_ns;      /* time on a CPU, /proc/PID/task/ * /schedstat */
+	uint64_t vcsw, nvcsw; /* (non)voluntary context switches */
+	bool ok;
+};
+
+static void task_use(int pid, const char *tid, struct proc_use *u)
+{
+	char path[300], line[128];
+	unsigned long long run, v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", pid, tid);
+	f = fopen(path, "re");
+	if (f && fscanf(f, "%llu", &run) == 1)
+		u->run_ns += run;
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/status", pid, tid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1)
+			u->vcsw += v;
+		else if (sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+			u->nvcsw += v;
+	}
+	if (f)
+		fclose(f);
+}
+
+static struct proc_use proc_use(int pid)
+{
+	struct proc_use u = { 0 };
+	char path[64];
+	struct dirent *de;
+	bool ok = proc_times(pid, &u.ut_s, &u.st_s);
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			task_use(pid, de->d_name, &u);
+	if (d)
+		closedir(d);
+	u.ok = ok && d;
+	return u;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -297,6 +368,8 @@ struct opts {
 	const char *draw; /* --draw SPEC, NULL: no draw time */
 	uint64_t seed;
 	struct kg_drawtime drawtime; /* parsed from draw and seed */
+	int fps;		     /* --fps N, -1: not given (--frames runs) */
+	double seconds;		     /* --seconds S */
 };
 
 static void sleep_until(uint64_t t_ns)
@@ -421,6 +494,64 @@ out_free:
 	return ret;
 }
 
+/* RESULT fields of the back-end's use between a and b, over secs s and n frames. */
+static void print_use(const struct proc_use *a, const struct proc_use *b, double secs, unsigned n)
+{
+	double ut_ms = (b->ut_s - a->ut_s) * 1e3, st_ms = (b->st_s - a->st_s) * 1e3;
+	double cpu_ms = ut_ms + st_ms, run_ms = (double)(b->run_ns - a->run_ns) / 1e6;
+
+	if (!a->ok || !b->ok)
+		return;
+	printf(" backend_cpu_ms_per_s=%.3f backend_utime_ms_per_s=%.3f "
+	       "backend_stime_ms_per_s=%.3f backend_run_ms_per_s=%.3f "
+	       "backend_wakeups_per_s=%.2f backend_nvcsw_per_s=%.2f "
+	       "backend_cpu_ms_per_frame=%.3f backend_run_ms_per_frame=%.3f",
+	       cpu_ms / secs, ut_ms / secs, st_ms / secs, run_ms / secs,
+	       (double)(b->vcsw - a->vcsw) / secs, (double)(b->nvcsw - a->nvcsw) / secs,
+	       n ? cpu_ms / n : -1.0, n ? run_ms / n : -1.0);
+}
+
+/*
+ * --fps N --seconds S: frame 0 sets the scanout up and is shown; then for S
+ * seconds frame k goes out at (k - 1/2)/N s after frame 0's fence (at once
+ * when the previous fence came later), none with N = 0. The back-end's use is
+ * sampled at the start and the end of those S seconds.
+ */
+static int run_paced(struct fe *fe, const struct opts *o, unsigned *last)
+{
+	uint64_t t0 = 0, t_sent, t, end, period = o->fps ? 1000000000ull / (unsigned)o->fps : 0;
+	struct proc_use u0 = { 0 }, u1 = { 0 };
+	unsigned f = 0;
+
+	if (flip_scanouts(fe, o, f, 0, 0, &t_sent, &t0) < 0)
+		return -1;
+	*last = 0;
+	if (o->backend_pid)
+		u0 = proc_use(o->backend_pid);
+	end = t0 + (uint64_t)(o->seconds * 1e9);
+	/* Frame k at (k - 1/2) periods: N * S frames in the S seconds. */
+	while (period && t0 + f * period + period / 2 < end) {
+		unsigned b;
+
+		f++;
+		b = o->band ? 0 : f % NBUF;
+		if (flip_scanouts(fe, o, f, b, t0 + f * period - period / 2, &t_sent, &t) < 0)
+			return -1;
+		*last = b;
+	}
+	if (now_ns() < end)
+		sleep_until(end);
+	t = now_ns();
+	if (o->backend_pid)
+		u1 = proc_use(o->backend_pid);
+	printf("RESULT fps_target=%d seconds=%.3f frames=%u fps=%.2f", o->fps, (t - t0) / 1e9, f,
+	       f / ((t - t0) / 1e9));
+	if (o->backend_pid)
+		print_use(&u0, &u1, (t - t0) / 1e9, f);
+	printf("\n");
+	return 0;
+}
+
 /* PIXEL lines: scanout 0; SCANOUT_PIXEL s ...: every scanout (--scanouts). */
 static void print_pixels(const struct fe *fe, const struct opts *o, unsigned b)
 {
@@ -453,12 +584,16 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "scanouts", 1, 0, 'o' },
 		{ "draw", 1, 0, 'D' },
 		{ "seed", 1, 0, 'e' },
+		{ "fps", 1, 0, 'F' },
+		{ "seconds", 1, 0, 'T' },
 		{ 0 },
 	};
 	char err[160], *end;
 	int c;
 
-	*o = (struct opts){ .frames = 120, .layout = KG_FG_SCATTERED, .scanouts = 1, .seed = 1 };
+	*o = (struct opts){
+		.frames = 120, .layout = KG_FG_SCATTERED, .scanouts = 1, .seed = 1, .fps = -1
+	};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (c == 's')
 			o->socket = optarg;
@@ -478,6 +613,10 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->scanouts = (unsigned)atoi(optarg);
 		else if (c == 'D')
 			o->draw = optarg;
+		else if (c == 'F')
+			o->fps = (int)strtol(optarg, &end, 10);
+		else if (c == 'T')
+			o->seconds = strtod(optarg, &end);
 		else if (c == 'e') {
 			errno = 0;
 			o->seed = strtoull(optarg, &end, 0);
@@ -494,6 +633,12 @@ static int parse(int argc, char **argv, struct opts *o)
 	}
 	if (!o->socket || o->layout < 0 || !o->frames || !o->scanouts || o->scanouts > MAX_SCANOUTS)
 		return -1;
+	if ((o->fps >= 0) != (o->seconds > 0) || o->fps > 1000 || o->seconds > 3600 ||
+	    (o->fps >= 0 && (o->draw || o->remap_every))) {
+		fprintf(stderr, "kg-frontend: --fps N (0..1000) and --seconds S (0..3600) go "
+				"together, without --draw and --remap-every\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -509,6 +654,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: kg-frontend --socket PATH [--frames N] [--layout L] "
 				"[--damage full|band] [--backend-pid PID] [--screendump] "
 				"[--remap-every N] [--scanouts N] [--draw SPEC] [--seed N]\n"
+				"       [--fps N --seconds S]\n"
 				"  SPEC: fixed:MS, jitter:MS,SD, spikes:MS,LONG_MS,PROB or "
 				"steps:MS1,N1,MS2\n");
 		return 2;
@@ -524,7 +670,7 @@ int main(int argc, char **argv)
 		    create_resource(&fe, i + 1, fb) < 0)
 			goto out;
 	}
-	if (run_frames(&fe, &o, &last) < 0)
+	if ((o.fps >= 0 ? run_paced(&fe, &o, &last) : run_frames(&fe, &o, &last)) < 0)
 		goto out;
 	if (o.screendump) {
 		char line[64];
