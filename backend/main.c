@@ -96,7 +96,7 @@ static void usage(FILE *f)
 		"  --headless-scanouts N    scanouts of the headless output (default 1)\n"
 		"  --png-dir DIR            headless: write DIR/scanout-N.png on SIGUSR1 and at exit\n"
 		"  --stats FILE             write frame latency statistics (JSON) every second\n"
-		"                           and at exit\n"
+		"                           while the guest is active, and at exit\n"
 		"  --trace FILE             each frame's timeline as trace-event JSON (open it in\n"
 		"                           ui.perfetto.dev or chrome://tracing)\n"
 		"  --max-resource-mb N      cap on the guest's resources in total (default 1024)\n"
@@ -753,9 +753,11 @@ static int start(struct app *a)
 	}
 	if (a->o.stats || a->o.trace) {
 		a->stats = a->o.stats ? kg_stats_create() : NULL;
+		/* Every second while anything happens; a still guest sleeps
+		 * (the file is written at exit too). */
 		a->stats_timer = a->stats || !a->o.stats
-					 ? kg_loop_add_timer(a->loop, STATS_PERIOD_MS,
-							     STATS_PERIOD_MS, on_stats_timer, a)
+					 ? kg_loop_add_busy_timer(a->loop, STATS_PERIOD_MS,
+								  on_stats_timer, a)
 					 : NULL;
 		if (!a->stats_timer) {
 			kg_log_errno(KG_LOG_ERROR, "cannot set up the statistics");

@@ -14,6 +14,12 @@ struct kg_source {
 	int fd;
 	bool is_timer; /* the source owns its timerfd */
 	bool removed;  /* unlinked from epoll; freed after dispatch */
+	/* kg_loop_add_busy_timer: its period, whether it is parked (disarmed
+	 * while the loop idles), and the loop's count at its last run. */
+	uint32_t busy_ms;
+	bool parked;
+	uint64_t seen;
+	struct kg_source *next_busy; /* link in kg_loop.busy */
 	kg_loop_fd_cb fd_cb;
 	kg_loop_timer_cb timer_cb;
 	void *data;
@@ -25,6 +31,8 @@ struct kg_loop {
 	bool quit;
 	int dispatching;	/* nesting depth of kg_loop_dispatch() */
 	struct kg_source *dead; /* removed while dispatching: freed afterwards */
+	struct kg_source *busy; /* busy timers (kg_loop_add_busy_timer) */
+	uint64_t dispatched;	/* callbacks run, busy timers' not counted */
 };
 
 struct kg_loop *kg_loop_create(void)
@@ -152,6 +160,25 @@ err_close:
 	return NULL;
 }
 
+struct kg_source *kg_loop_add_busy_timer(struct kg_loop *loop, uint32_t interval_ms,
+					 kg_loop_timer_cb cb, void *data)
+{
+	struct kg_source *src;
+
+	if (!interval_ms) {
+		errno = EINVAL;
+		return NULL;
+	}
+	src = kg_loop_add_timer(loop, interval_ms, interval_ms, cb, data);
+	if (!src)
+		return NULL;
+	src->busy_ms = interval_ms;
+	src->seen = loop->dispatched - 1; /* its first expiry runs it */
+	src->next_busy = loop->busy;
+	loop->busy = src;
+	return src;
+}
+
 void kg_loop_remove(struct kg_source *src)
 {
 	struct kg_loop *loop;
@@ -159,6 +186,14 @@ void kg_loop_remove(struct kg_source *src)
 	if (!src || src->removed)
 		return;
 	loop = src->loop;
+	if (src->busy_ms) {
+		struct kg_source **p = &loop->busy;
+
+		while (*p && *p != src)
+			p = &(*p)->next_busy;
+		if (*p)
+			*p = src->next_busy;
+	}
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, src->fd, NULL);
 	if (src->is_timer)
 		close(src->fd);
@@ -172,7 +207,29 @@ void kg_loop_remove(struct kg_source *src)
 	}
 }
 
-static void dispatch_one(struct kg_source *src, uint32_t events)
+/* A busy timer's expiry: run it if the loop did anything since its last
+ * run, else park it until something happens. */
+static void busy_expired(struct kg_loop *loop, struct kg_source *src)
+{
+	if (loop->dispatched == src->seen) {
+		if (kg_loop_timer_arm(src, 0, 0) == 0)
+			src->parked = true;
+		return;
+	}
+	src->seen = loop->dispatched;
+	src->timer_cb(src->data);
+}
+
+/* Something ran: parked busy timers run again a period from now. */
+static void unpark_busy(struct kg_loop *loop)
+{
+	for (struct kg_source *src = loop->busy; src; src = src->next_busy) {
+		if (src->parked && kg_loop_timer_arm(src, src->busy_ms, src->busy_ms) == 0)
+			src->parked = false;
+	}
+}
+
+static void dispatch_one(struct kg_loop *loop, struct kg_source *src, uint32_t events)
 {
 	if (src->removed)
 		return;
@@ -180,8 +237,14 @@ static void dispatch_one(struct kg_source *src, uint32_t events)
 		uint64_t expirations;
 		if (read(src->fd, &expirations, sizeof(expirations)) != sizeof(expirations))
 			return; /* spurious wake-up or disarmed meanwhile */
+		if (src->busy_ms) {
+			busy_expired(loop, src);
+			return;
+		}
+		loop->dispatched++;
 		src->timer_cb(src->data);
 	} else {
+		loop->dispatched++;
 		src->fd_cb(src->data, src->fd, events);
 	}
 }
@@ -193,10 +256,14 @@ int kg_loop_dispatch(struct kg_loop *loop, int timeout_ms)
 
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	uint64_t before = loop->dispatched;
+
 	loop->dispatching++;
 	for (int i = 0; i < n; i++)
-		dispatch_one(events[i].data.ptr, events[i].events);
+		dispatch_one(loop, events[i].data.ptr, events[i].events);
 	loop->dispatching--;
+	if (loop->dispatched != before)
+		unpark_busy(loop);
 	if (!loop->dispatching)
 		free_dead(loop);
 	return n;

@@ -43,6 +43,18 @@ int kg_loop_timer_arm(struct kg_source *src, uint32_t first_ms, uint32_t interva
  * to the nanosecond. Returns 0 or -errno. */
 int kg_loop_timer_arm_at(struct kg_source *src, uint64_t at_ns);
 
+/*
+ * A timer that runs every interval_ms (> 0) only while the loop has other
+ * work: when it expires and no other source's callback ran since its last
+ * run, it is disarmed without running (nothing woke the loop, so nothing
+ * can have changed) and armed again, interval_ms ahead, as soon as another
+ * source's callback runs. Its first expiry runs it. For periodic work that
+ * only follows changes (writing statistics): an idle loop sleeps. Do not
+ * re-arm it with kg_loop_timer_arm. Returns NULL with errno set.
+ */
+struct kg_source *kg_loop_add_busy_timer(struct kg_loop *loop, uint32_t interval_ms,
+					 kg_loop_timer_cb cb, void *data);
+
 /* Stops watching; safe from inside any callback. Accepts NULL. */
 void kg_loop_remove(struct kg_source *src);
 

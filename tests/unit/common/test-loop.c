@@ -99,12 +99,121 @@ static void test_timer_arm_at_absolute(void **state)
 	kg_loop_destroy(loop);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Dispatches until *count reaches n (at most 2 s). */
+static void dispatch_until(struct kg_loop *loop, const int *count, int n)
+{
+	uint64_t end = now_ms() + 2000;
+
+	while (*count < n && now_ms() < end)
+		assert_true(kg_loop_dispatch(loop, 100) >= 0);
+	assert_int_equal(*count, n);
+}
+
+/* Runs on its first expiry; the next one with nothing else run parks it:
+ * its callback does not run and the loop then has nothing to wake for. */
+static void test_busy_timer_parks_when_idle(void **state)
+{
+	struct kg_loop *loop = kg_loop_create();
+	int count = 0;
+	struct kg_source *t = kg_loop_add_busy_timer(loop, 10, on_timer, &count);
+
+	assert_non_null(t);
+	dispatch_until(loop, &count, 1);
+	assert_int_equal(kg_loop_dispatch(loop, 200), 1); /* the idle expiry */
+	assert_int_equal(count, 1);
+	assert_int_equal(kg_loop_dispatch(loop, 50), 0); /* parked: no wake-up */
+	assert_int_equal(count, 1);
+	kg_loop_remove(t);
+	kg_loop_destroy(loop);
+}
+
+/* Another source's callback wakes a parked busy timer, which runs an
+ * interval later; while other callbacks run it keeps running. */
+static void test_busy_timer_wakes_on_activity(void **state)
+{
+	struct kg_loop *loop = kg_loop_create();
+	struct pipe_ctx ctx = { 0 };
+	int count = 0;
+	struct kg_source *t = kg_loop_add_busy_timer(loop, 20, on_timer, &count);
+	uint64_t t_act;
+
+	assert_non_null(t);
+	assert_int_equal(pipe(ctx.fds), 0);
+	ctx.src = kg_loop_add_fd(loop, ctx.fds[0], EPOLLIN, on_readable, &ctx);
+	assert_non_null(ctx.src);
+	dispatch_until(loop, &count, 1);
+	assert_int_equal(kg_loop_dispatch(loop, 200), 1); /* parks */
+	assert_int_equal(kg_loop_dispatch(loop, 50), 0);
+	/* Activity: the timer runs again, not before its interval. */
+	assert_int_equal(write(ctx.fds[1], "a", 1), 1);
+	t_act = now_ms();
+	assert_int_equal(kg_loop_dispatch(loop, 100), 1);
+	assert_int_equal(ctx.calls, 1);
+	dispatch_until(loop, &count, 2);
+	assert_true(now_ms() >= t_act + 19);
+	/* Activity before each expiry: it runs every time. */
+	for (int i = 3; i <= 4; i++) {
+		assert_int_equal(write(ctx.fds[1], "b", 1), 1);
+		dispatch_until(loop, &count, i);
+	}
+	assert_int_equal(ctx.calls, 3);
+	assert_int_equal(kg_loop_dispatch(loop, 200), 1); /* idle again: parks */
+	assert_int_equal(kg_loop_dispatch(loop, 50), 0);
+	assert_int_equal(count, 4);
+	kg_loop_remove(ctx.src);
+	kg_loop_remove(t);
+	close(ctx.fds[0]);
+	close(ctx.fds[1]);
+	kg_loop_destroy(loop);
+}
+
+/* A parked busy timer removed: the others still wake; a zero interval is
+ * refused. */
+static void test_busy_timer_remove_parked(void **state)
+{
+	struct kg_loop *loop = kg_loop_create();
+	struct pipe_ctx ctx = { 0 };
+	int a = 0, b = 0;
+	struct kg_source *ta = kg_loop_add_busy_timer(loop, 10, on_timer, &a);
+	struct kg_source *tb = kg_loop_add_busy_timer(loop, 10, on_timer, &b);
+
+	assert_non_null(ta);
+	assert_non_null(tb);
+	assert_null(kg_loop_add_busy_timer(loop, 0, on_timer, &a));
+	assert_int_equal(pipe(ctx.fds), 0);
+	ctx.src = kg_loop_add_fd(loop, ctx.fds[0], EPOLLIN, on_readable, &ctx);
+	dispatch_until(loop, &a, 1);
+	dispatch_until(loop, &b, 1);
+	while (kg_loop_dispatch(loop, 100) > 0) /* both park */
+		;
+	kg_loop_remove(ta);
+	assert_int_equal(write(ctx.fds[1], "a", 1), 1);
+	dispatch_until(loop, &b, 2);
+	assert_int_equal(a, 1);
+	kg_loop_remove(tb);
+	kg_loop_remove(ctx.src);
+	close(ctx.fds[0]);
+	close(ctx.fds[1]);
+	kg_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fd_source_dispatches_and_removes_itself),
 		cmocka_unit_test(test_timer_repeats_and_disarms),
 		cmocka_unit_test(test_timer_arm_at_absolute),
+		cmocka_unit_test(test_busy_timer_parks_when_idle),
+		cmocka_unit_test(test_busy_timer_wakes_on_activity),
+		cmocka_unit_test(test_busy_timer_remove_parked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
