@@ -40,6 +40,8 @@ struct hl_output {
 	struct kg_loop *loop;
 	struct kg_source *tick;
 	bool tick_armed;
+	uint64_t phase_ns; /* a past vblank of the simulated display: the grid */
+	uint64_t tick_at;  /* when the armed tick is due */
 	struct kg_headless_config cfg;
 	uint32_t sequence;
 	uint8_t edid[128];
@@ -131,12 +133,38 @@ static int64_t read_rect(struct hl_scanout *s, const struct kg_fb_source *fb,
 	return (int64_t)d->width * d->height * 4;
 }
 
+static uint64_t period_ns(const struct hl_output *h)
+{
+	return h->cfg.refresh_mhz ? 1000000000000ull / h->cfg.refresh_mhz : 1000000;
+}
+
+/*
+ * The next vblank after now on a fixed grid, as a real display's: the tick
+ * stops while nothing is pending (an idle guest costs no wake-ups) and
+ * starts again in phase, so a flip always lands on the grid and jit pacing
+ * (backend/vgpu/pacer.c) can aim at it. Restarting a whole period after
+ * each commit instead would put every frame a period after its commit.
+ */
+static uint64_t next_vblank(const struct hl_output *h, uint64_t now)
+{
+	uint64_t p = period_ns(h);
+
+	if (!h->phase_ns || now < h->phase_ns)
+		return now + p;
+	return h->phase_ns + ((now - h->phase_ns) / p + 1) * p;
+}
+
+static void arm_tick(struct hl_output *h);
+
 static void tick_cb(void *data)
 {
 	struct hl_output *h = data;
 	uint64_t now = kg_now_ns();
 	bool any = false;
 
+	/* The vblank is when it was due, not when the loop got to it. */
+	h->phase_ns = h->tick_at ? h->tick_at : now;
+	h->tick_armed = false;
 	h->sequence++;
 	for (unsigned i = 0; i < h->cfg.num_scanouts; i++) {
 		struct hl_pending p = h->s[i].pending;
@@ -150,20 +178,21 @@ static void tick_cb(void *data)
 	}
 	for (unsigned i = 0; i < h->cfg.num_scanouts; i++)
 		any |= h->s[i].pending.cb != NULL;
-	if (!any) {
-		kg_loop_timer_arm(h->tick, 0, 0);
-		h->tick_armed = false;
-	}
+	if (any)
+		arm_tick(h);
 }
 
 static void arm_tick(struct hl_output *h)
 {
-	uint32_t period = h->cfg.refresh_mhz ? 1000000u / h->cfg.refresh_mhz : 1;
+	uint64_t at;
 
 	if (h->tick_armed)
 		return;
-	if (kg_loop_timer_arm(h->tick, period ? period : 1, period ? period : 1) == 0)
+	at = next_vblank(h, kg_now_ns());
+	if (kg_loop_timer_arm_at(h->tick, at) == 0) {
 		h->tick_armed = true;
+		h->tick_at = at;
+	}
 }
 
 static bool fb_fits(const struct kg_fb_source *fb, const struct kg_rect *d)
