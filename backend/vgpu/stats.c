@@ -168,42 +168,43 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Percentile p of n sorted samples: nearest rank, ceil(p/100 * n), 1-based. */
+static uint64_t sorted_rank(const uint64_t *v, unsigned n, unsigned p)
+{
+	unsigned rank = (unsigned)(((uint64_t)p * n + 99) / 100);
+
+	return v[(rank < 1 ? 1 : rank) - 1];
+}
+
 uint64_t kg_stats_percentile(uint64_t *v, unsigned n, unsigned p)
 {
-	unsigned rank;
-
 	if (!n)
 		return 0;
 	qsort(v, n, sizeof(*v), cmp_u64);
-	/* Nearest rank: ceil(p/100 * n), 1-based. */
-	rank = (unsigned)(((uint64_t)p * n + 99) / 100);
-	if (rank < 1)
-		rank = 1;
-	return v[rank - 1];
+	return sorted_rank(v, n, p);
 }
 
-static void write_interval(FILE *f, const char *name, const struct stats_window *w, bool last)
+/* v: scratch room for a window's samples (one buffer for the whole
+ * document; sorted once per interval, every percentile read from it). */
+static void write_interval(FILE *f, const char *name, const struct stats_window *w, uint64_t *v,
+			   bool last)
 {
-	uint64_t *v = malloc(KG_STATS_WINDOW * sizeof(*v));
 	unsigned n = w->n;
 
 	fprintf(f, "        \"%s\": {\"samples\": %u", name, n);
 	if (v && n) {
-		uint64_t p50, p90, p99;
-
 		memcpy(v, w->v, n * sizeof(*v));
-		p50 = kg_stats_percentile(v, n, 50); /* sorts v: v[n - 1] is the max */
-		p90 = kg_stats_percentile(v, n, 90);
-		p99 = kg_stats_percentile(v, n, 99);
+		qsort(v, n, sizeof(*v), cmp_u64);
 		fprintf(f,
 			", \"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f",
-			p50 / 1e3, p90 / 1e3, p99 / 1e3, v[n - 1] / 1e3);
+			sorted_rank(v, n, 50) / 1e3, sorted_rank(v, n, 90) / 1e3,
+			sorted_rank(v, n, 99) / 1e3, v[n - 1] / 1e3);
 	}
 	fprintf(f, "}%s\n", last ? "" : ",");
-	free(v);
 }
 
-static void write_scanout(FILE *f, unsigned i, const struct stats_scanout *s, bool last)
+static void write_scanout(FILE *f, unsigned i, const struct stats_scanout *s, uint64_t *v,
+			  bool last)
 {
 	fprintf(f, "    {\n      \"scanout\": %u,\n      \"path\": \"%s\",\n", i,
 		s->path[0] ? s->path : "none");
@@ -232,12 +233,13 @@ static void write_scanout(FILE *f, unsigned i, const struct stats_scanout *s, bo
 			(unsigned long long)s->pacer.fallbacks);
 	fprintf(f, "      \"intervals\": {\n");
 	for (int k = 0; k < IV_COUNT; k++)
-		write_interval(f, iv_names[k], &s->iv[k], k == IV_COUNT - 1);
+		write_interval(f, iv_names[k], &s->iv[k], v, k == IV_COUNT - 1);
 	fprintf(f, "      }\n    }%s\n", last ? "" : ",");
 }
 
 int kg_stats_write(const struct kg_stats *st, FILE *f)
 {
+	uint64_t *v;
 	unsigned last = 0;
 	bool any = false;
 
@@ -252,10 +254,13 @@ int kg_stats_write(const struct kg_stats *st, FILE *f)
 		fprintf(f, "%s\"%s\": %llu", k ? ", " : "", fence_names[k],
 			(unsigned long long)st->fences[k]);
 	fprintf(f, "},\n  \"scanouts\": [\n");
+	/* Without it (out of memory) the counts are still written. */
+	v = malloc(KG_STATS_WINDOW * sizeof(*v));
 	for (unsigned i = 0; any && i <= last; i++) {
 		if (st->s[i].used)
-			write_scanout(f, i, &st->s[i], i == last);
+			write_scanout(f, i, &st->s[i], v, i == last);
 	}
+	free(v);
 	fprintf(f, "  ]\n}\n");
 	return ferror(f) ? -EIO : 0;
 }

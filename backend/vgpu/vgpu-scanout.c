@@ -398,8 +398,9 @@ void vgpu_scanouts_remap(struct kg_vgpu *g)
 }
 
 /* The display's refresh period, for jit pacing and the statistics' missed
- * vblanks: read
- * when a scanout is set (get_info may ask the kernel), not per frame. */
+ * vblanks: read at a scanout's first SET_SCANOUT and again after a display
+ * change (kg_vgpu_display_changed), not per frame: a flipping guest sends a
+ * SET_SCANOUT per frame, and get_info asks the kernel (connector, EDID). */
 static uint64_t scanout_period(struct kg_vgpu *g, unsigned i)
 {
 	struct kg_scanout_info info = { 0 };
@@ -424,7 +425,8 @@ static void set_scanout_3d(struct kg_vgpu *g, struct vgpu_cmd *c,
 	}
 	s = &g->scanouts[cmd->scanout_id];
 	s->resource_id = r->id;
-	s->period_ns = scanout_period(g, cmd->scanout_id);
+	if (!s->period_ns)
+		s->period_ns = scanout_period(g, cmd->scanout_id);
 	s->virgl = true;
 	s->r = (struct kg_rect){ cmd->r.x, cmd->r.y, cmd->r.width, cmd->r.height };
 	s->fmt = fmt;
@@ -459,7 +461,8 @@ void vgpu_cmd_set_scanout(struct kg_vgpu *g, struct vgpu_cmd *c)
 	}
 	s = &g->scanouts[cmd.scanout_id];
 	s->resource_id = r->id;
-	s->period_ns = scanout_period(g, cmd.scanout_id);
+	if (!s->period_ns)
+		s->period_ns = scanout_period(g, cmd.scanout_id);
 	s->virgl = false;
 	s->r = (struct kg_rect){ cmd.r.x, cmd.r.y, cmd.r.width, cmd.r.height };
 	s->fmt = r->fmt;
@@ -507,7 +510,8 @@ void vgpu_cmd_set_scanout_blob(struct kg_vgpu *g, struct vgpu_cmd *c)
 	r->height = cmd.height;
 	s = &g->scanouts[cmd.scanout_id];
 	s->resource_id = r->id;
-	s->period_ns = scanout_period(g, cmd.scanout_id);
+	if (!s->period_ns)
+		s->period_ns = scanout_period(g, cmd.scanout_id);
 	s->virgl = false;
 	s->r = (struct kg_rect){ cmd.r.x, cmd.r.y, cmd.r.width, cmd.r.height };
 	s->fmt = fmt;

@@ -196,6 +196,10 @@ int kg_vgpu_get_config(struct kg_vgpu *g, uint32_t offset, void *buf, uint32_t l
 void kg_vgpu_display_changed(struct kg_vgpu *g)
 {
 	g->events_read |= VIRTIO_GPU_EVENT_DISPLAY;
+	/* The mode may have changed: each scanout reads its period again at
+	 * its next SET_SCANOUT. */
+	for (unsigned i = 0; i < KG_MAX_SCANOUTS; i++)
+		g->scanouts[i].period_ns = 0;
 }
 
 void kg_vgpu_reset(struct kg_vgpu *g)
