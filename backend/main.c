@@ -23,6 +23,9 @@
 #include <xf86drmMode.h>
 
 #include "config.h"
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 #include "log.h"
 #include "number.h"
 #include "loop.h"
@@ -816,6 +819,11 @@ static int start(struct app *a)
 	kg_info("serving vhost-user-gpu on %s (%s output, %u scanout(s))",
 		a->o.socket ? a->o.socket : "the --fd socket", a->out->ops->name,
 		a->out->ops->num_scanouts(a->out));
+#ifdef HAVE_SYSTEMD
+	/* Under systemd (kmsgate-vgpu@.service, Type=notify): QEMU's unit
+	 * may start now, the socket listens. A no-op elsewhere. */
+	sd_notify(0, "READY=1");
+#endif
 	return 0;
 }
 

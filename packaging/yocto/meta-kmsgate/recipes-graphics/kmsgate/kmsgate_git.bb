@@ -69,6 +69,7 @@ FILES:kmsgate-broker = "${sbindir}/kmsgate-broker \
     ${systemd_system_unitdir}/kmsgate-broker.socket \
     ${sysconfdir}/kmsgate/kmsgate.conf"
 FILES:kmsgate-vgpu = "${bindir}/kmsgate-vgpu \
+    ${systemd_system_unitdir}/kmsgate-vgpu@.service \
     ${datadir}/bash-completion/completions/kmsgate-vgpu \
     ${datadir}/qemu/vhost-user/40-kmsgate-vgpu.json \
     ${sysconfdir}/kmsgate/vgpu.conf"
