@@ -172,7 +172,9 @@ static void tick_cb(void *data)
 		if (!p.cb)
 			continue;
 		h->s[i].pending.cb = NULL;
-		p.res.flip_ns = now;
+		/* A driver's flip timestamp is the vblank's, not when its
+		 * event was handled. */
+		p.res.flip_ns = h->phase_ns;
 		p.res.sequence = h->sequence;
 		p.cb(p.data, &p.res);
 	}
@@ -244,6 +246,12 @@ static int hl_present(struct kg_output *out, unsigned i, const struct kg_fb_sour
 		old.cb(old.data, &old.res);
 	}
 	s->pending.res = (struct kg_present_result){ .shown = true, .commit_ns = kg_now_ns() };
+	/* The commit picks its vblank, as a display latches what was
+	 * committed before it: the copy (a few ms for a 1024x768 frame of
+	 * scattered pages) is this output's way of scanning out, not time
+	 * the guest's frame spends before the commit. A tick with nothing
+	 * pending (the copy failed) does nothing. */
+	arm_tick(h);
 	copied = fb->kind == KG_FB_RENDERED ? read_rect(s, fb, fmt, damage)
 					    : copy_rect(s, fb, fmt, damage);
 	if (copied < 0)
@@ -251,7 +259,6 @@ static int hl_present(struct kg_output *out, unsigned i, const struct kg_fb_sour
 	s->pending.res.bytes_copied = (uint64_t)copied;
 	s->pending.cb = cb;
 	s->pending.data = data;
-	arm_tick(h);
 	return 0;
 }
 

@@ -17,11 +17,11 @@
  * times (release -> next flush received), followed at once when it rises
  * and slowly when it falls (1/8 of the gap per frame). A miss (the frame
  * showed a refresh or more after the vblank it was released for) raises it
- * at once by a quarter, and to at least the missed draw plus a quarter. A
- * guest too erratic to predict (its draw time changing between frames by
- * more than a sixth of a refresh typically, or 3 misses in the window)
- * falls back to flip-event pacing for KG_PACER_BACKOFF frames, then tries
- * again.
+ * at once to at least the draw that missed, and adds to the margin a slack
+ * that goes again slowly (a 256th per frame on time). A guest too erratic
+ * to predict (its draw time changing between frames by more than a sixth
+ * of a refresh typically, or 3 misses in the window) falls back to
+ * flip-event pacing for KG_PACER_BACKOFF frames, then tries again.
  */
 #ifndef KG_PACER_H
 #define KG_PACER_H
@@ -51,6 +51,7 @@ struct kg_pacer;
 struct kg_pacer_state {
 	bool active;	     /* releases are being delayed now */
 	uint64_t predict_ns; /* the predicted draw time, 0: none yet */
+	uint64_t slack_ns;   /* margin added after misses */
 	uint64_t jit_releases, flip_releases;
 	uint64_t misses;    /* jit releases whose frame came a refresh late */
 	uint64_t fallbacks; /* times the guest proved too erratic */

@@ -223,11 +223,12 @@ static void write_scanout(FILE *f, unsigned i, const struct stats_scanout *s, ui
 	if (s->pacing || s->unfenced)
 		fprintf(f,
 			"      \"pacing\": {\"mode\": \"%s\", \"unfenced\": %s, \"active\": %s, "
-			"\"predict_us\": %.1f, \"jit_releases\": %llu, \"flip_releases\": %llu, "
+			"\"predict_us\": %.1f, \"slack_us\": %.1f, \"jit_releases\": %llu, "
+			"\"flip_releases\": %llu, "
 			"\"misses\": %llu, \"fallbacks\": %llu},\n",
 			s->pacing ? s->pacing : "jit", s->unfenced ? "true" : "false",
 			s->pacer.active ? "true" : "false", s->pacer.predict_ns / 1e3,
-			(unsigned long long)s->pacer.jit_releases,
+			s->pacer.slack_ns / 1e3, (unsigned long long)s->pacer.jit_releases,
 			(unsigned long long)s->pacer.flip_releases,
 			(unsigned long long)s->pacer.misses,
 			(unsigned long long)s->pacer.fallbacks);
