@@ -9,10 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What a miss adds to the margin at least, and how slowly it goes again (a
- * 256th per frame on time: about 3 s at 60 Hz to lose two thirds of it). */
-#define SLACK_STEP_NS 500000ull
-#define SLACK_DECAY   256
+/*
+ * What a miss adds to the margin at least, and how slowly it goes again: a
+ * 2048th per frame on time (about 34 s at 60 Hz to lose two thirds). A path
+ * that needs 1 ms more than the margin then misses about once in 1400
+ * frames as the slack wears down to its need (derived: ln 2 x 2048, the
+ * frames from 2 ms of slack to 1; 0.7 per 1000, under the goal of 1); a
+ * 256th would make it once in 180.
+ */
+#define SLACK_STEP_NS 1000000ull
+#define SLACK_DECAY   2048
 
 struct kg_pacer {
 	enum kg_pacing mode;
@@ -90,18 +96,18 @@ static void note_outcome(struct kg_pacer *p, bool miss)
  * Too erratic to predict: draw times whose typical (median) change from one
  * frame to the next is more than a sixth of a refresh (2.8 ms at 60 Hz,
  * about the margin) cannot be met by any prediction short of the longest;
- * and 3 misses in 64 frames is 47 per 1000, far above the goal of 1. The
- * change between frames, not the spread: a guest whose draw time steps
- * from 2 to 9 ms and stays there is predictable after one frame. The
- * median, not the mean: a guest's first frames (whole buffers to fill) and
- * a rare long one are a few big changes, which misses deal with.
+ * and 4 misses in 64 frames (62 per 1000, far above the goal of 1), each of
+ * which added slack, say no margin helps. The change between frames, not the spread: a guest whose
+ * draw time steps from 2 to 9 ms and stays there is predictable after one frame. The median, not
+ * the mean: a guest's first frames (whole buffers to fill) and a rare long one are a few big
+ * changes, which misses deal with.
  */
 static bool erratic(const struct kg_pacer *p)
 {
 	uint64_t d[KG_PACER_HISTORY];
 	unsigned m = 0;
 
-	if (recent_misses(p) >= 3)
+	if (recent_misses(p) >= 4)
 		return true;
 	if (p->n < KG_PACER_WARMUP || !p->period_ns)
 		return false;

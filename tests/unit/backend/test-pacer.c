@@ -30,8 +30,9 @@ static uint64_t vblank_after(uint64_t t)
 
 struct sim {
 	struct kg_pacer *p;
-	uint64_t flip;	  /* the last frame's vblank */
-	uint64_t release; /* when the guest was released */
+	uint64_t commit_ns; /* the output's path before a vblank (COMMIT_NS) */
+	uint64_t flip;	    /* the last frame's vblank */
+	uint64_t release;   /* when the guest was released */
 	uint64_t glass[4096];
 	unsigned n, late;
 };
@@ -47,7 +48,7 @@ static void sim_frame(struct sim *s, uint64_t draw_ns)
 	kg_pacer_released(s->p, rel);
 	flush = rel + draw_ns;
 	kg_pacer_frame(s->p, flush);
-	flip = vblank_after(flush + COMMIT_NS);
+	flip = vblank_after(flush + s->commit_ns);
 	/* It was drawn for the first vblank after its release. */
 	if (flip > vblank_after(rel + 1))
 		s->late++;
@@ -75,6 +76,7 @@ static struct sim *sim_new(enum kg_pacing mode)
 	s->p = kg_pacer_create(mode, MARGIN);
 	assert_non_null(s->p);
 	s->flip = T0;
+	s->commit_ns = COMMIT_NS;
 	return s;
 }
 
@@ -240,6 +242,32 @@ static void test_steady_10ms(void **state)
 	run_steady(10, 0.5);
 }
 
+/* An output whose path before the vblank is longer than the margin (3 ms
+ * against 2: a copying output): the first misses add slack, then none. */
+static void test_thin_margin_learns_slack(void **state)
+{
+	struct sim *s = sim_new(KG_PACING_JIT);
+	struct kg_pacer_state st;
+	unsigned late;
+
+	s->commit_ns = 3 * MS;
+	for (int i = 0; i < 100; i++)
+		sim_frame(s, 2 * MS);
+	late = s->late;
+	kg_pacer_get_state(s->p, &st);
+	print_message("late %u of 100, slack %.2f ms, misses %llu\n", late, st.slack_ns / 1e6,
+		      (unsigned long long)st.misses);
+	assert_true(late >= 1 && late <= 2);
+	assert_true(st.slack_ns >= 1 * MS);
+	assert_int_equal(st.fallbacks, 0);
+	for (int i = 0; i < 900; i++)
+		sim_frame(s, 2 * MS);
+	assert_int_equal(s->late, late); /* none after it learned */
+	kg_pacer_get_state(s->p, &st);
+	assert_true(st.active);
+	sim_free(s);
+}
+
 static void test_parse(void **state)
 {
 	assert_int_equal(kg_pacing_parse("flip"), KG_PACING_FLIP);
@@ -261,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_steady_2ms),
 		cmocka_unit_test(test_steady_5ms),
 		cmocka_unit_test(test_steady_10ms),
+		cmocka_unit_test(test_thin_margin_learns_slack),
 		cmocka_unit_test(test_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
