@@ -11,14 +11,15 @@
 
 /*
  * What a miss adds to the margin at least, and how slowly it goes again: a
- * 2048th per frame on time (about 34 s at 60 Hz to lose two thirds). A path
- * that needs 1 ms more than the margin then misses about once in 1400
- * frames as the slack wears down to its need (derived: ln 2 x 2048, the
- * frames from 2 ms of slack to 1; 0.7 per 1000, under the goal of 1); a
- * 256th would make it once in 180.
+ * 1024th per frame not missed (about 17 s at 60 Hz to lose two thirds). A
+ * path that needs 1 ms more than the margin then misses about once in 700
+ * frames as the slack wears down to its need (derived: ln 2 x 1024, the
+ * frames from 2 ms of slack to 1); a 256th made it miss every 180, and a
+ * guest whose slack once made jit not worth it waits that long for it to
+ * wear off (tests/vm/backend: a jump of the draw time from 2 to 4 ms).
  */
 #define SLACK_STEP_NS 1000000ull
-#define SLACK_DECAY   2048
+#define SLACK_DECAY   1024
 
 struct kg_pacer {
 	enum kg_pacing mode;
@@ -126,13 +127,14 @@ static bool erratic(const struct kg_pacer *p)
 uint64_t kg_pacer_shown(struct kg_pacer *p, uint64_t flip_ns, uint64_t period_ns)
 {
 	uint64_t release;
+	bool miss = false;
 
 	p->period_ns = period_ns;
 	if (p->target_ns) {
 		/* Shown half a refresh or more after the vblank it was
 		 * released for: it came a whole refresh late. Up at once, past
 		 * the draw that missed: the next one is likely as long. */
-		bool miss = period_ns && flip_ns > p->target_ns + period_ns / 2;
+		miss = period_ns && flip_ns > p->target_ns + period_ns / 2;
 
 		note_outcome(p, miss);
 		if (miss) {
@@ -152,11 +154,13 @@ uint64_t kg_pacer_shown(struct kg_pacer *p, uint64_t flip_ns, uint64_t period_ns
 									 : SLACK_STEP_NS;
 			if (p->slack_ns > period_ns / 4)
 				p->slack_ns = period_ns / 4;
-		} else {
-			p->slack_ns -= p->slack_ns / SLACK_DECAY;
 		}
 		p->target_ns = 0;
 	}
+	/* Every frame, released just in time or not: slack that made jit
+	 * not worth it must still wear off, or it never comes back. */
+	if (!miss)
+		p->slack_ns -= p->slack_ns / SLACK_DECAY;
 	p->pending_target = 0;
 	p->st.active = false;
 	if (p->mode != KG_PACING_JIT || !period_ns)
