@@ -19,7 +19,8 @@ API for host-side tests (stdlib only; import with sys.path including tests/vm):
                         module_params={},    # module -> insmod args, e.g. {'drm_kms_helper':
                                              # 'fbdev_emulation=0'} (busybox insmod does not
                                              # read module.param= from the kernel command line)
-                        mem=1024, timeout=300, qmp=None)  # qmp: socket path, None: private
+                        mem=1024, timeout=300, qmp=None,  # qmp: socket path, None: private
+                        heads=4)             # virtio-gpu max_outputs (1..16), all forced on
     with kgvm.VM(opts, ['kms-heads', '--wait']) as vm:   # boots; argv runs via sh
         vm.wait_for(r'^READY$', timeout=60)   # -> re.Match; raises kgvm.VMError on timeout/exit
         line = vm.readline(timeout=5)         # next console line (str, no EOL) or None
@@ -100,7 +101,8 @@ def run(cmd, **kw):
 
 class Options:
     def __init__(self, cache=None, vkms=False, add=None, qemu_args=None, append=None,
-                 mem=1024, timeout=300, qmp=None, echo=True, module_params=None):
+                 mem=1024, timeout=300, qmp=None, echo=True, module_params=None,
+                 heads=HEADS):
         self.cache = cache
         self.vkms = vkms
         self.add = list(add or [])
@@ -111,6 +113,8 @@ class Options:
         self.qmp = qmp
         self.echo = echo
         self.module_params = dict(module_params or {})
+        # virtio-gpu outputs (max_outputs, 1..16), each connector forced on.
+        self.heads = heads
 
 
 def default_cache():
@@ -598,7 +602,7 @@ class VM:
         return self
 
     def qemu_cmdline(self, kernel, initrd):
-        video = ' '.join(f'video=Virtual-{n}:1024x768@60e' for n in range(1, HEADS + 1))
+        video = ' '.join(f'video=Virtual-{n}:1024x768@60e' for n in range(1, self.opts.heads + 1))
         append = ('console=ttyS0 quiet panic=-1 drm_kms_helper.fbdev_emulation=0 '
                   f'{video} ' + ' '.join(self.opts.append)).strip()
         if os.path.exists(self.qmp_path):
@@ -608,7 +612,7 @@ class VM:
         return ['qemu-system-x86_64', '-accel', accel, '-cpu', 'max',
                 '-m', str(self.opts.mem), '-smp', '2', '-nographic', '-no-reboot',
                 '-monitor', 'none', '-serial', 'stdio', '-vga', 'none', '-nic', 'none',
-                '-device', f'virtio-gpu-pci,max_outputs={HEADS},id=video0',
+                '-device', f'virtio-gpu-pci,max_outputs={self.opts.heads},id=video0',
                 '-qmp', f'unix:{self.qmp_path},server=on,wait=off',
                 '-kernel', kernel, '-initrd', initrd, '-append', append] + self.opts.qemu_args
 
