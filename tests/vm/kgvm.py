@@ -838,6 +838,34 @@ FLIP_MAX_MISSED = 0.10
 FLIP_MAX_OFF = 0.15
 
 
+def run_command(opts, argv):
+    """Boots the board VM, runs argv to its end and returns (status, output
+    lines); None after printing "rig error: ..." when the rig failed (the
+    VM did not boot, or the command timed out or never ended): the test then
+    exits 99, an ERROR, never a pass or a fail."""
+    try:
+        with VM(opts, argv) as vm:
+            status = vm.wait()
+            vm.print_timings()
+            lines = vm.output
+    except VMError as e:
+        print(f'rig error: {e}', file=sys.stderr)
+        return None
+    if status in (STATUS_TIMEOUT, STATUS_NO_MARKER):
+        print(f'rig error: VM ended with status {status}', file=sys.stderr)
+        return None
+    return status, lines
+
+
+def verdict(problems, limit=20):
+    """Prints each failed check as "FAIL message" (tests/must-fail reads
+    them), then PASS or the count; returns the exit status, 0 or 1."""
+    for msg in problems[:limit]:
+        print('FAIL', msg)
+    print('PASS' if not problems else f'FAIL: {len(problems)} problem(s)')
+    return 1 if problems else 0
+
+
 def check_flips(events, period_ms=1000 / 60, tolerance_ms=2.0, slack_ms=8.0,
                 max_late_fraction=FLIP_MAX_LATE, max_missed_fraction=FLIP_MAX_MISSED,
                 max_off_fraction=FLIP_MAX_OFF):

@@ -141,10 +141,7 @@ def main():
         problems.append(f'kmsgate-vgpu exit status {backend.get("exit")}')
     if status != 0:
         problems.append(f'kg-frontend exited with status {status}')
-    for msg in problems[:20]:
-        print('FAIL', msg)
-    print('PASS' if not problems else f'FAIL: {len(problems)} problem(s)')
-    return 1 if problems else 0
+    return kgvm.verdict(problems)
 
 
 if __name__ == '__main__':

@@ -135,17 +135,10 @@ def main():
         for c in a.case for m in ('flip', 'jit'))
     opts = kgvm.Options(vkms=True, timeout=a.timeout,
                         add=[f'{a.vgpu}:/bin/kmsgate-vgpu', f'{a.frontend}:/bin/kg-frontend'])
-    try:
-        with kgvm.VM(opts, ['sh', '-c', script]) as vm:
-            status = vm.wait()
-            vm.print_timings()
-            lines = vm.output
-    except kgvm.VMError as e:
-        print(f'rig error: {e}', file=sys.stderr)
+    ran = kgvm.run_command(opts, ['sh', '-c', script])
+    if not ran:
         return 99
-    if status in (kgvm.STATUS_TIMEOUT, kgvm.STATUS_NO_MARKER):
-        print(f'rig error: VM ended with status {status}', file=sys.stderr)
-        return 99
+    lines = ran[1]
     problems = []
     by_run = runs(lines)
     print(f'{"case":10} {"draw":18} {"pacing":6} {"glass p50":>9} {"p99":>7} {"draw p50":>8} '
@@ -200,10 +193,7 @@ def main():
         elif c['check'] == 'fallback':
             if not pc.get('fallbacks'):
                 problems.append(f'{tag}: an erratic guest did not make jit fall back')
-    for msg in problems[:20]:
-        print('FAIL', msg)
-    print('PASS' if not problems else f'FAIL: {len(problems)} problem(s)')
-    return 1 if problems else 0
+    return kgvm.verdict(problems)
 
 
 if __name__ == '__main__':
