@@ -10,6 +10,7 @@
 
 #include "config.h" /* the build's: HAVE_UDEV */
 #include "log.h"
+#include "uevent.h"
 
 #ifdef HAVE_UDEV
 #include <libudev.h>
@@ -53,13 +54,16 @@ static void on_udev(void *data, int fd, uint32_t events)
 		return;
 	action = udev_device_get_action(ud);
 	/* Hotplug comes as "change" of the card (HOTPLUG=1); any change of
-	 * our card is worth a re-probe, which reports only real differences. */
+	 * our card but a lease's end (uevent.h) is worth a re-probe, which
+	 * reports only real differences. */
 	if (udev_device_get_devnum(ud) == hp->devnum && action && strcmp(action, "change") == 0) {
 		const char *hotplug = udev_device_get_property_value(ud, "HOTPLUG");
+		const char *lease = udev_device_get_property_value(ud, "LEASE");
 
-		kg_dbg("change event on %s (HOTPLUG=%s)", udev_device_get_devnode(ud),
-		       hotplug ? hotplug : "-");
-		kg_hotplug_reprobe(hp);
+		kg_dbg("change event on %s (HOTPLUG=%s LEASE=%s)", udev_device_get_devnode(ud),
+		       hotplug ? hotplug : "-", lease ? lease : "-");
+		if (kg_uevent_wants_reprobe(hotplug, lease))
+			kg_hotplug_reprobe(hp);
 	}
 	udev_device_unref(ud);
 }
