@@ -10,16 +10,17 @@
 #include <string.h>
 
 /*
- * What a miss adds to the margin at least, and how slowly it goes again: a
- * 1024th per frame not missed (about 17 s at 60 Hz to lose two thirds). A
- * path that needs 1 ms more than the margin then misses about once in 700
- * frames as the slack wears down to its need (derived: ln 2 x 1024, the
- * frames from 2 ms of slack to 1); a 256th made it miss every 180, and a
- * guest whose slack once made jit not worth it waits that long for it to
- * wear off (tests/vm/backend: a jump of the draw time from 2 to 4 ms).
+ * What a miss adds to the margin at least, and how fast it goes again: a
+ * 128th per frame not missed (about 2 s at 60 Hz to lose two thirds). Most
+ * misses are a one-off hiccup of the host, and slack kept for long only
+ * costs latency: with a 1024th, three such misses on the TCG rig held a
+ * steady 2 ms guest near flip pacing for a whole 10 s run. A path that
+ * needs 1 ms more than the margin still misses only about once in 90
+ * frames (derived: ln 2 x 128, the frames from 2 ms of slack to 1) instead
+ * of nearly every frame.
  */
 #define SLACK_STEP_NS 1000000ull
-#define SLACK_DECAY   1024
+#define SLACK_DECAY   128
 
 struct kg_pacer {
 	enum kg_pacing mode;
@@ -185,10 +186,13 @@ uint64_t kg_pacer_shown(struct kg_pacer *p, uint64_t flip_ns, uint64_t period_ns
 	/* Clamped to one refresh, and worth it only when it gains at least
 	 * a margin's worth: a release a hair after the flip buys nothing but
 	 * the risk of a miss when the draw time wobbles (measured: a 10 ms
-	 * guest on the TCG rig missed 100-250 per 1000 with a 1.7 ms gain). */
-	if (p->predict_ns + p->slack_ns + 2 * p->margin_ns >= period_ns)
+	 * guest on the TCG rig missed 100-250 per 1000 with a 1.7 ms gain).
+	 * The slack is not counted there: it moves the release earlier (at
+	 * the latest to the flip), it does not stop jit while it wears off. */
+	if (p->predict_ns + 2 * p->margin_ns >= period_ns)
 		return flip_ns;
-	release = flip_ns + period_ns - p->predict_ns - p->margin_ns - p->slack_ns;
+	release = flip_ns + period_ns - p->predict_ns - p->margin_ns;
+	release = release > flip_ns + p->slack_ns ? release - p->slack_ns : flip_ns;
 	p->pending_target = flip_ns + period_ns;
 	p->st.active = true;
 	return release;

@@ -18,7 +18,7 @@
  * and slowly when it falls (1/8 of the gap per frame). A miss (the frame
  * showed a refresh or more after the vblank it was released for) raises it
  * at once to at least the draw that missed, and adds to the margin a slack
- * that goes again slowly (a 1024th per frame not missed). A guest too erratic
+ * that goes again by a 128th per frame not missed. A guest too erratic
  * to predict (its draw time changing between frames by more than a sixth
  * of a refresh typically, or 4 misses in the window) falls back to
  * flip-event pacing for KG_PACER_BACKOFF frames, then tries again.

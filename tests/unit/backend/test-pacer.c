@@ -243,8 +243,9 @@ static void test_steady_10ms(void **state)
 }
 
 /* An output whose path before the vblank is longer than the margin (3 ms
- * against 2: a copying output): the first misses add slack, then at most
- * one in 900 frames as it wears down (about one in 700, derived). */
+ * against 2: a copying output): without slack nearly every frame would be
+ * late; the misses add slack, and it wears down to a miss about every 90
+ * frames (derived), at most 15 in the next 900 frames, still jit. */
 static void test_thin_margin_learns_slack(void **state)
 {
 	struct sim *s = sim_new(KG_PACING_JIT);
@@ -258,12 +259,13 @@ static void test_thin_margin_learns_slack(void **state)
 	kg_pacer_get_state(s->p, &st);
 	print_message("late %u of 100, slack %.2f ms, misses %llu\n", late, st.slack_ns / 1e6,
 		      (unsigned long long)st.misses);
-	assert_true(late >= 1 && late <= 2);
-	assert_true(st.slack_ns >= 1 * MS);
+	assert_true(late >= 1 && late <= 3);
+	assert_true(st.slack_ns > MS / 2); /* learned, and wearing off */
 	assert_int_equal(st.fallbacks, 0);
 	for (int i = 0; i < 900; i++)
 		sim_frame(s, 2 * MS);
-	assert_true(s->late - late <= 1);
+	print_message("then late %u of 900\n", s->late - late);
+	assert_true(s->late - late <= 15);
 	kg_pacer_get_state(s->p, &st);
 	assert_true(st.active);
 	sim_free(s);
