@@ -8,7 +8,7 @@
  * against the queue size, chain length against the table size (loops),
  * buffer ranges against guest memory, write-only buffers after read-only.
  */
-#include "virtqueue.h"
+#include "virtqueue-private.h"
 #include "iov.h"
 
 #include <endian.h>
@@ -29,33 +29,6 @@
  * unless it is made of empty descriptors, which no driver sends). */
 #define VQ_MAX_CHAIN (2 * KG_VQ_MAX_SG)
 
-#define compiler_barrier() __asm__ __volatile__("" ::: "memory")
-
-struct kg_vq {
-	unsigned index;
-	const struct kg_gmem *gm;
-	unsigned num; /* 0 until SET_VRING_NUM */
-	bool addr_set;
-	uint64_t desc_uva, avail_uva, used_uva;
-	bool event_idx, indirect;
-
-	bool started;
-	bool broken;
-	struct vring_desc *desc;
-	struct vring_avail *avail;
-	struct vring_used *used;
-
-	uint16_t last_avail_idx; /* next avail entry to pop */
-	uint16_t used_idx;	 /* our copy of used->idx, never re-read */
-	uint16_t signalled_used; /* used_idx at the last interrupt (EVENT_IDX) */
-	bool signalled_used_valid;
-	bool pushed; /* used entries added since the last notify */
-	int call_fd;
-	uint32_t budget; /* pops left until the next kick */
-	int rekick_fd;	 /* borrowed; written when the budget runs out */
-	bool rekicked;
-};
-
 struct kg_vq *kg_vq_create(unsigned index)
 {
 	struct kg_vq *vq = calloc(1, sizeof(*vq));
@@ -74,6 +47,7 @@ void kg_vq_destroy(struct kg_vq *vq)
 		return;
 	if (vq->call_fd >= 0)
 		close(vq->call_fd);
+	free(vq->resubmit);
 	free(vq);
 }
 
@@ -109,6 +83,16 @@ int kg_vq_set_base(struct kg_vq *vq, uint16_t last_avail_idx)
 uint16_t kg_vq_get_base(const struct kg_vq *vq)
 {
 	return vq->last_avail_idx;
+}
+
+void kg_vq_get_setup(const struct kg_vq *vq, uint32_t *num, uint32_t *addr_set, uint64_t *desc,
+		     uint64_t *avail, uint64_t *used)
+{
+	*num = vq->num;
+	*addr_set = vq->addr_set;
+	*desc = vq->desc_uva;
+	*avail = vq->avail_uva;
+	*used = vq->used_uva;
 }
 
 void kg_vq_set_call_fd(struct kg_vq *vq, int fd)
@@ -167,6 +151,9 @@ int kg_vq_start(struct kg_vq *vq, const struct kg_gmem *gm)
 
 void kg_vq_stop(struct kg_vq *vq)
 {
+	/* Whatever was in flight is dropped with the queue: nothing is left
+	 * for a restarted process to answer. */
+	vq_inflight_clear(vq);
 	vq->started = false;
 	vq->desc = NULL;
 	vq->avail = NULL;
@@ -179,6 +166,7 @@ void kg_vq_reset(struct kg_vq *vq)
 
 	kg_vq_stop(vq);
 	kg_vq_set_call_fd(vq, -1);
+	free(vq->resubmit);
 	*vq = (struct kg_vq){ .index = index, .call_fd = -1, .rekick_fd = -1 };
 }
 
@@ -372,6 +360,15 @@ int kg_vq_pop(struct kg_vq *vq, struct kg_vq_elem *elem)
 		return 0;
 	if (vq->broken)
 		return -EIO;
+	ret = vq_inflight_next(vq);
+	if (ret >= 0) {
+		head = (uint16_t)ret;
+		ret = read_chain(vq, head, elem);
+		if (ret < 0)
+			return fail(vq, ret, "a chain left in flight is no longer valid");
+		elem->resubmitted = true;
+		return 1;
+	}
 	pending = (uint16_t)(avail_idx(vq) - vq->last_avail_idx);
 	if (pending == 0 && vq->event_idx)
 		pending = pending_with_event(vq);
@@ -393,6 +390,8 @@ int kg_vq_pop(struct kg_vq *vq, struct kg_vq_elem *elem)
 			    : ret == -E2BIG  ? "too many buffers"
 			    : ret == -ERANGE ? "next index out of range"
 					     : "bad descriptor flags or indirect table");
+	elem->resubmitted = false;
+	vq_inflight_popped(vq, head);
 	vq->last_avail_idx++;
 	vq->budget--;
 	return 1;
@@ -432,10 +431,12 @@ void kg_vq_push(struct kg_vq *vq, const struct kg_vq_elem *elem, uint32_t writte
 	u = &vq->used->ring[vq->used_idx % vq->num];
 	__atomic_store_n(&u->id, htole32(elem->head), __ATOMIC_RELAXED);
 	__atomic_store_n(&u->len, htole32(written), __ATOMIC_RELAXED);
+	vq_inflight_pushing(vq, elem->head);
 	vq->used_idx++;
 	vq->pushed = true;
 	/* Release: the element (and the response bytes) before the index. */
 	__atomic_store_n(&vq->used->idx, htole16(vq->used_idx), __ATOMIC_RELEASE);
+	vq_inflight_pushed(vq, elem->head);
 }
 
 static bool should_notify(struct kg_vq *vq)

@@ -34,6 +34,10 @@ struct kg_vq_elem {
 	struct iovec out[KG_VQ_MAX_SG];
 	struct iovec in[KG_VQ_MAX_SG];
 	uint64_t in_gpa[KG_VQ_MAX_SG]; /* guest address of each in iovec */
+	/* Set when the chain was popped by a process that died before it
+	 * answered (kg_vq_resume()): the device may have acted on it already,
+	 * so it must act idempotently (vgpu: docs/reliability.md). */
+	bool resubmitted;
 };
 
 /*
@@ -79,6 +83,9 @@ int kg_vq_set_addr(struct kg_vq *vq, uint64_t desc_uva, uint64_t avail_uva, uint
 /* Next avail index to read (SET_VRING_BASE); -EBUSY while started. */
 int kg_vq_set_base(struct kg_vq *vq, uint16_t last_avail_idx);
 uint16_t kg_vq_get_base(const struct kg_vq *vq);
+/* The setup SET_VRING_NUM and SET_VRING_ADDR gave (for the keeper). */
+void kg_vq_get_setup(const struct kg_vq *vq, uint32_t *num, uint32_t *addr_set, uint64_t *desc,
+		     uint64_t *avail, uint64_t *used);
 /* Negotiated VIRTIO_RING_F_EVENT_IDX / VIRTIO_RING_F_INDIRECT_DESC. A
  * started queue is remapped (the event fields change the ring sizes). */
 int kg_vq_set_features(struct kg_vq *vq, bool event_idx, bool indirect);
@@ -110,5 +117,49 @@ bool kg_vq_broken(const struct kg_vq *vq);
  */
 void kg_vq_set_rekick_fd(struct kg_vq *vq, int fd);
 void kg_vq_refill(struct kg_vq *vq);
+
+/*
+ * Inflight tracking, so that a restarted back-end answers every chain the
+ * dead one popped, once (virtqueue-inflight.c). The record lives in memory
+ * that outlives the process (a memfd kept in systemd's fd store); it is the
+ * split-ring algorithm of vhost-user's "Inflight I/O tracking"
+ * (docs/interop/vhost-user.rst), which QEMU's vhost-user-gpu front-end does
+ * not negotiate, so the back-end keeps the region itself.
+ *
+ * Queues larger than KG_VQ_INFLIGHT_MAX are not tracked (QEMU's virtio-gpu
+ * queues have 256 entries).
+ */
+#define KG_VQ_INFLIGHT_MAX 1024
+
+struct kg_vq_inflight_desc {
+	uint64_t counter; /* pop order */
+	uint8_t inflight; /* popped, not yet pushed */
+	uint8_t pad[7];
+};
+
+struct kg_vq_inflight {
+	uint64_t counter;	  /* of the newest pop */
+	uint16_t last_avail_idx;  /* next avail entry to pop */
+	uint16_t used_idx;	  /* used->idx after the last completed push */
+	uint16_t last_batch_head; /* head of the push in progress */
+	uint16_t num;		  /* ring size while tracked, 0: not tracked */
+	uint32_t pad;
+	struct kg_vq_inflight_desc desc[KG_VQ_INFLIGHT_MAX];
+};
+
+/* Starts recording into inf (NULL: stops) from the queue's current state.
+ * -E2BIG when the queue is larger than KG_VQ_INFLIGHT_MAX (not recorded).
+ * Call while the queue is started; kg_vq_stop() ends recording. */
+int kg_vq_track(struct kg_vq *vq, struct kg_vq_inflight *inf);
+/*
+ * Starts a queue (as kg_vq_start()) from a record a dead process left:
+ * finishes the push or pop it was interrupted in, takes last_avail_idx from
+ * the record, and queues every chain still in flight for kg_vq_pop() to
+ * return first, in the order they were popped, with elem->resubmitted set.
+ * Recording goes on into inf. The record is checked against the ring (a
+ * corrupt record or a guest that rewrote its used ring cannot make us read
+ * outside the ring); returns the number of chains resubmitted or -errno.
+ */
+int kg_vq_resume(struct kg_vq *vq, const struct kg_gmem *gm, struct kg_vq_inflight *inf);
 
 #endif

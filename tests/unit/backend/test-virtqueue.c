@@ -535,6 +535,179 @@ static void test_ring_outside_memory_does_not_start(void **state)
 	kg_vq_destroy(NULL);
 }
 
+/* ---- inflight tracking: a restarted process answers what a dead one took ---- */
+
+static struct kg_vq *second_vq(struct guest *g)
+{
+	struct kg_vq *vq = kg_vq_create(0);
+
+	assert_int_equal(kg_vq_set_num(vq, QSIZE), 0);
+	assert_int_equal(
+		kg_vq_set_addr(vq, UVA_BASE + DESC_GPA, UVA_BASE + AVAIL_GPA, UVA_BASE + USED_GPA),
+		0);
+	assert_int_equal(kg_vq_set_features(vq, false, true), 0);
+	return vq;
+}
+
+/* Offers head as a one-buffer chain the device writes. */
+static void offer(struct guest *g, uint16_t head)
+{
+	set_desc(g->desc, head, BUF_GPA + head * 0x100u, 64, VRING_DESC_F_WRITE, 0);
+	publish(g, head);
+}
+
+static void test_inflight_resumes_unanswered_in_pop_order(void **state)
+{
+	struct guest *g = *state;
+	struct kg_vq_inflight *inf = calloc(1, sizeof(*inf));
+	struct kg_vq_elem e5, e9, e2, e;
+	struct kg_vq *vq2;
+
+	assert_int_equal(kg_vq_track(g->vq, inf), 0);
+	offer(g, 5);
+	offer(g, 9);
+	offer(g, 2);
+	assert_int_equal(kg_vq_pop(g->vq, &e5), 1);
+	assert_int_equal(kg_vq_pop(g->vq, &e9), 1);
+	assert_int_equal(kg_vq_pop(g->vq, &e2), 1);
+	assert_false(e5.resubmitted);
+	kg_vq_push(g->vq, &e9, 0);
+	/* kill -9 here: 5 and 2 were taken and not answered. */
+	vq2 = second_vq(g);
+	assert_int_equal(kg_vq_resume(vq2, g->gm, inf), 2);
+	assert_int_equal(kg_vq_pop(vq2, &e), 1);
+	assert_int_equal(e.head, 5);
+	assert_true(e.resubmitted);
+	kg_vq_push(vq2, &e, 0);
+	assert_int_equal(kg_vq_pop(vq2, &e), 1);
+	assert_int_equal(e.head, 2);
+	assert_true(e.resubmitted);
+	kg_vq_push(vq2, &e, 0);
+	assert_int_equal(kg_vq_pop(vq2, &e), 0); /* nothing popped twice */
+	assert_int_equal(g->used->idx, 3);
+	assert_int_equal(g->used->ring[1].id, 5);
+	assert_int_equal(g->used->ring[2].id, 2);
+	for (unsigned h = 0; h < QSIZE; h++)
+		assert_int_equal(inf->desc[h].inflight, 0);
+	/* New work after the resubmitted is popped as usual. */
+	offer(g, 7);
+	assert_int_equal(kg_vq_pop(vq2, &e), 1);
+	assert_int_equal(e.head, 7);
+	assert_false(e.resubmitted);
+	kg_vq_destroy(vq2);
+	free(inf);
+}
+
+/* Killed after used->idx moved, before the record knew: answered once. */
+static void test_inflight_push_interrupted_after_the_index(void **state)
+{
+	struct guest *g = *state;
+	struct kg_vq_inflight *inf = calloc(1, sizeof(*inf));
+	struct kg_vq_elem e;
+	struct kg_vq *vq2;
+
+	assert_int_equal(kg_vq_track(g->vq, inf), 0);
+	offer(g, 5);
+	assert_int_equal(kg_vq_pop(g->vq, &e), 1);
+	kg_vq_push(g->vq, &e, 0);
+	/* The record as it was between used->idx and its own update. */
+	inf->desc[5].inflight = 1;
+	inf->used_idx--;
+	vq2 = second_vq(g);
+	assert_int_equal(kg_vq_resume(vq2, g->gm, inf), 0);
+	assert_int_equal(kg_vq_pop(vq2, &e), 0);
+	assert_int_equal(inf->used_idx, 1);
+	kg_vq_destroy(vq2);
+	free(inf);
+}
+
+/* Killed before used->idx moved: the push did not happen, answer it. */
+static void test_inflight_push_interrupted_before_the_index(void **state)
+{
+	struct guest *g = *state;
+	struct kg_vq_inflight *inf = calloc(1, sizeof(*inf));
+	struct kg_vq_elem e;
+	struct kg_vq *vq2;
+
+	assert_int_equal(kg_vq_track(g->vq, inf), 0);
+	offer(g, 5);
+	assert_int_equal(kg_vq_pop(g->vq, &e), 1);
+	g->used->ring[0].id = 5; /* the entry written, the index not */
+	inf->last_batch_head = 5;
+	vq2 = second_vq(g);
+	assert_int_equal(kg_vq_resume(vq2, g->gm, inf), 1);
+	assert_int_equal(kg_vq_pop(vq2, &e), 1);
+	assert_int_equal(e.head, 5);
+	kg_vq_destroy(vq2);
+	free(inf);
+}
+
+/* Killed between marking the head in flight and moving last_avail_idx. */
+static void test_inflight_pop_interrupted(void **state)
+{
+	struct guest *g = *state;
+	struct kg_vq_inflight *inf = calloc(1, sizeof(*inf));
+	struct kg_vq_elem e;
+	struct kg_vq *vq2;
+
+	assert_int_equal(kg_vq_track(g->vq, inf), 0);
+	offer(g, 5);
+	offer(g, 6);
+	assert_int_equal(kg_vq_pop(g->vq, &e), 1);
+	inf->last_avail_idx--;
+	vq2 = second_vq(g);
+	assert_int_equal(kg_vq_resume(vq2, g->gm, inf), 1);
+	assert_int_equal(kg_vq_pop(vq2, &e), 1);
+	assert_int_equal(e.head, 5);
+	assert_true(e.resubmitted);
+	assert_int_equal(kg_vq_pop(vq2, &e), 1);
+	assert_int_equal(e.head, 6); /* not 5 again */
+	assert_false(e.resubmitted);
+	assert_int_equal(kg_vq_pop(vq2, &e), 0);
+	kg_vq_destroy(vq2);
+	free(inf);
+}
+
+/* A record that does not fit the ring is refused; one the guest
+ * contradicts (used index moved by more than one) is not trusted. */
+static void test_inflight_record_is_checked(void **state)
+{
+	struct guest *g = *state;
+	struct kg_vq_inflight *inf = calloc(1, sizeof(*inf));
+	struct kg_vq_elem e;
+	struct kg_vq *vq2;
+
+	assert_int_equal(kg_vq_track(g->vq, inf), 0);
+	offer(g, 5);
+	assert_int_equal(kg_vq_pop(g->vq, &e), 1);
+	vq2 = second_vq(g);
+	inf->num = QSIZE / 2;
+	assert_int_equal(kg_vq_resume(vq2, g->gm, inf), -EINVAL);
+	inf->num = QSIZE;
+	inf->last_batch_head = 0xffff;
+	g->used->idx = 7; /* the guest wrote it */
+	assert_int_equal(kg_vq_resume(vq2, g->gm, inf), 1);
+	assert_int_equal(inf->used_idx, 7);
+	kg_vq_destroy(vq2);
+	free(inf);
+}
+
+/* A stopped queue leaves nothing to answer: the record is invalidated. */
+static void test_inflight_stop_clears_the_record(void **state)
+{
+	struct guest *g = *state;
+	struct kg_vq_inflight *inf = calloc(1, sizeof(*inf));
+	struct kg_vq_elem e;
+
+	assert_int_equal(kg_vq_track(g->vq, inf), 0);
+	assert_int_equal(inf->num, QSIZE);
+	offer(g, 5);
+	assert_int_equal(kg_vq_pop(g->vq, &e), 1);
+	kg_vq_stop(g->vq);
+	assert_int_equal(inf->num, 0);
+	free(inf);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -565,6 +738,12 @@ int main(void)
 		T(test_kept_element_outside_the_new_table),
 		T(test_pop_budget_yields_to_the_loop),
 		T(test_ring_outside_memory_does_not_start),
+		T(test_inflight_resumes_unanswered_in_pop_order),
+		T(test_inflight_push_interrupted_after_the_index),
+		T(test_inflight_push_interrupted_before_the_index),
+		T(test_inflight_pop_interrupted),
+		T(test_inflight_record_is_checked),
+		T(test_inflight_stop_clears_the_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
