@@ -326,3 +326,11 @@ unsigned kg_gmem_num_regions(const struct kg_gmem *gm)
 {
 	return gm ? gm->n : 0;
 }
+
+bool kg_gmem_get_region(const struct kg_gmem *gm, unsigned i, struct kg_gmem_region *r)
+{
+	if (!gm || i >= gm->n)
+		return false;
+	*r = gm->maps[i].r;
+	return true;
+}

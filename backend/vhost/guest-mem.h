@@ -70,5 +70,7 @@ uint64_t kg_gmem_epoch(const struct kg_gmem *gm);
  */
 void *kg_gmem_gpa_map(const struct kg_gmem *gm, uint64_t gpa, uint64_t len, uint64_t *contig);
 unsigned kg_gmem_num_regions(const struct kg_gmem *gm);
+/* Region i as the table gave it; false when there is none. */
+bool kg_gmem_get_region(const struct kg_gmem *gm, unsigned i, struct kg_gmem_region *r);
 
 #endif

@@ -54,7 +54,10 @@ struct vu_queue {
 	struct kg_source *kick_src;
 	bool enabled; /* SET_VRING_ENABLE (or implied without protocol features) */
 	bool running; /* started, watched, and the device was told */
+	uint32_t kick_serial, call_serial, err_serial; /* the keeper's copies */
 };
+
+#define VU_MAX_DROPS (KG_GMEM_MAX_REGIONS + 3 * KG_VU_MAX_QUEUES + 2)
 
 struct kg_vu_dev {
 	struct kg_loop *loop;
@@ -79,6 +82,14 @@ struct kg_vu_dev {
 	unsigned nq;
 	struct vu_queue q[KG_VU_MAX_QUEUES];
 	int backend_fd; /* SET_BACKEND_REQ_FD */
+
+	/* Surviving a restart (vhost-user.h): the serials of the keeper's
+	 * copies of our fds, and those to drop once the change is saved. */
+	const struct kg_vu_keeper *keeper;
+	uint32_t conn_serial, backend_serial, gpu_serial;
+	uint32_t region_serial[KG_GMEM_MAX_REGIONS];
+	uint32_t drops[VU_MAX_DROPS];
+	unsigned ndrops;
 };
 
 typedef int (*vu_handler)(struct kg_vu_dev *dev, const struct kg_vu_msg *m,
@@ -110,6 +121,81 @@ static void reply_u64(struct kg_vu_msg *reply, uint32_t request, uint64_t v)
 	reply->hdr.request = request;
 	reply->hdr.size = sizeof(uint64_t);
 	reply->payload.u64 = v;
+}
+
+/* ---- the keeper ---- */
+
+static void save(struct kg_vu_dev *dev);
+
+static void unkeep(struct kg_vu_dev *dev, uint32_t *slot)
+{
+	if (!*slot)
+		return;
+	if (dev->ndrops == VU_MAX_DROPS)
+		save(dev); /* cannot happen with one message's fds; stay correct */
+	dev->drops[dev->ndrops++] = *slot;
+	*slot = 0;
+}
+
+/* Replaces the keeper's copy in *slot by one of fd (-1: none). */
+static void keep_fd(struct kg_vu_dev *dev, uint32_t *slot, int fd)
+{
+	uint32_t old = *slot;
+
+	*slot = 0;
+	if (dev->keeper && fd >= 0)
+		*slot = dev->keeper->keep(dev->keeper->data, fd);
+	unkeep(dev, &old);
+}
+
+static void describe(const struct kg_vu_dev *dev, struct kg_vu_saved *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->features = dev->features;
+	s->protocol_features = dev->protocol_features;
+	s->conn = dev->conn_serial;
+	s->backend = dev->backend_serial;
+	s->gpu = dev->gpu_serial;
+	s->nregions = kg_gmem_num_regions(dev->gm);
+	for (unsigned i = 0; i < s->nregions; i++) {
+		kg_gmem_get_region(dev->gm, i, &s->regions[i]);
+		s->region_fd[i] = dev->region_serial[i];
+	}
+	s->nq = dev->nq;
+	for (unsigned i = 0; i < dev->nq; i++) {
+		const struct vu_queue *q = &dev->q[i];
+		struct kg_vu_saved_queue *sq = &s->q[i];
+
+		kg_vq_get_setup(q->vq, &sq->num, &sq->addr_set, &sq->desc, &sq->avail, &sq->used);
+		sq->enabled = q->enabled;
+		sq->base = kg_vq_get_base(q->vq);
+		sq->kick = q->kick_serial;
+		sq->call = q->call_serial;
+		sq->err = q->err_serial;
+	}
+}
+
+/* Tells the keeper how the connection is now, then lets go of the fds it
+ * no longer needs (in this order: a crash in between leaves an extra
+ * copy, never a description naming a copy that is gone). */
+static void save(struct kg_vu_dev *dev)
+{
+	struct kg_vu_saved s;
+
+	if (!dev->keeper) {
+		dev->ndrops = 0;
+		return;
+	}
+	describe(dev, &s);
+	dev->keeper->save(dev->keeper->data, &s);
+	for (unsigned i = 0; i < dev->ndrops; i++)
+		dev->keeper->drop(dev->keeper->data, dev->drops[i]);
+	dev->ndrops = 0;
+}
+
+void kg_vu_set_keeper(struct kg_vu_dev *dev, const struct kg_vu_keeper *k)
+{
+	dev->keeper = k;
 }
 
 /* ---- queues ---- */
@@ -158,12 +244,34 @@ static void on_kick(void *data, int fd, uint32_t events)
 		dev->ops->queue_kick(dev->opaque, q->vq);
 }
 
-static int queue_run(struct kg_vu_dev *dev, struct vu_queue *q)
+static void track(struct kg_vu_dev *dev, struct vu_queue *q)
 {
-	int ret = kg_vq_start(q->vq, dev->gm);
+	struct kg_vq_inflight *inf;
+	unsigned i = kg_vq_index(q->vq);
+
+	if (!dev->keeper || !dev->keeper->inflight)
+		return;
+	inf = dev->keeper->inflight(dev->keeper->data, i);
+	if (inf && kg_vq_track(q->vq, inf) < 0)
+		kg_warn("vhost-user: queue %u is larger than %u entries: what it has in flight "
+			"would be lost if kmsgate-vgpu restarted",
+			i, KG_VQ_INFLIGHT_MAX);
+}
+
+/* Starts the ring: afresh, or (resume) from the inflight record a dead
+ * process left. */
+static int queue_run(struct kg_vu_dev *dev, struct vu_queue *q, struct kg_vq_inflight *resume)
+{
+	int ret = resume ? kg_vq_resume(q->vq, dev->gm, resume) : kg_vq_start(q->vq, dev->gm);
 
 	if (ret < 0)
 		return ret;
+	if (resume && ret > 0)
+		kg_info("vhost-user: queue %u: %d command(s) the previous process took and did "
+			"not answer are run again",
+			kg_vq_index(q->vq), ret);
+	if (!resume)
+		track(dev, q);
 	q->kick_src = kg_loop_add_fd(dev->loop, q->kick_fd, EPOLLIN, on_kick, q);
 	if (!q->kick_src) {
 		ret = -errno;
@@ -188,7 +296,7 @@ static int queue_sync(struct kg_vu_dev *dev, struct vu_queue *q)
 	bool want = q->kick_fd >= 0 && q->enabled && kg_gmem_num_regions(dev->gm) > 0;
 
 	if (want && !q->running)
-		return queue_run(dev, q);
+		return queue_run(dev, q, NULL);
 	if (!want)
 		queue_halt(dev, q);
 	return 0;
@@ -199,6 +307,9 @@ static void queue_reset(struct kg_vu_dev *dev, struct vu_queue *q)
 	queue_halt(dev, q);
 	close_fd(&q->kick_fd);
 	close_fd(&q->err_fd);
+	unkeep(dev, &q->kick_serial);
+	unkeep(dev, &q->call_serial);
+	unkeep(dev, &q->err_serial);
 	q->enabled = false;
 	kg_vq_reset(q->vq);
 }
@@ -272,6 +383,9 @@ static int h_set_mem_table(struct kg_vu_dev *dev, const struct kg_vu_msg *m, str
 		kg_err("vhost-user: memory table rejected: %s", strerror(-ret));
 		return ret;
 	}
+	/* The fds now belong to the table; the keeper takes copies. */
+	for (unsigned i = 0; i < KG_GMEM_MAX_REGIONS; i++)
+		keep_fd(dev, &dev->region_serial[i], i < n ? fds[i] : -1);
 	/* Order matters: running rings first (the device's deferred answers
 	 * go to the used rings), then the device, whose backings and owed
 	 * answers follow the new table, and only then queues that start now
@@ -332,6 +446,7 @@ static int h_get_vring_base(struct kg_vu_dev *dev, const struct kg_vu_msg *m, st
 	 * stopping rings"). */
 	queue_halt(dev, q);
 	close_fd(&q->kick_fd);
+	unkeep(dev, &q->kick_serial);
 	r->hdr.request = m->hdr.request;
 	r->hdr.size = sizeof(struct kg_vu_vring_state);
 	r->payload.state.index = m->payload.state.index;
@@ -353,6 +468,7 @@ static int h_set_vring_kick(struct kg_vu_dev *dev, const struct kg_vu_msg *m, st
 	queue_halt(dev, q);
 	close_fd(&q->kick_fd);
 	q->kick_fd = take_fd(dev, 0);
+	keep_fd(dev, &q->kick_serial, q->kick_fd);
 	/* Never block the loop on a peer's fd. */
 	flags = fcntl(q->kick_fd, F_GETFL);
 	if (flags >= 0)
@@ -367,9 +483,13 @@ static int h_set_vring_call(struct kg_vu_dev *dev, const struct kg_vu_msg *m, st
 {
 	struct vu_queue *q = queue_at(dev, m->payload.u64 & KG_VU_VRING_IDX_MASK);
 
+	int fd;
+
 	if (!q)
 		return -EINVAL;
-	kg_vq_set_call_fd(q->vq, (m->payload.u64 & KG_VU_VRING_NOFD_MASK) ? -1 : take_fd(dev, 0));
+	fd = (m->payload.u64 & KG_VU_VRING_NOFD_MASK) ? -1 : take_fd(dev, 0);
+	keep_fd(dev, &q->call_serial, fd);
+	kg_vq_set_call_fd(q->vq, fd);
 	return 0;
 }
 
@@ -382,6 +502,7 @@ static int h_set_vring_err(struct kg_vu_dev *dev, const struct kg_vu_msg *m, str
 	close_fd(&q->err_fd);
 	if (!(m->payload.u64 & KG_VU_VRING_NOFD_MASK))
 		q->err_fd = take_fd(dev, 0);
+	keep_fd(dev, &q->err_serial, q->err_fd);
 	return 0;
 }
 
@@ -426,6 +547,7 @@ static int h_set_backend_req_fd(struct kg_vu_dev *dev, const struct kg_vu_msg *m
 {
 	close_fd(&dev->backend_fd);
 	dev->backend_fd = take_fd(dev, 0);
+	keep_fd(dev, &dev->backend_serial, dev->backend_fd);
 	return 0;
 }
 
@@ -465,6 +587,8 @@ static int h_gpu_set_socket(struct kg_vu_dev *dev, const struct kg_vu_msg *m, st
 		close(fd);
 		return -ENOTSUP;
 	}
+	/* QEMU closed the previous one before sending this. */
+	keep_fd(dev, &dev->gpu_serial, fd);
 	dev->ops->gpu_socket(dev->opaque, fd);
 	return 0;
 }
@@ -550,6 +674,7 @@ static int dispatch(struct kg_vu_dev *dev)
 	close_msg_fds(dev);
 	if (ret == VU_DROP)
 		return VU_DROP;
+	save(dev);
 	if (!reply.hdr.request && need_reply)
 		reply_u64(&reply, dev->msg.hdr.request, ret < 0 ? 1 : 0);
 	if (reply.hdr.request && send_reply(dev, &reply) < 0) {
@@ -642,12 +767,18 @@ static void conn_drop(struct kg_vu_dev *dev)
 	kg_gmem_clear(dev->gm);
 	close_fd(&dev->backend_fd);
 	close_msg_fds(dev);
+	unkeep(dev, &dev->backend_serial);
+	unkeep(dev, &dev->gpu_serial);
+	unkeep(dev, &dev->conn_serial);
+	for (unsigned i = 0; i < KG_GMEM_MAX_REGIONS; i++)
+		unkeep(dev, &dev->region_serial[i]);
 	dev->msg_got = 0;
 	dev->features = 0;
 	dev->protocol_features = 0;
 	kg_loop_remove(dev->conn_src);
 	dev->conn_src = NULL;
 	close_fd(&dev->conn_fd);
+	save(dev);
 	if (dev->ops->disconnected)
 		dev->ops->disconnected(dev->opaque);
 }
@@ -687,7 +818,7 @@ static void log_peer(int fd)
 		kg_info("vhost-user: front-end connected");
 }
 
-int kg_vu_serve_fd(struct kg_vu_dev *dev, int fd)
+static int serve(struct kg_vu_dev *dev, int fd)
 {
 	int flags;
 
@@ -732,6 +863,151 @@ static void on_listen(void *data, int fd, uint32_t events)
 	}
 	if (kg_vu_serve_fd(dev, conn) < 0)
 		kg_log_errno(KG_LOG_WARN, "vhost-user: cannot serve the new front-end");
+}
+
+int kg_vu_serve_fd(struct kg_vu_dev *dev, int fd)
+{
+	int ret = serve(dev, fd);
+
+	if (ret < 0)
+		return ret;
+	keep_fd(dev, &dev->conn_serial, dev->conn_fd);
+	save(dev);
+	return 0;
+}
+
+/* ---- adopting a dead process's connection ---- */
+
+struct adopt_fds {
+	int (*fd_of)(void *data, uint32_t serial);
+	void *data;
+};
+
+static int adopt_fd(const struct adopt_fds *a, uint32_t serial)
+{
+	return serial ? a->fd_of(a->data, serial) : -1;
+}
+
+static int adopt_memory(struct kg_vu_dev *dev, const struct kg_vu_saved *s,
+			const struct adopt_fds *a)
+{
+	int fds[KG_GMEM_MAX_REGIONS];
+
+	if (s->nregions > KG_GMEM_MAX_REGIONS)
+		return -EINVAL;
+	for (unsigned i = 0; i < s->nregions; i++) {
+		fds[i] = adopt_fd(a, s->region_fd[i]);
+		if (fds[i] < 0) {
+			for (unsigned j = 0; j < i; j++)
+				close(fds[j]);
+			return -ENOENT;
+		}
+	}
+	if (s->nregions == 0)
+		return 0;
+	memcpy(dev->region_serial, s->region_fd, sizeof(dev->region_serial));
+	return kg_gmem_set_table(dev->gm, s->regions, s->nregions, fds);
+}
+
+/* A queue's setup as SET_VRING_* gave it; not started yet. */
+static int adopt_queue(struct kg_vu_dev *dev, struct vu_queue *q,
+		       const struct kg_vu_saved_queue *sq, const struct adopt_fds *a)
+{
+	int ret = 0;
+
+	q->kick_serial = sq->kick;
+	q->call_serial = sq->call;
+	q->err_serial = sq->err;
+	q->kick_fd = adopt_fd(a, sq->kick);
+	q->err_fd = adopt_fd(a, sq->err);
+	kg_vq_set_call_fd(q->vq, adopt_fd(a, sq->call));
+	if (q->kick_fd >= 0)
+		fcntl(q->kick_fd, F_SETFL, fcntl(q->kick_fd, F_GETFL) | O_NONBLOCK);
+	q->enabled = sq->enabled;
+	if (sq->num)
+		ret = kg_vq_set_num(q->vq, sq->num);
+	if (!ret && sq->addr_set)
+		ret = kg_vq_set_addr(q->vq, sq->desc, sq->avail, sq->used);
+	if (!ret && sq->base <= UINT16_MAX)
+		ret = kg_vq_set_base(q->vq, (uint16_t)sq->base);
+	if (!ret)
+		ret = kg_vq_set_features(q->vq, acked(dev, KG_VU_F_EVENT_IDX),
+					 acked(dev, KG_VU_F_INDIRECT_DESC));
+	return ret;
+}
+
+/* Starts the queues that ran, each from its inflight record. */
+static int adopt_start(struct kg_vu_dev *dev)
+{
+	for (unsigned i = 0; i < dev->nq; i++) {
+		struct vu_queue *q = &dev->q[i];
+		struct kg_vq_inflight *inf = NULL;
+		int ret;
+
+		if (q->kick_fd < 0 || !q->enabled || kg_gmem_num_regions(dev->gm) == 0)
+			continue;
+		if (dev->keeper && dev->keeper->inflight)
+			inf = dev->keeper->inflight(dev->keeper->data, i);
+		/* No valid record: nothing was in flight, or it was not kept. */
+		if (inf && !inf->num)
+			inf = NULL;
+		ret = queue_run(dev, q, inf);
+		if (ret < 0) {
+			kg_warn("vhost-user: queue %u cannot be resumed: %s", i, strerror(-ret));
+			return ret;
+		}
+		if (inf)
+			continue;
+		track(dev, q);
+	}
+	return 0;
+}
+
+int kg_vu_adopt(struct kg_vu_dev *dev, const struct kg_vu_saved *s,
+		int (*fd_of)(void *data, uint32_t serial), void *data)
+{
+	struct adopt_fds a = { fd_of, data };
+	int conn, ret;
+
+	if (s->nq != dev->nq)
+		return -EINVAL;
+	conn = adopt_fd(&a, s->conn);
+	if (conn < 0)
+		return -ENOENT;
+	ret = serve(dev, conn);
+	if (ret < 0)
+		return ret;
+	dev->conn_serial = s->conn;
+	dev->features = s->features;
+	dev->protocol_features = s->protocol_features & VU_PROTOCOL_FEATURES;
+	dev->backend_serial = s->backend;
+	dev->backend_fd = adopt_fd(&a, s->backend);
+	ret = adopt_memory(dev, s, &a);
+	for (unsigned i = 0; !ret && i < dev->nq; i++)
+		ret = adopt_queue(dev, &dev->q[i], &s->q[i], &a);
+	if (ret < 0)
+		goto fail;
+	if (dev->ops->set_features)
+		dev->ops->set_features(dev->opaque,
+				       dev->features & ~BIT(KG_VU_F_PROTOCOL_FEATURES));
+	dev->gpu_serial = s->gpu;
+	if (s->gpu && dev->ops->gpu_socket) {
+		int fd = adopt_fd(&a, s->gpu);
+
+		if (fd >= 0)
+			dev->ops->gpu_socket(dev->opaque, fd);
+	}
+	if (dev->ops->resumed)
+		dev->ops->resumed(dev->opaque);
+	ret = adopt_start(dev);
+	if (ret < 0)
+		goto fail;
+	save(dev);
+	return 0;
+fail:
+	kg_warn("vhost-user: the saved connection cannot be served again: %s", strerror(-ret));
+	conn_drop(dev);
+	return ret;
 }
 
 /* ---- life cycle ---- */

@@ -53,7 +53,68 @@ struct kg_vu_device_ops {
 	/* The front-end's connection is closed (after reset). NULL: nothing
 	 * to do; kmsgate-vgpu --fd exits then, as nothing else can connect. */
 	void (*disconnected)(void *opaque);
+	/* kg_vu_adopt(): the connection of a dead process is served again,
+	 * guest memory and features are back, no queue runs yet: the device
+	 * restores its own state now (its first kick may be a resubmitted
+	 * command that refers to it). */
+	void (*resumed)(void *opaque);
 };
+
+/*
+ * Surviving our own restart (docs/reliability.md). A keeper, given by the
+ * program, holds what outlives the process: copies of the connection's fds
+ * (systemd's fd store), this plain-data description of the connection, and
+ * each queue's inflight record (virtqueue.h), all in memory that outlives
+ * it. kg_vu calls save() after every front-end message that changed the
+ * connection, and only then drop() for the fds that message replaced, so a
+ * saved description never names an fd the keeper no longer has.
+ */
+struct kg_vu_saved_queue {
+	uint32_t num;
+	uint32_t enabled;
+	uint32_t addr_set;
+	uint32_t base; /* next avail index when not running */
+	uint64_t desc, avail, used;
+	uint32_t kick, call, err; /* fd serials, 0: none */
+	uint32_t pad;
+};
+
+struct kg_vu_saved {
+	uint64_t features;
+	uint64_t protocol_features;
+	uint32_t conn;	  /* fd serial of the front-end connection, 0: none */
+	uint32_t backend; /* SET_BACKEND_REQ_FD's socket */
+	uint32_t gpu;	  /* GPU_SET_SOCKET's, handed to ops->gpu_socket */
+	uint32_t pad;
+	uint32_t nregions;
+	uint32_t nq;
+	struct kg_gmem_region regions[KG_GMEM_MAX_REGIONS];
+	uint32_t region_fd[KG_GMEM_MAX_REGIONS];
+	struct kg_vu_saved_queue q[KG_VU_MAX_QUEUES];
+};
+
+struct kg_vu_keeper {
+	/* Keeps a copy of fd; returns its serial (> 0), 0 when it cannot. */
+	uint32_t (*keep)(void *data, int fd);
+	void (*drop)(void *data, uint32_t serial);
+	void (*save)(void *data, const struct kg_vu_saved *s);
+	/* Queue i's inflight record, NULL: none. */
+	struct kg_vq_inflight *(*inflight)(void *data, unsigned queue);
+	void *data;
+};
+
+/* From now on (kept by reference; NULL: stop keeping). */
+void kg_vu_set_keeper(struct kg_vu_dev *dev, const struct kg_vu_keeper *k);
+/*
+ * Serves the front-end connection a dead process of ours left, from its
+ * saved description: fd_of(data, serial) returns the stored fd of that
+ * serial (ownership passes to kg_vu) or -1. Guest memory and the rings are
+ * checked as when QEMU sends them; chains the dead process popped and did
+ * not answer are returned first by the queues (elem->resubmitted). Returns
+ * 0, or -errno with nothing adopted (the caller closes what it holds).
+ */
+int kg_vu_adopt(struct kg_vu_dev *dev, const struct kg_vu_saved *s,
+		int (*fd_of)(void *data, uint32_t serial), void *data);
 
 /* Listens on socket_path (replacing a stale socket) and serves one
  * front-end at a time, again after each disconnect. NULL with errno set. */
