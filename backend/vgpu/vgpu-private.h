@@ -144,6 +144,11 @@ struct kg_vgpu {
 	uint32_t contexts[VGPU_MAX_CONTEXTS]; /* 3D context ids, 0: free */
 
 	struct kg_vgpu_counters cnt;
+
+	/* Surviving a restart (vgpu-journal.c): NULL when not kept. */
+	void *journal;
+	size_t journal_size;
+	bool restoring; /* replaying it: the output is not touched */
 };
 
 /* The decoded command being handled: handlers read it and set resp. */
@@ -166,6 +171,11 @@ struct vgpu_cmd {
 	struct vgpu_fence *fence; /* set when the command carries a fence */
 	bool gpu;		  /* a 3D command: its fence waits for the renderer */
 };
+
+/* vgpu-journal.c: after a command ran (successful state changes only). */
+void vgpu_journal_note(struct kg_vgpu *g, const struct vgpu_cmd *c);
+/* The device was reset: nothing to restore. */
+void vgpu_journal_clear(struct kg_vgpu *g);
 
 /* vgpu-cmd.c. Copies exactly sizeof(*dst) bytes of the command; a short
  * one is an error. */

@@ -283,7 +283,7 @@ static void scanout_disable(struct kg_vgpu *g, unsigned i)
 	struct vgpu_scanout *s = &g->scanouts[i];
 
 	scanout_drop_queue(g, s);
-	if (s->resource_id && g->out->ops->disable)
+	if (s->resource_id && g->out->ops->disable && !g->restoring)
 		g->out->ops->disable(g->out, i);
 	s->resource_id = 0;
 }

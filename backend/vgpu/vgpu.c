@@ -31,7 +31,7 @@ static void cmd_unref(struct kg_vgpu *g, struct vgpu_cmd *c)
 		return;
 	}
 	vgpu_scanouts_drop_resource(g, cmd.resource_id);
-	if (g->out->ops->forget)
+	if (g->out->ops->forget && !g->restoring)
 		g->out->ops->forget(g->out, cmd.resource_id);
 	vgpu_res_unref(g, cmd.resource_id);
 }
@@ -210,6 +210,7 @@ void kg_vgpu_reset(struct kg_vgpu *g)
 		vgpu_3d_reset(g);
 	vgpu_res_destroy_all(g);
 	vgpu_fences_run(g);
+	vgpu_journal_clear(g);
 	g->features = 0;
 	g->events_read = 0;
 }
@@ -263,7 +264,40 @@ static void run_handler(struct kg_vgpu *g, struct vgpu_cmd *c)
 		kg_dbg("vgpu: %s failed: %#x", d->name, c->error);
 }
 
-static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void *token)
+/* A resubmitted command that already took effect (kg_vgpu_resubmit()). The
+ * resource id is at the same place in each of these commands. */
+static bool took_effect(struct kg_vgpu *g, struct vgpu_cmd *c)
+{
+	struct virtio_gpu_resource_unref id; /* hdr, resource_id */
+	const struct vgpu_resource *r;
+
+	switch (c->hdr.type) {
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_2D:
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB:
+	case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING:
+	case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING:
+	case VIRTIO_GPU_CMD_RESOURCE_UNREF:
+		break;
+	default:
+		return false;
+	}
+	if (c->len < sizeof(id))
+		return false;
+	memcpy(&id, c->buf, sizeof(id));
+	r = vgpu_res_find(g, id.resource_id);
+	switch (c->hdr.type) {
+	case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING:
+		return r && r->backing;
+	case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING:
+		return r && !r->backing;
+	case VIRTIO_GPU_CMD_RESOURCE_UNREF:
+		return !r;
+	default:
+		return r != NULL;
+	}
+}
+
+static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void *token, bool again)
 {
 	struct vgpu_cmd c = { .buf = cmd, .len = len, .recv_ns = kg_now_ns() };
 	const void *resp;
@@ -273,7 +307,14 @@ static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void 
 	if (vgpu_cmd_get(&c, &c.hdr, sizeof(c.hdr))) {
 		if (c.hdr.flags & VIRTIO_GPU_FLAG_FENCE)
 			c.fence = vgpu_fence_new(g, token);
-		run_handler(g, &c);
+		/* Journaled by the dead process if it took effect: the state
+		 * restored from the journal tells. */
+		if (again && took_effect(g, &c)) {
+			kg_dbg("vgpu: resubmitted command %#x had taken effect", c.hdr.type);
+		} else {
+			run_handler(g, &c);
+			vgpu_journal_note(g, &c);
+		}
 	} else {
 		memset(&c.hdr, 0, sizeof(c.hdr));
 	}
@@ -289,8 +330,8 @@ static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void 
 		g->tp->reply(g->tp_data, token, resp, resp_len);
 }
 
-void kg_vgpu_submit(struct kg_vgpu *g, enum kg_vgpu_queue q, const void *cmd, size_t len,
-		    void *token)
+static void submit(struct kg_vgpu *g, enum kg_vgpu_queue q, const void *cmd, size_t len,
+		   void *token, bool again)
 {
 	if (q == KG_VGPU_QUEUE_CURSOR) {
 		/* Cursor commands have no response: the buffer goes back empty. */
@@ -299,5 +340,17 @@ void kg_vgpu_submit(struct kg_vgpu *g, enum kg_vgpu_queue q, const void *cmd, si
 		g->tp->reply(g->tp_data, token, NULL, 0);
 		return;
 	}
-	submit_control(g, cmd, len, token);
+	submit_control(g, cmd, len, token, again);
+}
+
+void kg_vgpu_submit(struct kg_vgpu *g, enum kg_vgpu_queue q, const void *cmd, size_t len,
+		    void *token)
+{
+	submit(g, q, cmd, len, token, false);
+}
+
+void kg_vgpu_resubmit(struct kg_vgpu *g, enum kg_vgpu_queue q, const void *cmd, size_t len,
+		      void *token)
+{
+	submit(g, q, cmd, len, token, true);
 }

@@ -17,6 +17,7 @@
 #ifndef KG_VGPU_H
 #define KG_VGPU_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,6 +95,32 @@ int kg_vgpu_get_config(struct kg_vgpu *g, uint32_t offset, void *buf, uint32_t l
  * response to the room the guest gave for it. */
 void kg_vgpu_submit(struct kg_vgpu *g, enum kg_vgpu_queue q, const void *cmd, size_t len,
 		    void *token);
+
+/*
+ * A command a dead kmsgate-vgpu had taken and not answered (the transport's
+ * inflight record, virtqueue.h), run again: it may have taken effect
+ * already, so a create of a resource that exists, an attach to one that has
+ * a backing, a detach from one that has none and an unref of one that does
+ * not exist are answered OK without acting. Other commands run as usual
+ * (they change nothing, or setting the same thing twice is harmless).
+ */
+void kg_vgpu_resubmit(struct kg_vgpu *g, enum kg_vgpu_queue q, const void *cmd, size_t len,
+		      void *token);
+
+/*
+ * Surviving a restart (vgpu-journal.c, docs/reliability.md): the device
+ * keeps its resources, backings and scanouts as a journal of the commands
+ * that made them in area (size bytes, at least KG_VGPU_JOURNAL_MIN), memory
+ * that outlives the process. restore: area holds the journal of a dead
+ * process, which is run again now (guest memory must be mapped; the output
+ * is not touched: what it shows stays until the guest's next flush).
+ * Returns the number of commands run again (0 when not restoring), or
+ * -ENOTSUP (3D: virglrenderer's state cannot be kept), -EINVAL (too small),
+ * -EBADMSG (a corrupt journal), -ENODATA (the state had outgrown it), with
+ * the device as new in the last two cases.
+ */
+#define KG_VGPU_JOURNAL_MIN (64u << 10)
+int kg_vgpu_keep_journal(struct kg_vgpu *g, void *area, size_t size, bool restore);
 
 /* Drops all guest state: resources, scanouts, pending responses (dropped
  * through the transport, never answered). For a front-end reset. */
