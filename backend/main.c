@@ -37,6 +37,7 @@
 #include "broker-outputs.h"
 #include "vgpu-vhost.h"
 #include "guest-config.h"
+#include "keeper.h"
 #ifdef HAVE_VIRGL
 #include "virgl.h"
 #endif
@@ -71,6 +72,7 @@ struct app {
 	struct kg_stats *stats;
 	struct kg_broker_outputs *broker;
 	struct kg_vgpu_vhost *vu;
+	struct kg_keeper *keeper; /* NULL: nothing survives a restart */
 	struct kg_virgl *virgl;
 	struct kg_source *virgl_src;
 	struct kg_gcfg *gcfg; /* the guest's settings; opts point into it */
@@ -746,6 +748,44 @@ static void on_front_end_gone(void *data)
 	kg_loop_quit(a->loop);
 }
 
+/* Under systemd, what survives our own restart (keeper.h); the front-end
+ * a dead kmsgate-vgpu left is served again. Not for --fd: libvirt starts
+ * its back-ends itself, without an fd store. */
+static int keep(struct app *a)
+{
+	const struct kg_vu_saved *saved;
+	void *journal;
+	size_t size;
+	int ret;
+
+	if (a->o.virgl) {
+		if (getenv("NOTIFY_SOCKET"))
+			kg_info("--virgl: a restart of kmsgate-vgpu loses the guest's display "
+				"(virglrenderer's state cannot be kept)");
+		return 0;
+	}
+	a->keeper = kg_keeper_open();
+	if (!a->keeper)
+		return 0;
+	journal = kg_keeper_journal(a->keeper, &size);
+	saved = kg_keeper_saved(a->keeper);
+	ret = kg_vgpu_vhost_keep(a->vu, kg_keeper_ops(a->keeper), journal, size, saved,
+				 kg_keeper_fd_of);
+	if (ret < 0 && !saved) {
+		errno = -ret;
+		kg_log_errno(KG_LOG_ERROR, "cannot keep the device's state");
+		return -1;
+	}
+	if (ret < 0)
+		kg_err("the front-end of the previous kmsgate-vgpu cannot be served again (%s): "
+		       "its guest has no display until QEMU restarts",
+		       strerror(-ret));
+	else if (saved)
+		kg_info("serving the front-end of the previous kmsgate-vgpu again");
+	kg_keeper_drop_unclaimed(a->keeper);
+	return 0;
+}
+
 static int start(struct app *a)
 {
 	struct kg_vgpu_vhost_config vc = { .socket_path = a->o.socket };
@@ -816,6 +856,8 @@ static int start(struct app *a)
 			return -1;
 		}
 	}
+	if (a->o.fd < 0 && keep(a) < 0)
+		return -1;
 	kg_info("serving vhost-user-gpu on %s (%s output, %u scanout(s))",
 		a->o.socket ? a->o.socket : "the --fd socket", a->out->ops->name,
 		a->out->ops->num_scanouts(a->out));
@@ -836,6 +878,9 @@ static void stop(struct app *a)
 		kg_vgpu_vhost_destroy(a->vu); /* also the output */
 	else if (a->out)
 		a->out->ops->destroy(a->out);
+	/* A clean stop: nothing is left for a next process to adopt. */
+	kg_keeper_forget(a->keeper);
+	kg_keeper_destroy(a->keeper);
 	kg_broker_outputs_destroy(a->broker); /* after the output on its leases */
 #ifdef HAVE_VIRGL
 	kg_loop_remove(a->virgl_src);

@@ -40,6 +40,9 @@ struct kg_vgpu_vhost {
 	bool notify_pending;
 	void (*disconnected)(void *data);
 	void *disconnected_data;
+	/* Surviving a restart: the device's journal (kg_vgpu_keep_journal). */
+	void *journal;
+	size_t journal_size;
 };
 
 static void t_reply(void *data, void *token, const void *resp, size_t len)
@@ -110,8 +113,9 @@ static bool process_one(struct kg_vgpu_vhost *v, struct kg_vq *vq)
 	if (len > VU_MAX_CMD)
 		len = 0; /* answered as malformed */
 	len = kg_iov_to_buf(req->elem.out, req->elem.out_num, 0, v->cmd_buf, len);
-	kg_vgpu_submit(v->g, kg_vq_index(vq) == 1 ? KG_VGPU_QUEUE_CURSOR : KG_VGPU_QUEUE_CONTROL,
-		       v->cmd_buf, len, req);
+	(req->elem.resubmitted ? kg_vgpu_resubmit : kg_vgpu_submit)(
+		v->g, kg_vq_index(vq) == 1 ? KG_VGPU_QUEUE_CURSOR : KG_VGPU_QUEUE_CONTROL,
+		v->cmd_buf, len, req);
 	return true;
 }
 
@@ -166,6 +170,28 @@ static void d_reset(void *opaque)
 	v->gpu_chan = NULL;
 }
 
+/* A dead process's connection is ours again: its resources and scanouts
+ * come back from the journal before any queue runs. */
+static void d_resumed(void *opaque)
+{
+	struct kg_vgpu_vhost *v = opaque;
+	int n;
+
+	if (!v->journal)
+		return;
+	n = kg_vgpu_keep_journal(v->g, v->journal, v->journal_size, true);
+	if (n >= 0) {
+		kg_info("vgpu: the guest's resources and scanouts are back (%d kept command(s) run "
+			"again)",
+			n);
+		return;
+	}
+	kg_err("vgpu: the kept device state cannot be restored (%s): the guest's display is "
+	       "lost until it resets its device (reboot, or reload of its virtio-gpu driver)",
+	       n == -ENODATA ? "it had outgrown its journal" : strerror(-n));
+	kg_vgpu_keep_journal(v->g, v->journal, v->journal_size, false);
+}
+
 static void d_disconnected(void *opaque)
 {
 	struct kg_vgpu_vhost *v = opaque;
@@ -210,6 +236,7 @@ struct kg_vgpu_vhost *kg_vgpu_vhost_create(struct kg_loop *loop,
 		.gpu_socket = d_gpu_socket,
 		.reset = d_reset,
 		.disconnected = d_disconnected,
+		.resumed = d_resumed,
 	};
 	v->disconnected = cfg->disconnected;
 	v->disconnected_data = cfg->disconnected_data;
@@ -235,6 +262,23 @@ fail:
 	kg_vgpu_vhost_destroy(v);
 	errno = err;
 	return NULL;
+}
+
+int kg_vgpu_vhost_keep(struct kg_vgpu_vhost *v, const struct kg_vu_keeper *k, void *journal,
+		       size_t size, const struct kg_vu_saved *adopt,
+		       int (*fd_of)(void *data, uint32_t serial))
+{
+	/* Adopting, the journal is the dead process's: d_resumed() runs it. */
+	if (!adopt) {
+		int ret = kg_vgpu_keep_journal(v->g, journal, size, false);
+
+		if (ret < 0)
+			return ret;
+	}
+	v->journal = journal;
+	v->journal_size = size;
+	kg_vu_set_keeper(v->dev, k);
+	return adopt ? kg_vu_adopt(v->dev, adopt, fd_of, k->data) : 0;
 }
 
 int kg_vgpu_vhost_serve_fd(struct kg_vgpu_vhost *v, int fd)

@@ -9,6 +9,7 @@
 #define KG_VGPU_VHOST_H
 
 #include "vgpu.h"
+#include "vhost-user.h"
 
 struct kg_loop;
 struct kg_vgpu_vhost;
@@ -28,6 +29,17 @@ struct kg_vgpu_vhost *kg_vgpu_vhost_create(struct kg_loop *loop,
 /* Serves an already connected front-end socket (the fuzzer's socketpair):
  * kg_vu_serve_fd. Takes ownership of fd on every path; returns 0 or -errno. */
 int kg_vgpu_vhost_serve_fd(struct kg_vgpu_vhost *v, int fd);
+/*
+ * Surviving a restart (docs/reliability.md): from now on k keeps the
+ * transport's fds and records, and journal (size bytes, memory that outlives
+ * the process) the device's state. adopt (NULL: a fresh start) is the
+ * connection a dead process left, served again with the fds fd_of(k->data,
+ * serial) gives and the state in journal. Returns 0 or -errno; -ENOTSUP
+ * with 3D (nothing is kept then).
+ */
+int kg_vgpu_vhost_keep(struct kg_vgpu_vhost *v, const struct kg_vu_keeper *k, void *journal,
+		       size_t size, const struct kg_vu_saved *adopt,
+		       int (*fd_of)(void *data, uint32_t serial));
 /* Disconnects QEMU, then destroys the output (which may complete its
  * frames into the device), then the device. Accepts NULL. */
 void kg_vgpu_vhost_destroy(struct kg_vgpu_vhost *v);

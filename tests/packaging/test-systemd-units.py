@@ -5,7 +5,8 @@ kmsgate-broker.socket, kmsgate-broker.service and an instance of the
 template kmsgate-vgpu@.service (their ExecStart pointed at this build's
 binaries, the rest as installed), then kmsgate-vgpu run as its unit runs it
 (--guest NAME --socket-path, under a NOTIFY_SOCKET this script listens on):
-READY=1 must come, and only once its socket accepts connections.
+READY=1 must come, after it stored its state memfd (FDSTORE=1, keeper.h),
+and only once its socket accepts connections.
 
 Usage: test-systemd-units.py BROKER_SERVICE BROKER_SOCKET VGPU_TEMPLATE
            KMSGATE_BROKER KMSGATE_VGPU
@@ -55,14 +56,20 @@ def ready_after_listen(vgpu, tmp, problems):
     p = subprocess.Popen([vgpu, '--config', conf, '--guest', 'ci', '--socket-path', sock_path],
                          env=env, stderr=subprocess.PIPE, text=True)
     try:
-        try:
-            msg = ns.recv(4096).decode()
-        except socket.timeout:
-            fail(problems, 'kmsgate-vgpu sent nothing to NOTIFY_SOCKET in 10 s')
-            return
-        print(f'notify: {msg!r}')
-        if 'READY=1' not in msg.split('\n'):
-            fail(problems, f'the first notification is not READY=1: {msg!r}')
+        # Before READY=1 it puts its state memfd in the fd store (keeper.h),
+        # nothing else.
+        msgs = []
+        while not msgs or 'READY=1' not in msgs[-1].split('\n'):
+            try:
+                msgs.append(ns.recv(4096).decode())
+            except socket.timeout:
+                fail(problems, f'no READY=1 on NOTIFY_SOCKET in 10 s (got {msgs!r})')
+                return
+            print(f'notify: {msgs[-1]!r}')
+            if len(msgs) > 4:
+                break
+        if msgs[:-1] != ['FDSTORE=1\nFDNAME=vgpu-state'] or 'READY=1' not in msgs[-1]:
+            fail(problems, f'expected FDSTORE=1 of vgpu-state, then READY=1: {msgs!r}')
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             c.connect(sock_path)
@@ -114,7 +121,7 @@ def main():
             tpl = f.read()
         for want in ('Type=notify', 'Restart=always', '--guest %i',
                      '--socket-path /run/kmsgate/vgpu/%i.sock', 'RuntimeDirectoryPreserve=yes',
-                     'DeviceAllow=/dev/udmabuf rw'):
+                     'DeviceAllow=/dev/udmabuf rw', 'FileDescriptorStoreMax='):
             if want not in tpl:
                 fail(problems, f'kmsgate-vgpu@.service lacks {want}')
         ready_after_listen(vgpu, tmp, problems)
