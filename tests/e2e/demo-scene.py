@@ -8,8 +8,9 @@ zero-copy path. Then b's kmsgate-vgpu is killed (kill -9), started again,
 and b's QEMU restarted (QEMU 10.0.2 cannot resume a vhost-user-gpu device:
 docs/e2e.md). Leaves in OUT: head0..3.png (all guests running),
 head2-after-kill.png, head2-after-restart.png, latency.txt, latency.html,
-latency.png, summary.txt (what it prints at the end), console.log (the
-board's console).
+latency.png, timeline.png, trace-<guest>.json (each kmsgate-vgpu's --trace;
+a runs --pacing jit, b and c --pacing flip), summary.txt (what it prints at
+the end), console.log (the board's console).
 
 The board VM runs on KVM where kgvm.probe_kvm() boots a kernel with it
 (--accel auto), else on TCG. The nested guests stay on TCG (inside the board:
@@ -51,6 +52,9 @@ PHASES = {
     'full': {'setup': 16, 'boot': 280, 'collect': 31, 'restart': 300, 'end': 2},
 }
 PROGRESS_EVERY = 20  # seconds between progress lines while waiting
+# kmsgate-vgpu --pacing per guest: a just in time, b (and c) on the flip
+# event, so the report shows the two side by side (docs/latency.md).
+PACING = {'a': 'jit', 'b': 'flip', 'c': 'flip'}
 
 
 def say(msg):
@@ -241,16 +245,34 @@ def summary(a, out, sc, pr, accel_line, files):
                      f'{str(r["path"]):>10} {cp:>13} {lat:>19}')
     restarted = '' if a.no_restart else ' (b: since its restart)'
     lines += [f'  frames shown: kmsgate-vgpu --stats{restarted}',
-              '  latency: kg-frames in the guest, commit -> flip event, over n frames']
+              '  latency: kg-frames in the guest, commit -> flip event, over n frames', '',
+              f'  {"guest":5} {"pacing":34} {"release-to-glass p50/p99":>24} {"draw p50":>9} '
+              f'{"missed":>6}']
+    for r in rows:
+        g2g = ('-' if r['glass_p50'] != r['glass_p50']
+               else f'{r["glass_p50"]:.0f}/{r["glass_p99"]:.0f} ms')
+        draw = '-' if r['draw_p50'] != r['draw_p50'] else f'{r["draw_p50"]:.0f} ms'
+        lines.append(f'  {r["guest"]:5} {r["pacing"]:34} {g2g:>24} {draw:>9} '
+                     f'{str(r["missed"]):>6}')
+    lines.append('  pacing, release-to-glass (fence answered -> flip), draw, missed: --stats')
     shots = ', '.join(sorted((f for f in os.listdir(out) if f.startswith('head') and
                               f.endswith('.png')), key=lambda f: (len(f), f)))
-    rep = ', '.join(shown_path(f) for f in files if not f.endswith('.png'))
-    plot = next((shown_path(f) for f in files if f.endswith('.png')),
+    rep = ', '.join(shown_path(f) for f in files if f.endswith(('.txt', '.html')))
+    plot = next((shown_path(f) for f in files if f.endswith('latency.png')),
                 'none (gnuplot missing)')
+    tl = next((shown_path(f) for f in files if f.endswith('timeline.png')),
+              'none (gnuplot missing, or no trace)')
+    traces = ', '.join(os.path.basename(f) for f in files if f.endswith('.json'))
     lines += ['',
               f'  screenshots  {rel}/: {shots}',
-              f'  report       {rep} (table, timeline)',
+              f'  report       {rep} (table, pacing, events)',
               f'  plot         {plot} (latency per frame, CPU per frame)',
+              f'  timeline     {tl} ({report.TIMELINE_FRAMES} frames per guest: '
+              'release, flush, flip)',
+              f'  traces       {rel}/: {traces or "none"}' + (' (kmsgate-vgpu --trace)' if traces
+                                                              else ''),
+              *(['               open one in ui.perfetto.dev ("Open trace file") or '
+                 'chrome://tracing ("Load")'] if traces else []),
               f'  console      {rel}/console.log',
               '  phases       ' + ', '.join(f'{p} {mmss(pr.done[p])}' for p in ORDER
                                             if p in pr.done),
@@ -290,12 +312,15 @@ def main():
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
     patch = not a.stock_qemu
+    # Every kmsgate-vgpu writes its frame trace (report: timeline.png, the
+    # trace-<guest>.json files); a is paced just in time, b and c on the flip.
     guests = [scene.Guest('a', 'gradient', pipeline='a', connector='Virtual-2', crtc=1,
-                          qemu_patch=patch),
+                          qemu_patch=patch, trace=True, vgpu_args=f'--pacing {PACING["a"]}'),
               scene.Guest('b', 'solid', pipeline='b', connector='Virtual-3', crtc=2,
-                          qemu_patch=patch)]
+                          qemu_patch=patch, trace=True, vgpu_args=f'--pacing {PACING["b"]}')]
     if not a.no_vkms:
-        guests.append(scene.Guest('c', 'gradient', device='vkms', qemu_patch=patch))
+        guests.append(scene.Guest('c', 'gradient', device='vkms', qemu_patch=patch, trace=True,
+                                  vgpu_args=f'--pacing {PACING["c"]}'))
     try:
         accel, accel_line = choose_accel(a.accel)
     except kgvm.VMError as e:

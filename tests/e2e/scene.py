@@ -17,6 +17,7 @@ own here).
         sc.kill_vgpu('b'); sc.start_vgpu('b'); sc.restart_guest('b')
         stats = sc.stats('a')                 # kmsgate-vgpu --stats JSON (dict)
     sc.lats['a']                # [(frame, latency_us, host time)] from the guest
+    sc.traces['a']              # Guest(trace=True): its kmsgate-vgpu --trace file (str)
     sc.cpu                      # [(host time, board uptime, name, vgpu_s, qemu_s)]
 
 Board-side the scene is a busybox sh script (board_script) that starts
@@ -25,6 +26,8 @@ prefix, and then obeys one-line commands the host sends on the console.
 """
 
 import base64
+import binascii
+import gzip
 import json
 import os
 import re
@@ -32,6 +35,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'vm'))
@@ -126,8 +130,11 @@ class Guest:
 
     def __init__(self, name, pattern, pipeline=None, connector=None, crtc=None, device=None,
                  frames=FRAMES, qemu_patch=False, watch_connector=False, gl_cmd=None,
-                 vgpu_env=None, vgpu_args='', display=None):
+                 vgpu_env=None, vgpu_args='', display=None, trace=False):
         self.name = name
+        # kmsgate-vgpu --trace /tmp/NAME-trace.json; the scene's end sends
+        # the file to the host (Scene.traces): gzip'd, base64, on the console.
+        self.trace = trace
         # 'sdl-gl' (3D guests only): no kmsgate-vgpu; QEMU's virtio-gpu-gl-pci
         # shown with -display sdl,gl=on on an Xvfb in the board, which takes
         # kmsgate-vgpu's place in the script (E2E-CPU's first figure is Xvfb's).
@@ -246,6 +253,8 @@ wait_sock {RUN}/broker.sock || {{ echo "E2E-FAIL broker did not come up"; exit 1
             qemu = gl_guest_args(f'/tmp/{n}.sock', g.gl_cmd, display=g.display)
         if g.vgpu_args:
             how += ' ' + g.vgpu_args
+        if g.trace:
+            how += f' --trace /tmp/{n}-trace.json'
         env = ''.join(f'{k}={nested._sh_quote(v)} ' for k, v in sorted(g.vgpu_env.items()))
         if g.qemu_patch:
             qemu = f'QEMU_MODULE_DIR={PATCHED_MODULE_DIR} {qemu}'
@@ -273,6 +282,7 @@ start_guest_{n}() {{
 }}
 ''')
     names = ' '.join(g.name for g in guests)
+    traced = ' '.join(g.name for g in guests if g.trace)
     for g in guests:
         out.append(f'start_vgpu_{g.name} || echo "E2E-FAIL vgpu {g.name} did not come up"\n')
     for g in guests:
@@ -310,6 +320,12 @@ kill $sampler
 for n in {names}; do eval "kill \\$guest_$n 2>/dev/null"; done
 for n in {names}; do eval "kill \\$vgpu_$n 2>/dev/null; wait \\$vgpu_$n"; done
 for n in {names}; do echo "E2E-STATS $n $(tr -d '\\n' </tmp/$n.json)"; done
+# The trace files, complete now that their kmsgate-vgpu exited: gzip'd and
+# base64 (76 columns) on the console, a line each, then an end line.
+for n in {traced}; do
+	[ -s /tmp/$n-trace.json ] && gzip -c /tmp/$n-trace.json | base64 | sed "s/^/E2E-TRACE $n /"
+	echo "E2E-TRACE-END $n"
+done
 ''')
     if broker:
         out.append('kill $broker_pid; wait $broker_pid\n')
@@ -353,6 +369,8 @@ class Scene:
         self.lats = {g.name: [] for g in self.guests}
         self.cpu = []
         self.stats_seen = {}
+        self.traces = {}          # name -> trace file text (Guest(trace=True), at the end)
+        self._trace_b64 = {}
         self.events = []          # (time, text) milestones for reports
         self.t0 = None
         self.clk_tck = 100
@@ -474,7 +492,7 @@ class Scene:
     def _take(self, line):
         now = time.monotonic()
         self.seen.append((now, line))
-        if self.log:
+        if self.log and not line.startswith('E2E-TRACE '):  # the base64 stays out
             self.log.write(line + '\n')
         m = re.match(r'^\[(\w+)\] GUEST-FLIPPING', line)
         if m:
@@ -490,6 +508,14 @@ class Scene:
         if m:
             self.cpu.append((now, float(m.group(1)), m.group(2), int(m.group(3)) / self.clk_tck,
                              int(m.group(4)) / self.clk_tck))
+            return
+        m = re.match(r'^E2E-TRACE (\w+) (\S+)$', line)
+        if m:
+            self._trace_b64.setdefault(m.group(1), []).append(m.group(2))
+            return
+        m = re.match(r'^E2E-TRACE-END (\w+)$', line)
+        if m:
+            self.traces[m.group(1)] = decode_trace(self._trace_b64.pop(m.group(1), []))
             return
         m = re.match(r'^E2E-STATS (\w+) (.*)$', line)
         if m:
@@ -587,6 +613,17 @@ class Scene:
 
     def frames(self, name):
         return len(self.lats[name])
+
+
+def decode_trace(lines):
+    """The text of a trace file from its E2E-TRACE lines (base64 of its
+    gzip), or None when there were none or they do not decode."""
+    if not lines:
+        return None
+    try:
+        return gzip.decompress(base64.b64decode(''.join(lines), validate=True)).decode()
+    except (binascii.Error, OSError, EOFError, UnicodeDecodeError, zlib.error):
+        return None
 
 
 # ------------------------------------------------------------ the pixels ----
