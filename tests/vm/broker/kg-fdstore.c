@@ -13,7 +13,7 @@
  *   - a (re)started service gets the kept fds from fd 3 on, with
  *     LISTEN_FDS, LISTEN_FDNAMES (names joined by ':') and LISTEN_PID.
  *
- *   kg-fdstore [--max N] NOTIFY_PATH CMD [ARGS...]
+ *   kg-fdstore [--max N] [--restart] NOTIFY_PATH CMD [ARGS...]
  * starts CMD and reads commands from stdin, one per line:
  *   kill9   SIGKILL the service and reap it   -> "FDSTORE KILLED signal=9"
  *   start   start it again with the kept fds  -> "FDSTORE STARTED pid=P fds=N names=A:B"
@@ -21,6 +21,10 @@
  *   quit    stop if running, close the store, exit 0
  * and prints "FDSTORE STORED NAME", "FDSTORE DROPPED NAME (max N)",
  * "FDSTORE REMOVED NAME n=K", "FDSTORE READY pid=P", "FDSTORE STOPPING".
+ * With --restart (systemd's Restart=always, RestartSec=0) a service that
+ * dies without being told to (someone else's kill -9, a crash) is reaped
+ * ("FDSTORE DIED signal=S" or "FDSTORE DIED status=S") and started again at
+ * once with the kept fds, as on "start".
  * The service's own stdout/stderr are this program's.
  *
  * Test code: errors go to stderr with what failed.
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +53,9 @@ struct stored {
 static struct stored store[MAX_STORED];
 static int n_stored, max_stored = MAX_STORED;
 static pid_t service = -1;
+/* --restart: a pidfd of the service (readable once it has exited), else -1. */
+static int service_pidfd = -1;
+static bool restart;
 
 static void keep(int fd, const char *name)
 {
@@ -179,6 +187,11 @@ static void start(const char *notify, char **argv)
 	service = fork();
 	if (service == 0)
 		exec_service(notify, argv);
+	if (restart) {
+		service_pidfd = (int)syscall(SYS_pidfd_open, service, 0);
+		if (service_pidfd < 0)
+			fprintf(stderr, "kg-fdstore: pidfd_open: %s\n", strerror(errno));
+	}
 	printf("FDSTORE STARTED pid=%d fds=%d names=%s\n", service, n_stored, names);
 }
 
@@ -186,6 +199,9 @@ static void reap(const char *what)
 {
 	int st;
 
+	if (service_pidfd >= 0)
+		close(service_pidfd);
+	service_pidfd = -1;
 	if (service < 0 || waitpid(service, &st, 0) < 0)
 		return;
 	if (WIFSIGNALED(st))
@@ -201,12 +217,17 @@ int main(int argc, char **argv)
 	int i = 1, sock;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc > 3 && strcmp(argv[1], "--max") == 0) {
-		max_stored = atoi(argv[2]);
-		i = 3;
+	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+		if (strcmp(argv[i], "--max") == 0)
+			max_stored = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--restart") == 0)
+			restart = true;
+		else
+			break;
 	}
 	if (argc - i < 2 || strlen(argv[i]) >= sizeof(a.sun_path)) {
-		fprintf(stderr, "usage: kg-fdstore [--max N] NOTIFY_PATH CMD [ARGS...]\n");
+		fprintf(stderr,
+			"usage: kg-fdstore [--max N] [--restart] NOTIFY_PATH CMD [ARGS...]\n");
 		return 2;
 	}
 	strcpy(a.sun_path, argv[i]);
@@ -218,13 +239,22 @@ int main(int argc, char **argv)
 	}
 	start(argv[i], argv + i + 1);
 	for (;;) {
-		struct pollfd p[2] = { { sock, POLLIN, 0 }, { 0, POLLIN, 0 } };
+		struct pollfd p[3] = { { sock, POLLIN, 0 },
+				       { 0, POLLIN, 0 },
+				       { service_pidfd, POLLIN, 0 } };
 		char line[64];
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			return 1;
 		if (p[0].revents)
 			on_notify(sock);
+		if (p[2].revents) {
+			/* What it sent before it died (a last FDSTORE=1) comes first. */
+			while (poll(p, 1, 0) > 0)
+				on_notify(sock);
+			reap("DIED");
+			start(argv[i], argv + i + 1);
+		}
 		if (!p[1].revents)
 			continue;
 		if (!fgets(line, sizeof(line), stdin) || strncmp(line, "quit", 4) == 0)
@@ -248,6 +278,9 @@ int main(int argc, char **argv)
 			printf("FDSTORE EXITED status=%d\n",
 			       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 			service = -1;
+			if (service_pidfd >= 0)
+				close(service_pidfd);
+			service_pidfd = -1;
 		} else if (strncmp(line, "start", 5) == 0 && service < 0) {
 			start(argv[i], argv + i + 1);
 		}

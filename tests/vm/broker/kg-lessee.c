@@ -16,8 +16,10 @@
  *       "FLIP_FAILED errno-name" when one fails), as a client would that
  *       waits for a restarted broker (tracker issue 12).
  *       While showing, stdin "list" lists on the same connection (PIPELINE
- *       lines, then "LIST_DONE rc") and "flips" prints "FLIPS_NOW n"; on
- *       quit it releases and prints "RELEASE ok|errno-name".
+ *       lines, then "LIST_DONE rc") and "flips" prints "FLIPS_NOW n NAME
+ *       gap=MS", MS the longest time between two flip events (or since the
+ *       last one) since the previous "flips"; on quit it releases and
+ *       prints "RELEASE ok|errno-name".
  *   kg-lessee [--wait] acquire NAME       acquire, print LEASED (with
  *       t=MS, CLOCK_MONOTONIC) or "REFUSED errno-name text", hold until
  *       stdin closes or says quit (then release), or until the lease is
@@ -32,6 +34,27 @@
  *   kg-lessee kill9 NAME N       N x (a child holds NAME, SIGKILL it, acquire
  *       with WAIT); prints "KILL9 n p50=.. p99=.. max=.. ms".
  *   kg-lessee revoke NAME        admin revoke.
+ *   kg-lessee hammer NAME        LIST, ACQUIRE NAME, RELEASE on one
+ *       connection, again and again until stdin says quit (or ends): the
+ *       broker always has a request to be killed in. Prints
+ *       "HAMMER_CANCELLED REQ" for each ECANCELED, "HAMMER_NOT_HELD
+ *       RELEASE" for a RELEASE answered NOT_HELD (it crossed a restart
+ *       whose broker no longer had the lease: libkmsgate closes the lease
+ *       fd before it sends RELEASE, the dead broker's copy went with it, so
+ *       the kernel had dropped the lessee); after either of those on a
+ *       RELEASE it asks LIST until NAME is no longer its own (5 s at most,
+ *       as a client should: docs/recovery.md). "HAMMER_ERROR REQ errno-name
+ *       text" for any other failure (ETIMEDOUT too: libkmsgate's 10 s) or
+ *       NAME still its own (a lost connection ends the loop); "HAMMER_NOW
+ *       cycles=N" on stdin "count"; at the
+ *       end "HAMMER cycles=N ok=N cancelled=N not_held=N errors=N
+ *       longest=MS fds_start=N fds_end=N" (longest: one request, sent to
+ *       answered; fds: its own open fds with no lease held).
+ *   kg-lessee kill-broker PID    SIGKILLs PID (the broker), waits for it to
+ *       be gone, then connects and asks LIST: with the listening socket in
+ *       the fd store this is answered by the restarted broker. Prints
+ *       "RECOVERED ms=MS dead_ms=MS" (kill to LIST answered, kill to death)
+ *       or "RECOVER_FAILED step errno-name".
  *   kg-lessee list               prints "PIPELINE name state= status= ...
  *       allowed=0|1" (allowed: the broker's flag for this client)
  *   kg-lessee events SECS        prints "EVENT type pipeline status=" for
@@ -61,7 +84,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,6 +127,12 @@ static const char *errname(int e)
 		return "ECONNRESET";
 	case EINVAL:
 		return "EINVAL";
+	case ETIMEDOUT:
+		return "ETIMEDOUT";
+	case ECONNREFUSED:
+		return "ECONNREFUSED";
+	case ESRCH:
+		return "ESRCH";
 	case 0:
 		return "OK";
 	default:
@@ -233,6 +264,7 @@ struct show {
 	bool revoked;
 	bool flip_pending;
 	unsigned flips;
+	double last_flip, gap_max; /* ms: the last flip event, the longest gap */
 };
 
 static void on_event(const struct kmsgate_event *ev, void *data)
@@ -250,8 +282,13 @@ static void on_flip(int fd, unsigned seq, unsigned sec, unsigned usec, void *dat
 {
 	struct show *s = data;
 
+	double now = kg_now_ms();
+
 	s->flip_pending = false;
 	s->flips++;
+	if (s->last_flip > 0 && now - s->last_flip > s->gap_max)
+		s->gap_max = now - s->last_flip;
+	s->last_flip = now;
 	if (s->flips == 10 || s->flips == 130)
 		printf("FLIPPED %s %u t=%.3f\n", s->name, s->flips, kg_now_ms());
 }
@@ -279,7 +316,7 @@ static bool stdin_quit(void)
 /* A line of stdin while showing: "quit" (or its end) stops; "list" asks
  * the broker on the same connection and prints the PIPELINE lines and
  * "LIST_DONE rc"; "flips" prints "FLIPS_NOW n". */
-static bool show_command(struct kmsgate_client *c, const struct show *s)
+static bool show_command(struct kmsgate_client *c, struct show *s)
 {
 	char line[64];
 
@@ -287,8 +324,13 @@ static bool show_command(struct kmsgate_client *c, const struct show *s)
 		return true;
 	if (strncmp(line, "list", 4) == 0)
 		printf("LIST_DONE %d\n", s->broker_gone ? -1 : cmd_list(c));
-	else if (strncmp(line, "flips", 5) == 0)
-		printf("FLIPS_NOW %u\n", s->flips);
+	else if (strncmp(line, "flips", 5) == 0) {
+		double since = s->last_flip > 0 ? kg_now_ms() - s->last_flip : 0;
+
+		printf("FLIPS_NOW %u %s gap=%.1f\n", s->flips, s->name,
+		       since > s->gap_max ? since : s->gap_max);
+		s->gap_max = 0;
+	}
 	fflush(stdout);
 	return false;
 }
@@ -568,6 +610,168 @@ static int cmd_kill9(const char *sock, const char *name, int n)
 	return done == n ? 0 : 1;
 }
 
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+struct hammer {
+	struct kmsgate_client *c;
+	unsigned long ok, cancelled, not_held, errors;
+	bool lost; /* the connection: ECONNRESET or EPROTO */
+	double longest;
+};
+
+/* Counts the answer to one request sent at t0 (err: 0 or an errno); true
+ * when it succeeded. */
+static bool hammered(struct hammer *h, const char *req, int err, double t0)
+{
+	double ms = kg_now_ms() - t0;
+
+	if (ms > h->longest)
+		h->longest = ms;
+	if (err == 0) {
+		h->ok++;
+		return true;
+	}
+	if (err == ECANCELED) {
+		h->cancelled++;
+		printf("HAMMER_CANCELLED %s\n", req);
+	} else if (err == ENOENT && strcmp(req, "RELEASE") == 0) {
+		h->not_held++;
+		printf("HAMMER_NOT_HELD %s\n", req);
+	} else {
+		h->errors++;
+		h->lost |= err == ECONNRESET || err == EPROTO;
+		printf("HAMMER_ERROR %s %s %s\n", req, errname(err),
+		       h->lost		  ? "(connection lost: stopping)"
+		       : err == ETIMEDOUT ? "(no answer within libkmsgate's 10 s)"
+					  : kmsgate_last_error(h->c));
+	}
+	return false;
+}
+
+/* LIST; *mine: name is leased to this client. */
+static bool hammer_list(struct hammer *h, const char *name, bool *mine)
+{
+	struct kmsgate_list *list;
+	double t0 = kg_now_ms();
+	int r = kmsgate_list(h->c, &list);
+
+	*mine = false;
+	if (!hammered(h, "LIST", -r, t0))
+		return false;
+	for (size_t i = 0; i < kmsgate_list_count(list); i++) {
+		const struct kmsgate_pipeline *p = kmsgate_list_get(list, i);
+
+		if (strcmp(kmsgate_pipeline_name(p), name) == 0 && kmsgate_pipeline_mine(p))
+			*mine = true;
+	}
+	kmsgate_list_free(list);
+	return true;
+}
+
+static int cmd_hammer(struct kmsgate_client *c, const char *name)
+{
+	struct hammer h = { .c = c };
+	int fds_start = count_fds();
+	unsigned long cycles = 0;
+
+	for (;;) {
+		struct pollfd in = { 0, POLLIN, 0 };
+		struct kmsgate_lease *l;
+		double t0;
+		bool mine;
+
+		hammer_list(&h, name, &mine);
+		t0 = kg_now_ms();
+		l = kmsgate_acquire(c, name, 0);
+		if (hammered(&h, "ACQUIRE", l ? 0 : errno, t0)) {
+			int r;
+
+			bool gone = false;
+
+			t0 = kg_now_ms();
+			r = kmsgate_release(c, l);
+			/* Cancelled or not held: maybe released, maybe not; LIST
+			 * tells, and the broker ends it once the kernel drops the
+			 * lessee (our fd is closed). At most 5 s. */
+			if (!hammered(&h, "RELEASE", -r, t0) && (r == -ECANCELED || r == -ENOENT)) {
+				for (int i = 0; i < 100 && !gone; i++) {
+					gone = hammer_list(&h, name, &mine) && !mine;
+					if (!gone)
+						usleep(50 * 1000);
+				}
+				if (!gone) {
+					h.errors++;
+					printf("HAMMER_ERROR RELEASE %s still ours after 5 s\n",
+					       name);
+				}
+			}
+		}
+		kmsgate_dispatch(c); /* the PIPELINE_AVAILABLE events of our releases */
+		cycles++;
+		if (h.lost)
+			break;
+		if (poll(&in, 1, 0) > 0) {
+			char line[64];
+
+			if (!fgets(line, sizeof(line), stdin) || strncmp(line, "quit", 4) == 0)
+				break;
+			if (strncmp(line, "count", 5) == 0)
+				printf("HAMMER_NOW cycles=%lu\n", cycles);
+		}
+	}
+	printf("HAMMER cycles=%lu ok=%lu cancelled=%lu not_held=%lu errors=%lu longest=%.1f "
+	       "fds_start=%d fds_end=%d\n",
+	       cycles, h.ok, h.cancelled, h.not_held, h.errors, h.longest, fds_start, count_fds());
+	return h.errors ? 1 : 0;
+}
+
+static int cmd_kill_broker(const char *sock, pid_t pid)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	struct pollfd p = { pidfd, POLLIN, 0 };
+	struct kmsgate_client *c;
+	struct kmsgate_list *list;
+	double t0 = kg_now_ms(), dead;
+	int r;
+
+	if (pidfd < 0 || kill(pid, SIGKILL) < 0) {
+		printf("RECOVER_FAILED kill %s\n", errname(errno));
+		return 1;
+	}
+	/* Gone (a zombie), so it cannot answer the LIST below itself. */
+	if (poll(&p, 1, 10000) != 1) {
+		printf("RECOVER_FAILED death ETIMEDOUT\n");
+		return 1;
+	}
+	close(pidfd);
+	dead = kg_now_ms();
+	c = kmsgate_connect(sock, "kg-recover");
+	if (!c) {
+		printf("RECOVER_FAILED connect %s\n", errname(errno));
+		return 1;
+	}
+	r = kmsgate_list(c, &list);
+	if (r < 0) {
+		printf("RECOVER_FAILED list %s\n", errname(-r));
+		kmsgate_close(c);
+		return 1;
+	}
+	printf("RECOVERED ms=%.3f dead_ms=%.3f\n", kg_now_ms() - t0, dead - t0);
+	kmsgate_list_free(list);
+	kmsgate_close(c);
+	return 0;
+}
+
 static int cmd_list(struct kmsgate_client *c)
 {
 	struct kmsgate_list *list;
@@ -681,7 +885,7 @@ static void usage(void)
 		"usage: kg-lessee [--uid N [--gid G] [--groups G1,G2...]] [--name S] "
 		"[--socket P] [--wait] [--outlive-broker] "
 		"show NAME RRGGBB | acquire NAME | touch NAME OTHER | cycles NAME N | "
-		"revoke NAME | hostile N | cards | master DRIVER | conns N | idle | noread MAX | version | "
+		"revoke NAME | hammer NAME | kill-broker PID | hostile N | cards | master DRIVER | conns N | idle | noread MAX | version | "
 		"waiters NAME N\n");
 }
 
@@ -739,6 +943,8 @@ static int run(const char *sock, const char *name, uint32_t flags, int argc, cha
 		return cmd_cycles(sock, argv[1], atoi(argv[2]));
 	if (strcmp(argv[0], "kill9") == 0 && argc == 3)
 		return cmd_kill9(sock, argv[1], atoi(argv[2]));
+	if (strcmp(argv[0], "kill-broker") == 0 && argc == 2)
+		return cmd_kill_broker(sock, (pid_t)atoi(argv[1]));
 	if (strcmp(argv[0], "hostile") == 0 && argc == 2)
 		return kg_hostile(raw, atoi(argv[1]));
 	if (strcmp(argv[0], "conns") == 0 && argc == 2)
@@ -762,6 +968,8 @@ static int run(const char *sock, const char *name, uint32_t flags, int argc, cha
 		ret = cmd_acquire(c, argv[1], flags);
 	else if (strcmp(argv[0], "list") == 0 && argc == 1)
 		ret = cmd_list(c);
+	else if (strcmp(argv[0], "hammer") == 0 && argc == 2)
+		ret = cmd_hammer(c, argv[1]);
 	else if (strcmp(argv[0], "events") == 0 && argc == 2)
 		ret = cmd_events(c, atoi(argv[1]));
 	else if (strcmp(argv[0], "touch") == 0 && argc == 3)
@@ -784,6 +992,10 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Commands on stdin are read when poll() says fd 0 is readable: a
+	 * buffered fgets could take the next line too, and poll would not
+	 * tell about it until more came. */
+	setvbuf(stdin, NULL, _IONBF, 0);
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		if (strcmp(argv[i], "--uid") == 0 && i + 1 < argc) {
 			id.uid = strtol(argv[++i], NULL, 10);
