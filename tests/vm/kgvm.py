@@ -20,7 +20,9 @@ API for host-side tests (stdlib only; import with sys.path including tests/vm):
                                              # 'fbdev_emulation=0'} (busybox insmod does not
                                              # read module.param= from the kernel command line)
                         mem=1024, timeout=300, qmp=None,  # qmp: socket path, None: private
-                        heads=4)             # virtio-gpu max_outputs (1..16), all forced on
+                        heads=4,             # virtio-gpu max_outputs (1..16), all forced on
+                        init='busybox')      # or 'systemd': Debian 12's systemd 252 as PID 1
+                                             # (tests/vm/sdboard.py)
     with kgvm.VM(opts, ['kms-heads', '--wait']) as vm:   # boots; argv runs via sh
         vm.wait_for(r'^READY$', timeout=60)   # -> re.Match; raises kgvm.VMError on timeout/exit
         line = vm.readline(timeout=5)         # next console line (str, no EOL) or None
@@ -102,7 +104,7 @@ def run(cmd, **kw):
 class Options:
     def __init__(self, cache=None, vkms=False, add=None, qemu_args=None, append=None,
                  mem=1024, timeout=300, qmp=None, echo=True, module_params=None,
-                 heads=HEADS):
+                 heads=HEADS, init='busybox'):
         self.cache = cache
         self.vkms = vkms
         self.add = list(add or [])
@@ -115,6 +117,11 @@ class Options:
         self.module_params = dict(module_params or {})
         # virtio-gpu outputs (max_outputs, 1..16), each connector forced on.
         self.heads = heads
+        # PID 1: 'busybox' (INIT below) or 'systemd' (Debian 12's systemd
+        # 252 with the shipped units as on a board: tests/vm/sdboard.py).
+        if init not in ('busybox', 'systemd'):
+            raise VMError(f"Options(init={init!r}): 'busybox' or 'systemd'")
+        self.init = init
 
 
 def default_cache():
@@ -579,6 +586,9 @@ class VM:
 
     # Setup: fetch, build, boot.
     def start(self):
+        if getattr(self.opts, 'init', 'busybox') == 'systemd':
+            import sdboard  # noqa: E402 (next to this file)
+            return sdboard.start(self)
         t0 = time.monotonic()
         cache = Cache(self.opts.cache or default_cache())
         with cache:
@@ -763,7 +773,8 @@ class VM:
 
     def print_timings(self):
         order = ['kernel fetch', 'kernel (cached)', 'vkms build', 'vkms (cached)', 'modules',
-                 'initramfs build', 'boot to command', 'command', 'total']
+                 'systemd root build', 'systemd root (cached)', 'initramfs build',
+                 'boot to command', 'command', 'total']
         parts = [f'{k} {self.timings[k]:.1f} s' for k in order if k in self.timings]
         log('timings: ' + ', '.join(parts))
 
