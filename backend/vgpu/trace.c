@@ -94,6 +94,10 @@ void kg_trace_frame(struct kg_trace *t, const struct kg_stats_frame *f)
 	if (release && release <= f->recv_ns)
 		slice(t, f->scanout, "draw", release, f->recv_ns, f->recv_ns);
 	slice(t, f->scanout, "queue", f->recv_ns, f->commit_ns, f->recv_ns);
-	slice(t, f->scanout, "scanout", f->commit_ns, f->flip_ns, f->recv_ns);
+	/* A driver without a vblank (virtio-gpu) stamps the flip event before
+	 * the commit call returns: the frame was on screen at once, a slice of
+	 * length 0 rather than none (the demo's timeline plot needs it). */
+	slice(t, f->scanout, "scanout", f->commit_ns,
+	      f->flip_ns && f->flip_ns < f->commit_ns ? f->commit_ns : f->flip_ns, f->recv_ns);
 	instant(t, f->scanout, "fence", f->fence_ns);
 }

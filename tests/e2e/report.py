@@ -96,9 +96,10 @@ def trace_frames(events, tid=0, period_us=PERIOD_US):
 
     A frame's slices carry its flush time (args.flush_ns): draw is release
     -> flush, queue flush -> commit, scanout commit -> flip. The trace has
-    no scanout slice when the flip's timestamp precedes the end of the
-    commit call (the board's virtio-gpu sends the event from inside it):
-    such a frame counts as shown at its commit (flip_in_commit True)."""
+    zero-length scanout slice when the flip's timestamp precedes the end of
+    the commit call (the board's virtio-gpu sends the event from inside it),
+    and traces of older kmsgate-vgpu none: such a frame counts as shown at
+    its commit (flip_in_commit True)."""
     by = {}
     for e in events:
         if not isinstance(e, dict) or e.get('ph') != 'X' or e.get('tid') != tid:
