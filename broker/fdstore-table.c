@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /*
  * The lease table, version 2: a header line, then one line per record,
@@ -141,6 +143,24 @@ size_t kg_fdstore_table_format(const struct kg_fdstore_table *t, char *buf, size
 		ok = put(buf, len, &off, "w %u %u %s\n", t->waits[i].conn, t->waits[i].seq,
 			 t->waits[i].pipeline);
 	return ok ? off : 0;
+}
+
+int kg_fdstore_table_overwrite(int fd, char *buf, size_t len, size_t cap)
+{
+	struct stat sb;
+	size_t n = len;
+	ssize_t w;
+
+	/* The old text's length: padded over with NULs, in the same write. */
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	if (sb.st_size > 0 && (size_t)sb.st_size > n)
+		n = (size_t)sb.st_size < cap ? (size_t)sb.st_size : cap;
+	memset(buf + len, 0, n - len);
+	w = pwrite(fd, buf, n, 0);
+	if (w < 0)
+		return -errno;
+	return (size_t)w == n ? 0 : -EIO;
 }
 
 static bool get_pipeline(const char *s, char *out)

@@ -352,18 +352,29 @@ void kg_fdstore_record(struct kg_fdstore *st, const struct kg_fdstore_table *t)
 	static const struct kg_fdstore_table empty;
 	static char buf[KG_FDSTORE_TABLE_MAX];
 	size_t len;
+	int ret;
 
 	if (!st || st->table_fd < 0)
 		return;
 	len = kg_fdstore_table_format(t ? t : &empty, buf, sizeof(buf));
-	/* Written at once and then cut: a reader after a kill -9 between the
-	 * two sees the new text and, at worst, the old one's tail, which the
-	 * parser refuses rather than misreads. */
-	if (len == 0 || pwrite(st->table_fd, buf, len, 0) != (ssize_t)len ||
-	    ftruncate(st->table_fd, (off_t)len) < 0)
+	/* Written at once, the rest of a longer old text overwritten with NULs
+	 * in the same pwrite, and then cut: a broker restarted after a kill -9
+	 * between the two reads the new table (the parser skips trailing NULs)
+	 * where a plain pwrite would leave the new text followed by the old
+	 * one's tail, which the parser refuses (every connection then lost).
+	 * Before the pwrite it reads the old table. A pwrite is not cut short
+	 * by SIGKILL within one page (4 KiB, some 50 connections); a longer
+	 * table can be, between pages, and the old text may then show through
+	 * after the first page (most likely refused: still open). */
+	ret = len == 0 ? -ENOSPC : kg_fdstore_table_overwrite(st->table_fd, buf, len, sizeof(buf));
+	if (ret == 0 && ftruncate(st->table_fd, (off_t)len) < 0)
+		ret = -errno;
+	if (ret < 0) {
+		errno = -ret;
 		kg_log_errno(KG_LOG_WARN,
 			     "cannot update the stored lease table; a restart would adopt "
 			     "an older view of the leases");
+	}
 }
 
 void kg_fdstore_forget(struct kg_fdstore *st)

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -269,6 +271,91 @@ static void test_keep_live(void **state)
 	assert_int_equal(kg_fdstore_keep_live(e, 2, NULL, 0), 0);
 }
 
+/* kg_fdstore_record rewrites the table in place: a shorter text is padded
+ * with NULs over the old one in the same pwrite, then the file is cut. A
+ * kill -9 between the two leaves a table that reads as the new one. */
+static void test_table_overwrite_shorter(void **state)
+{
+	static char buf[KG_FDSTORE_TABLE_MAX], file[KG_FDSTORE_TABLE_MAX + 1];
+	int fd = memfd_create("test-lease-table", MFD_CLOEXEC);
+	size_t old_len, len;
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	/* The old table: two connections, two leases, one of them in flight. */
+	memset(&tin, 0, sizeof(tin));
+	tin.clients[0] = (struct kg_fdstore_client){ 1, 1, 7, 4, "flipper-a" };
+	tin.clients[1] = (struct kg_fdstore_client){ 2, 1, 0, 0, "flipper-b" };
+	tin.n_clients = 2;
+	tin.leases[0] = (struct kg_fdstore_entry){ 41, "head0", 1 };
+	tin.leases[1] = (struct kg_fdstore_entry){ 42, "head1", 2 };
+	tin.n_leases = 2;
+	old_len = kg_fdstore_table_format(&tin, buf, sizeof(buf));
+	assert_int_equal(kg_fdstore_table_overwrite(fd, buf, old_len, sizeof(buf)), 0);
+	/* The new one is shorter: the request answered, a lease gone. */
+	tin.clients[0].inflight_seq = tin.clients[0].inflight_type = 0;
+	tin.n_leases = 1;
+	len = kg_fdstore_table_format(&tin, buf, sizeof(buf));
+	assert_true(len < old_len);
+	assert_int_equal(kg_fdstore_table_overwrite(fd, buf, len, sizeof(buf)), 0);
+
+	/* The instant before the ftruncate: new text + NULs, old length. */
+	n = pread(fd, file, sizeof(file), 0);
+	assert_int_equal(n, old_len);
+	assert_memory_equal(file, buf, len);
+	for (size_t i = len; i < old_len; i++)
+		assert_int_equal(file[i], '\0');
+	assert_int_equal(kg_fdstore_table_parse(file, (size_t)n, &tout), 0);
+	assert_int_equal(tout.n_clients, 2);
+	assert_int_equal(tout.n_leases, 1);
+	assert_memory_equal(tout.clients, tin.clients, 2 * sizeof(tin.clients[0]));
+	assert_memory_equal(tout.leases, tin.leases, sizeof(tin.leases[0]));
+	/* And after it. */
+	assert_int_equal(ftruncate(fd, (off_t)len), 0);
+	n = pread(fd, file, sizeof(file), 0);
+	assert_int_equal(n, len);
+	assert_int_equal(kg_fdstore_table_parse(file, (size_t)n, &tout), 0);
+	assert_int_equal(tout.n_leases, 1);
+	/* A longer text needs no padding: the file grows to it. */
+	tin.n_leases = 2;
+	old_len = len;
+	len = kg_fdstore_table_format(&tin, buf, sizeof(buf));
+	assert_int_equal(kg_fdstore_table_overwrite(fd, buf, len, sizeof(buf)), 0);
+	n = pread(fd, file, sizeof(file), 0);
+	assert_int_equal(n, len);
+	assert_int_equal(kg_fdstore_table_parse(file, (size_t)n, &tout), 0);
+	assert_int_equal(tout.n_leases, 2);
+	close(fd);
+}
+
+/* The torn table the kill loop found (docs/reliability.md): the shorter
+ * text written without padding and the kill before the cut leave the old
+ * text's tail behind it, which the parser refuses. The padding is what
+ * makes this instant readable. */
+static void test_table_torn_without_padding(void **state)
+{
+	static char old[KG_FDSTORE_TABLE_MAX], file[KG_FDSTORE_TABLE_MAX];
+	size_t old_len, len;
+
+	memset(&tin, 0, sizeof(tin));
+	tin.clients[0] = (struct kg_fdstore_client){ 1, 1, 123, 4, "flipper-a" };
+	tin.n_clients = 1;
+	tin.leases[0] = (struct kg_fdstore_entry){ 41, "head0", 1 };
+	tin.leases[1] = (struct kg_fdstore_entry){ 42, "head1", 0 };
+	tin.n_leases = 2;
+	old_len = kg_fdstore_table_format(&tin, old, sizeof(old));
+	tin.clients[0].inflight_seq = tin.clients[0].inflight_type = 0;
+	tin.n_leases = 1;
+	len = kg_fdstore_table_format(&tin, file, sizeof(file));
+	assert_true(len < old_len);
+	memcpy(file + len, old + len, old_len - len); /* the old tail */
+	assert_int_equal(kg_fdstore_table_parse(file, old_len, &tout), -EINVAL);
+	memset(file + len, 0, old_len - len); /* padded: the new table */
+	assert_int_equal(kg_fdstore_table_parse(file, old_len, &tout), 0);
+	assert_int_equal(tout.n_leases, 1);
+	assert_int_equal(tout.clients[0].inflight_type, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +371,8 @@ int main(void)
 		cmocka_unit_test(test_client_names),
 		cmocka_unit_test(test_classify_connections_and_our_socket),
 		cmocka_unit_test(test_keep_live),
+		cmocka_unit_test(test_table_overwrite_shorter),
+		cmocka_unit_test(test_table_torn_without_padding),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
