@@ -217,6 +217,10 @@ int main(int argc, char **argv)
 	int i = 1, sock;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Commands are read with fgets() when poll() says stdin is readable:
+	 * a buffered stdin would take "kill9\nstart\n" written at once into
+	 * its buffer, and "start" would wait there, unseen by poll(). */
+	setvbuf(stdin, NULL, _IONBF, 0);
 	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		if (strcmp(argv[i], "--max") == 0)
 			max_stored = atoi(argv[++i]);
