@@ -100,11 +100,67 @@ static void handle_hello(struct client *c, const struct kg_proto_msg *msg)
 	store_client(c);
 }
 
-static void dispatch(struct client *c, const uint8_t *buf, size_t len)
+/*
+ * A request on a stored connection (c->conn: a restarted broker takes the
+ * connection back) is recorded in the lease table before it leaves the
+ * socket: read_one() only peeks it (MSG_PEEK), dispatch() writes its seq
+ * and type into the table (INFLIGHT_SEQ/TYPE), then takes it off
+ * (take_off()), handles it, answers, and clears the record. A restarted
+ * broker finding a request recorded answers it CANCELLED only when it is
+ * no longer at the head of the connection's socket (client_adopt());
+ * otherwise it reads and handles it like any other. Killed (kill -9)
+ *   - before the record (or during it: the table is the old one or the
+ *     new one, kg_fdstore_record): nothing recorded, the request still in
+ *     the socket: the next broker reads and answers it, once;
+ *   - between the record and the take: recorded and at the head: the next
+ *     broker handles it, once (no CANCELLED);
+ *   - after the take, before the answer went out: recorded, not at the
+ *     head (the socket is empty, or holds the client's next request, with
+ *     another seq): CANCELLED, once;
+ *   - after the answer, before the record is cleared: the same, so the
+ *     client gets its answer and then a CANCELLED for a request it no
+ *     longer waits for, which libkmsgate drops (docs/recovery.md).
+ * No request is lost. The seq tells one request from the next (libkmsgate
+ * counts them, wrapping after 2^32); a client sending the same seq and
+ * type twice in a row can have the second taken for the first and then
+ * lose the first's answer: its own doing.
+ * Fds that come with a request are a violation; a peek copies them into
+ * this process each time, so they are closed on every path (read_one(),
+ * take_off(), client_adopt()).
+ */
+
+/* Takes the peeked packet off the socket. False (c dead) if it is gone. */
+static bool take_off(struct client *c)
+{
+	uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
+	int fd = -1;
+	ssize_t n = kg_proto_recv(c->fd, buf, sizeof(buf), &fd, NULL);
+
+	if (fd >= 0)
+		close(fd);
+	if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EPROTO)) {
+		c->dead = true;
+		return false;
+	}
+	return true;
+}
+
+/* peeked: the packet is still at the head of the socket (c->conn). */
+static void dispatch(struct client *c, const uint8_t *buf, size_t len, bool peeked)
 {
 	struct kg_proto_msg msg;
 	int err = kg_proto_decode(buf, len, &msg);
+	/* A request past HELLO: in the table while handled (see above). */
+	bool track = c->conn && !err && c->hello && kg_proto_type_is_request(msg.type) &&
+		     msg.type != KG_PROTO_MSG_HELLO;
 
+	if (track) {
+		c->inflight_type = msg.type;
+		c->inflight_seq = msg.seq;
+		kg_requests_record(c->srv);
+	}
+	if (peeked && !take_off(c))
+		return;
 	if (err) {
 		violation(c, buf, len, (uint32_t)err, "malformed message");
 		return;
@@ -124,44 +180,46 @@ static void dispatch(struct client *c, const uint8_t *buf, size_t len)
 		violation(c, buf, len, KG_PROTO_ERR_UNEXPECTED, "HELLO must come first");
 		return;
 	}
-	/* Read from the socket, so lost if the broker dies before answering:
-	 * the table says so, and a restarted broker answers it (adopt). */
-	if (c->conn) {
-		c->inflight_type = msg.type;
-		c->inflight_seq = msg.seq;
-		kg_requests_record(c->srv);
-	}
 	kg_requests_handle(c, &msg);
-	if (c->conn) {
+	if (track) {
 		c->inflight_type = 0;
 		c->inflight_seq = 0;
 		kg_requests_record(c->srv);
 	}
 }
 
-/* Reads one packet. Returns false when there is nothing more to read now
- * (or the client is done for). */
+/* Reads one packet: peeks it on a stored connection (dispatch() takes it
+ * off once it is recorded). Returns false when there is nothing more to
+ * read now (or the client is done for). */
 static bool read_one(struct client *c)
 {
 	uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
 	size_t len = 0;
 	int fd = -1;
-	ssize_t n = kg_proto_recv(c->fd, buf, sizeof(buf), &fd, &len);
+	bool peeked = c->conn != 0;
+	ssize_t n = peeked ? kg_proto_peek(c->fd, buf, sizeof(buf), &fd, &len)
+			   : kg_proto_recv(c->fd, buf, sizeof(buf), &fd, &len);
 
 	if (fd >= 0)
-		close(fd); /* clients never legitimately send an fd */
+		close(fd); /* clients never legitimately send an fd (a peek's: a copy) */
 	if (n == -EAGAIN)
 		return false;
 	if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EPROTO)) {
 		c->dead = true;
 		return false;
 	}
+	if (n > 0 && fd < 0) {
+		dispatch(c, buf, (size_t)n, peeked);
+		return !c->dead;
+	}
+	/* Off the socket before the ERROR: a close with unread data would
+	 * reset the connection before the client reads it (see refuse()). */
+	if (peeked && !take_off(c))
+		return false;
 	if (n == -EMSGSIZE)
 		violation(c, buf, len, KG_PROTO_ERR_TOO_BIG, "message too big");
-	else if (n == -EPROTO || fd >= 0)
-		violation(c, buf, len, KG_PROTO_ERR_FD, "unexpected file descriptor");
 	else
-		dispatch(c, buf, (size_t)n);
+		violation(c, buf, len, KG_PROTO_ERR_FD, "unexpected file descriptor");
 	return !c->dead;
 }
 
@@ -524,6 +582,28 @@ static void answer_lost_request(struct client *c, uint16_t type, uint32_t seq)
 			     "not have taken effect (LIST tells)");
 }
 
+/* The request the old broker recorded is still the first one in the
+ * socket: it was killed before taking it off (see dispatch()), and the
+ * loop reads it as usual. */
+static bool still_at_head(struct client *c, uint16_t type, uint32_t seq)
+{
+	uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
+	uint16_t head_type;
+	uint32_t head_seq;
+	int fd = -1;
+	ssize_t n = kg_proto_peek(c->fd, buf, sizeof(buf), &fd, NULL);
+
+	if (fd >= 0)
+		close(fd); /* a copy; dispatch() would refuse that packet anyway */
+	if (n <= 0 || fd >= 0 || kg_proto_peek_header(buf, (size_t)n, &head_type, &head_seq) != 0 ||
+	    head_type != type || head_seq != seq)
+		return false;
+	kg_info("client pid %d: its %s (seq %u) was being read when the broker died; it is still "
+		"in the socket and is handled now",
+		c->cred.pid, kg_proto_type_name(type), seq);
+	return true;
+}
+
 /* The table (fdstore.h) must hold everything the server can have. */
 _Static_assert(KG_FDSTORE_MAX_CLIENTS >= KG_SERVER_MAX_CLIENTS, "table too small: clients");
 _Static_assert(KG_FDSTORE_MAX_LEASES >= KG_CONFIG_MAX_PIPELINES, "table too small: leases");
@@ -561,7 +641,7 @@ static struct client *client_adopt(struct kg_server *srv, const struct kg_fdstor
 	}
 	kg_info("took back connection %s%u from the fd store: pid %d uid %u \"%s\"",
 		KG_FDSTORE_CLIENT_PREFIX, e->conn, c->cred.pid, c->cred.uid, c->name);
-	if (e->inflight_type)
+	if (e->inflight_type && !still_at_head(c, e->inflight_type, e->inflight_seq))
 		answer_lost_request(c, e->inflight_type, e->inflight_seq);
 	return c;
 err_fd:

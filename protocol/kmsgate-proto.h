@@ -322,5 +322,10 @@ int kg_proto_send(int sock, const void *buf, size_t len, int fd);
  *   -errno     recvmsg failed (-EAGAIN on an empty non-blocking socket).
  * *len_out (if not NULL) gets the bytes stored in buf in every case. */
 ssize_t kg_proto_recv(int sock, void *buf, size_t cap, int *fd, size_t *len_out);
+/* kg_proto_recv with MSG_PEEK: the same answers, but the packet stays at
+ * the head of the socket (the next recv or peek gets it again). Each peek
+ * duplicates the packet's fds into this process: *fd is the caller's to
+ * close as after kg_proto_recv, every other one is closed here. */
+ssize_t kg_proto_peek(int sock, void *buf, size_t cap, int *fd, size_t *len_out);
 
 #endif

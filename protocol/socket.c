@@ -56,7 +56,7 @@ static void close_fds(int *fds, unsigned n)
 		close(fds[i]);
 }
 
-ssize_t kg_proto_recv(int sock, void *buf, size_t cap, int *fd, size_t *len_out)
+static ssize_t recv_packet(int sock, void *buf, size_t cap, int *fd, size_t *len_out, int flags)
 {
 	union {
 		char buf[CMSG_SPACE(RECV_FD_ROOM * sizeof(int))];
@@ -79,7 +79,7 @@ ssize_t kg_proto_recv(int sock, void *buf, size_t cap, int *fd, size_t *len_out)
 	if (len_out)
 		*len_out = 0;
 	do {
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -109,4 +109,14 @@ ssize_t kg_proto_recv(int sock, void *buf, size_t cap, int *fd, size_t *len_out)
 		return -EPROTO;
 	}
 	return n;
+}
+
+ssize_t kg_proto_recv(int sock, void *buf, size_t cap, int *fd, size_t *len_out)
+{
+	return recv_packet(sock, buf, cap, fd, len_out, 0);
+}
+
+ssize_t kg_proto_peek(int sock, void *buf, size_t cap, int *fd, size_t *len_out)
+{
+	return recv_packet(sock, buf, cap, fd, len_out, MSG_PEEK);
 }

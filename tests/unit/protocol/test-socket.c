@@ -222,6 +222,63 @@ static void test_nonblocking_empty_and_closed_peer(void **state)
 	assert_int_equal(kg_proto_send(p->a, "x", 1, -1), -EPIPE);
 }
 
+/* kg_proto_peek: the packet stays at the head, the next recv gets it; each
+ * peek of a packet with fds copies them into the process (the broker peeks
+ * a request before recording it, broker/server.c): none may stay open. */
+static void test_peek_leaves_the_packet_and_no_fd(void **state)
+{
+	struct pair *p = *state;
+	uint8_t out[KG_PROTO_MAX_MSG_SIZE], in[KG_PROTO_MAX_MSG_SIZE];
+	size_t n = encode_type(KG_PROTO_MSG_ACQUIRE, out, sizeof(out));
+	size_t n2 = encode_type(KG_PROTO_MSG_LIST, out + n, sizeof(out) - n);
+	int before, fd, devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int pipefd[2];
+
+	assert_int_equal(kg_proto_send(p->a, out, n, -1), 0);
+	assert_int_equal(kg_proto_send(p->a, out + n, n2, -1), 0);
+	for (int i = 0; i < 2; i++) {
+		memset(in, 0, sizeof(in));
+		assert_int_equal(kg_proto_peek(p->b, in, sizeof(in), &fd, NULL), (ssize_t)n);
+		assert_int_equal(fd, -1);
+		assert_memory_equal(in, out, n);
+	}
+	assert_int_equal(kg_proto_recv(p->b, in, sizeof(in), &fd, NULL), (ssize_t)n);
+	assert_memory_equal(in, out, n);
+	assert_int_equal(kg_proto_peek(p->b, in, sizeof(in), &fd, NULL), (ssize_t)n2);
+	assert_memory_equal(in, out + n, n2);
+	assert_int_equal(kg_proto_recv(p->b, in, sizeof(in), &fd, NULL), (ssize_t)n2);
+
+	/* A request with stray fds: every peek closes its copies. */
+	before = kg_test_fd_count();
+	send_raw(p->a, out, n, devnull, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(kg_proto_peek(p->b, in, sizeof(in), &fd, NULL), -EPROTO);
+		assert_int_equal(fd, -1);
+		assert_int_equal(kg_test_fd_count(), before);
+	}
+	assert_int_equal(kg_proto_recv(p->b, in, sizeof(in), &fd, NULL), -EPROTO);
+	assert_int_equal(kg_test_fd_count(), before);
+	/* A packet that carries one: each peek returns a new copy. */
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	n = encode_type(KG_PROTO_MSG_LEASE, out, sizeof(out));
+	assert_int_equal(kg_proto_send(p->a, out, n, pipefd[0]), 0);
+	before = kg_test_fd_count();
+	assert_int_equal(kg_proto_peek(p->b, in, sizeof(in), &fd, NULL), (ssize_t)n);
+	assert_true(fd >= 0);
+	assert_int_equal(kg_test_fd_count(), before + 1);
+	close(fd);
+	assert_int_equal(kg_proto_recv(p->b, in, sizeof(in), &fd, NULL), (ssize_t)n);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(kg_test_fd_count(), before);
+	/* Nothing left: EAGAIN. */
+	assert_int_equal(fcntl(p->b, F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(kg_proto_peek(p->b, in, sizeof(in), &fd, NULL), -EAGAIN);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(devnull);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +291,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oversized_packet_is_truncation, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eof_and_empty_packet, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peek_leaves_the_packet_and_no_fd, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_nonblocking_empty_and_closed_peer, setup,
 						teardown),
 	};

@@ -9,8 +9,8 @@ Scenarios: two-clients isolation kill9 acl hostile cycles release sigterm hotplu
            caps slow-reader version wait-queue available admin groups driver master-busy
            sd-activate sd-wrong-type (with --notify KG_NOTIFY --activate SYSTEMD_SOCKET_ACTIVATE)
            lease-facts (with --leasefacts KG_LEASEFACTS)
-           restart restart-nostore restart-clients restart-inflight (with --fdstore KG_FDSTORE;
-           restart-inflight also --strace STRACE)
+           restart restart-nostore restart-clients restart-inflight restart-unread (with
+           --fdstore KG_FDSTORE; restart-inflight and restart-unread also --strace STRACE)
            kill9-loop (with --fdstore KG_FDSTORE [--kills N] [--seed S])
 Exit: 0 pass, 1 a check failed, 99 the rig failed (also a timeout, or an exception in
 this script)."""
@@ -664,7 +664,7 @@ def run(args, scenario, check):
             if not tool:
                 raise kgvm.VMError(f'{scenario} needs --{dest[3:]} {dest.upper()}')
             add += [f'{tool}:/bin/{dest}']
-        if scenario == 'restart-inflight':
+        if scenario in ('restart-inflight', 'restart-unread'):
             if not args.strace:
                 raise kgvm.VMError(f'{scenario} needs --strace STRACE')
             add += [f'{args.strace}:/bin/strace']
@@ -1476,6 +1476,83 @@ def host_restart_inflight(vm, check):
 HOST['restart-inflight'] = host_restart_inflight
 
 
+# The request the dead broker had recorded but not yet taken off the socket
+# (broker/server.c, dispatch(): peek, record, take). strace SIGKILLs the
+# broker at its 2nd ftruncate after it attached: the 1st ends the table
+# write of the victim's connection (after HELLO), the 2nd the write that
+# records its ACQUIRE as in flight, so the broker dies with the ACQUIRE in
+# the table (the pwrite before was done) and still at the head of the
+# socket. The restarted broker must handle it (LEASED), not answer
+# CANCELLED: before the peek, a kill here lost the request (10 s timeout).
+SCENARIOS['restart-unread'] = r"""
+mkfifo /tmp/fq; exec 9<>/tmp/fq
+kg-fdstore /run/notify.sock kmsgate-broker --config /etc/kmsgate.conf --log-level debug \
+	<&9 >/tmp/fds.out 2>/tmp/broker.log &
+F=$!
+wait_file /tmp/fds.out 'FDSTORE READY' || echo "NO_READY"
+P=$(sed -n 's/^FDSTORE READY pid=//p' /tmp/fds.out | tail -n 1)
+strace -p $P -e trace=ftruncate,recvmsg -e inject=ftruncate:error=EIO:signal=KILL:when=2 \
+	-o /tmp/strace.out 2>/tmp/strace.err &
+S=$!
+i=0; while ! grep -q 'TracerPid:[[:space:]]*[1-9]' /proc/$P/status && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+lessee 1 --name victim acquire head2
+wait_file /tmp/strace.out 'killed by SIGKILL' || echo "NO_STRACE_KILL"
+wait $S
+sed 's/^/STRACE /' /tmp/strace.out /tmp/strace.err
+echo kill9 >&9
+wait_file /tmp/fds.out 'FDSTORE KILLED' || echo "NO_KILL"
+echo "ANSWERS_BEFORE_RESTART=$(grep -c '^LEASED\|^REFUSED' /tmp/l1.out)"
+echo start >&9
+i=0; while [ "$(grep -c 'FDSTORE READY' /tmp/fds.out)" != 2 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+wait_lessee 1 '^LEASED\|^REFUSED' || echo "NO_ANSWER victim"
+kg-lessee list | sed 's/^/AFTER_RESTART /'
+lquit 1
+echo stop >&9
+wait_file /tmp/fds.out 'FDSTORE EXITED' || echo "NO_EXIT"
+echo quit >&9; wait $F
+sed 's/^/FDS /' /tmp/fds.out
+echo "--- broker log"; tail -n 80 /tmp/broker.log
+echo "BROKER_EXIT=$(sed -n 's/^FDSTORE EXITED status=//p' /tmp/fds.out)"
+"""
+NO_BROKER += ('restart-unread',)
+
+
+def host_restart_unread(vm, check):
+    vm.wait_for(r'^BROKER_EXIT=', timeout=240)
+    out = '\n'.join(vm.output)
+    calls = [ln for ln in lines(vm, 'STRACE ') if 'ftruncate(' in ln or 'recvmsg(' in ln]
+    trunc = [i for i, ln in enumerate(calls) if 'ftruncate(' in ln]
+    # The ACQUIRE was peeked (MSG_PEEK) before its record, and not taken
+    # after it: no recvmsg without MSG_PEEK between the 1st ftruncate and
+    # the killed 2nd one.
+    between = calls[trunc[0] + 1:trunc[1]] if len(trunc) == 2 else []
+    check(len(trunc) == 2 and calls[trunc[1]].endswith('= ?')
+          and any('MSG_PEEK' in ln for ln in between)
+          and not any('recvmsg(' in ln and 'MSG_PEEK' not in ln and '= -1 EAGAIN' not in ln
+                      for ln in between)
+          and bool(re.search(r'STRACE \+\+\+ killed by SIGKILL', out)),
+          f'strace killed the broker at the table write recording the peeked ACQUIRE (2nd '
+          f'ftruncate), before it took it off the socket: {[ln[:100] for ln in calls]}')
+    check(value(vm, 'ANSWERS_BEFORE_RESTART') == '0', 'victim had no answer when the broker died')
+    check(bool(re.search(r'the stored lease table has 0 lease\(s\), 1 connection\(s\), 0 '
+                         r'waiter\(s\)', out)),
+          'the restarted broker read the table (the victim\'s connection)')
+    check(bool(re.search(r'client pid \d+: its ACQUIRE \(seq \d+\) was being read when the broker '
+                         r'died; it is still in the socket and is handled now', out))
+          and 'answering CANCELLED' not in out,
+          'broker log: the recorded ACQUIRE was still at the head of the socket: no CANCELLED')
+    answers = [ln for ln in vm.output if ln.startswith(('LEASED head2', 'REFUSED'))]
+    check(len(answers) == 1 and answers[0].startswith('LEASED head2'),
+          f'the restarted broker answered the ACQUIRE once, on the same connection: '
+          f'LEASED: {answers}')
+    states = pipeline_states(vm, 'AFTER_RESTART ')
+    check(states.get('head2') not in (None, '0'),
+          f'head2 is leased (to the victim) after the restart: {states}')
+
+
+HOST['restart-unread'] = host_restart_unread
+
+
 def fd_kinds(vm, key):
     """The last line FDS_...=N kind;N kind; -> {kind: N}"""
     found = [ln[len(key) + 1:] for ln in vm.output if ln.startswith(key + '=')]
@@ -1853,7 +1930,7 @@ def main():
     p.add_argument('--activate', help='systemd-socket-activate (sd-* scenarios)')
     p.add_argument('--leasefacts', help='kg-leasefacts (lease-facts)')
     p.add_argument('--fdstore', help='kg-fdstore (restart*, kill9-loop)')
-    p.add_argument('--strace', help='strace (restart-inflight)')
+    p.add_argument('--strace', help='strace (restart-inflight, restart-unread)')
     p.add_argument('--kills', type=int, default=20,
                    help='kill9-loop: how many times the broker is killed (20)')
     p.add_argument('--seed', type=int, help='kill9-loop: the seed of the delays before each '
