@@ -261,6 +261,9 @@ def main():
     stored_at_quit = [ln for ln in log if ln.startswith('FDSTORE REMOVED')]
     if rig.stored:
         problems.append(f'left in the store after a clean stop: {sorted(rig.stored)}')
+    if 'FDSTORE EXITED status=0' not in log:
+        problems.append(f'the last kmsgate-vgpu did not exit cleanly on SIGTERM: '
+                        f'{[ln for ln in log if "EXITED" in ln]}')
     print(f'{len(stored_at_quit)} fds removed from the store, all at the clean stop or on '
           f'replacement')
     if problems:
