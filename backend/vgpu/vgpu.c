@@ -255,7 +255,8 @@ static void run_handler(struct kg_vgpu *g, struct vgpu_cmd *c)
 		c->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		return;
 	}
-	if (kg_log_get_level() >= KG_LOG_DEBUG && c->hdr.type != VIRTIO_GPU_CMD_RESOURCE_FLUSH &&
+	if (kg_log_get_level() >= KG_LOG_DEBUG && !g->restoring &&
+	    c->hdr.type != VIRTIO_GPU_CMD_RESOURCE_FLUSH &&
 	    c->hdr.type != VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D && !d->gpu)
 		kg_dbg("vgpu: %s", d->name); /* per-frame commands stay quiet */
 	c->gpu = d->gpu;
