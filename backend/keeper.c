@@ -30,7 +30,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#define KEEPER_MAGIC  "kgvgpuK1"
+#define KEEPER_MAGIC  "kgvgpuK2"
 #define KEEPER_QUEUES 2 /* virtio-gpu: control, cursor */
 #define STORE(p, v)   __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
 
@@ -38,6 +38,8 @@ struct keeper_file {
 	char magic[8];
 	uint32_t active; /* saved[active] is the description */
 	uint32_t next_serial;
+	uint32_t device; /* serial of the KMS device's fd (--device), 0: none */
+	uint32_t pad;
 	struct kg_vu_saved saved[2];
 	struct kg_vq_inflight inflight[KEEPER_QUEUES];
 };
@@ -316,6 +318,33 @@ int kg_keeper_fd_of(void *keeper, uint32_t serial)
 	return -1;
 }
 
+int kg_keeper_take_device(struct kg_keeper *k, const char *path)
+{
+	struct stat want, got;
+	size_t i;
+
+	if (!k || !k->adopt || !k->f->device || stat(path, &want) < 0)
+		return -1;
+	for (i = 0; i < k->n_inherited; i++) {
+		if (k->inherited[i].serial == k->f->device && k->inherited[i].fd >= 0)
+			break;
+	}
+	/* Another device than --device now: it is dropped with the unclaimed. */
+	if (i == k->n_inherited || fstat(k->inherited[i].fd, &got) < 0 || !S_ISCHR(got.st_mode) ||
+	    got.st_rdev != want.st_rdev)
+		return -1;
+	return kg_keeper_fd_of(k, k->f->device);
+}
+
+void kg_keeper_keep_device(struct kg_keeper *k, int fd)
+{
+	uint32_t old = k->f->device;
+
+	STORE(k->f->device, k_keep(k, fd));
+	if (old)
+		k_drop(k, old);
+}
+
 void *kg_keeper_journal(struct kg_keeper *k, size_t *size)
 {
 	*size = KG_KEEPER_JOURNAL_SIZE;
@@ -337,6 +366,8 @@ void kg_keeper_forget(struct kg_keeper *k)
 {
 	if (!k || !k->f)
 		return;
+	if (k->f->device)
+		k_drop(k, k->f->device);
 	/* The connection's fds left the store when it was dropped (kg_vu
 	 * saves, then drops, on every path); what is left is the state. */
 	fresh(k);

@@ -12,7 +12,8 @@
  *                  queue's inflight record, the device's journal;
  *   "vgpu-fd-N"    every fd of the connection: the socket, guest RAM memfds,
  *                  kick/call/err eventfds, the back-end and GPU channels
- *                  (N: a serial, never reused, named in the description).
+ *                  (N: a serial, never reused, named in the description),
+ *                  and the KMS device's fd with --device.
  * On a clean stop (SIGTERM) all are removed (FDSTOREREMOVE=1): a stopped
  * back-end leaves nothing to adopt.
  *
@@ -49,6 +50,16 @@ const struct kg_vu_keeper *kg_keeper_ops(struct kg_keeper *k);
 /* Ownership of the stored fd of serial passes to the caller; -1: none. */
 int kg_keeper_fd_of(void *keeper, uint32_t serial);
 void *kg_keeper_journal(struct kg_keeper *k, size_t *size);
+/*
+ * The KMS device kmsgate-vgpu opened (--device): kept too, so that the DRM
+ * file, and with it the framebuffer on screen, outlives the process (a DRM
+ * file's framebuffers are removed, and their planes turned off, when its
+ * last fd closes). take: the stored fd of the dead process when it is the
+ * same device as path and its connection is adopted, else -1 (open it
+ * anew, then keep it).
+ */
+int kg_keeper_take_device(struct kg_keeper *k, const char *path);
+void kg_keeper_keep_device(struct kg_keeper *k, int fd);
 /* After adopting (or not): stored fds nothing refers to leave the store. */
 void kg_keeper_drop_unclaimed(struct kg_keeper *k);
 

@@ -575,11 +575,12 @@ static bool name_listed(const char *list, const char *name)
 static struct kg_output *open_kms(struct app *a)
 {
 	struct kg_kms_pipe all[KG_MAX_SCANOUTS], use[KG_MAX_SCANOUTS];
+	struct kg_output *out = NULL;
 	unsigned n_use = 0;
+	bool adopted;
 	int n;
 
 	if (a->o.broker || a->o.pipelines) {
-		struct kg_output *out = NULL;
 
 		if (!a->o.pipelines) {
 			kg_err("--broker needs --pipeline NAME[,NAME...] (kmsgatectl list shows them)");
@@ -592,7 +593,11 @@ static struct kg_output *open_kms(struct app *a)
 		kg_err("--output kms needs --device /dev/dri/cardN (or --output headless)");
 		return NULL;
 	}
-	a->drm_fd = open(a->o.device, O_RDWR | O_CLOEXEC);
+	/* The card the previous process had: its frame is still on screen. */
+	a->drm_fd = a->keeper ? kg_keeper_take_device(a->keeper, a->o.device) : -1;
+	adopted = a->drm_fd >= 0;
+	if (!adopted)
+		a->drm_fd = open(a->o.device, O_RDWR | O_CLOEXEC);
 	if (a->drm_fd < 0) {
 		kg_log_errno(KG_LOG_ERROR,
 			     "cannot open %s (is it a DRM card and are you in the "
@@ -620,7 +625,12 @@ static struct kg_output *open_kms(struct app *a)
 		       a->o.connectors ? a->o.connectors : "(any)");
 		return NULL;
 	}
-	return kg_output_kms_create(a->loop, a->drm_fd, use, n_use);
+	out = kg_output_kms_create(a->loop, a->drm_fd, use, n_use);
+	if (out && adopted)
+		kg_output_kms_take_leftovers(out);
+	else if (out && a->keeper)
+		kg_keeper_keep_device(a->keeper, a->drm_fd);
+	return out;
 }
 
 static struct kg_output *open_output(struct app *a)
@@ -764,7 +774,6 @@ static int keep(struct app *a)
 				"(virglrenderer's state cannot be kept)");
 		return 0;
 	}
-	a->keeper = kg_keeper_open();
 	if (!a->keeper)
 		return 0;
 	journal = kg_keeper_journal(a->keeper, &size);
@@ -824,6 +833,9 @@ static int start(struct app *a)
 	 * 3D or not. */
 	if (!a->o.virgl && (a->o.render_node || a->o.gles))
 		kg_info("no --virgl: --render-node and --gles do not apply");
+	/* Before the output: a KMS device may be the previous process's. */
+	if (!a->o.virgl && a->o.fd < 0)
+		a->keeper = kg_keeper_open();
 	a->out = open_output(a);
 	if (!a->out)
 		return -1;

@@ -65,6 +65,7 @@ struct scanout {
 	struct kg_kms_plane_props primary_props, cursor_props;
 	uint32_t mode_blob;
 	bool active;	/* the modeset was committed */
+	bool flipped;	/* a flip of this output completed (leftovers) */
 	bool in_flight; /* a commit's flip event is still to come */
 	struct frame pending, queued;
 	struct kg_zcfb *current_zc; /* on screen (zero copy) */
@@ -93,6 +94,11 @@ struct kg_output_kms {
 	struct kg_fbcache *cache;
 	unsigned n;
 	struct scanout scanouts[KG_MAX_SCANOUTS];
+	/* A dead process's framebuffers on this DRM file, removed once every
+	 * scanout flipped (kg_output_kms_take_leftovers). */
+	uint32_t *old_fbs;
+	unsigned n_old_fbs;
+	uintptr_t cookie; /* what its commits give their flip events */
 };
 
 static inline struct kg_output_kms *kg_kms_from_output(struct kg_output *out)

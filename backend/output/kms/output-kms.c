@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 #include <xf86drm.h>
 
 #include "clock.h"
@@ -114,7 +115,7 @@ static int commit(struct scanout *so, const struct kg_plane_setup *ps, bool test
 		add_plane(&a, so->pipe.primary_plane_id, &so->primary_props, so->pipe.crtc_id, ps);
 	if (so->cursor_dirty && so->pipe.cursor_plane_id)
 		add_cursor(so, &a);
-	ret = kg_atomic_commit(&a, flags, test_only, so->out);
+	ret = kg_atomic_commit(&a, flags, test_only, (void *)(uintptr_t)so->out->cookie);
 	kg_atomic_finish(&a);
 	return ret;
 }
@@ -432,24 +433,100 @@ static void flip_done(struct scanout *so, unsigned seq, unsigned sec, unsigned u
 		done.cb(done.data, &res);
 }
 
+/* A dead process's framebuffers go once none of them can be on screen. */
+static void release_leftovers(struct kg_output_kms *k)
+{
+	for (unsigned i = 0; i < k->n; i++) {
+		if (!k->scanouts[i].flipped)
+			return;
+	}
+	for (unsigned i = 0; i < k->n_old_fbs; i++)
+		drmModeRmFB(k->fd, k->old_fbs[i]);
+	kg_dbg("kms: removed the previous process's %u framebuffer(s)", k->n_old_fbs);
+	free(k->old_fbs);
+	k->old_fbs = NULL;
+	k->n_old_fbs = 0;
+}
+
+/* GEM handles are handed out lowest free first from 1, and the DRM API
+ * has no call that lists a file's handles: the dead process's are found
+ * by closing 1, 2, ... until this many in a row were not there. */
+#define LEFTOVER_HANDLE_GAP 256
+
+void kg_output_kms_take_leftovers(struct kg_output *out)
+{
+	struct kg_output_kms *k = kg_kms_from_output(out);
+	drmModeRes *res = drmModeGetResources(k->fd);
+	unsigned closed = 0, miss = 0;
+
+	if (res && res->count_fbs > 0) {
+		k->old_fbs = malloc(sizeof(*k->old_fbs) * (size_t)res->count_fbs);
+		if (k->old_fbs) {
+			memcpy(k->old_fbs, res->fbs, sizeof(*k->old_fbs) * (size_t)res->count_fbs);
+			k->n_old_fbs = (unsigned)res->count_fbs;
+		}
+	}
+	drmModeFreeResources(res);
+	for (uint32_t h = 1; miss < LEFTOVER_HANDLE_GAP; h++) {
+		struct drm_gem_close c = { .handle = h };
+
+		if (drmIoctl(k->fd, DRM_IOCTL_GEM_CLOSE, &c) == 0) {
+			closed++;
+			miss = 0;
+		} else {
+			miss++;
+		}
+	}
+	kg_info("kms: the previous kmsgate-vgpu's frame stays on screen until the guest's next "
+		"one (%u framebuffer(s) kept until then, %u buffer handle(s) closed)",
+		k->n_old_fbs, closed);
+}
+
+/*
+ * The output whose DRM fd is being read. A flip event carries the value
+ * its commit passed, and the DRM file may be a dead process's (kept in
+ * systemd's fd store, kg_output_kms_take_leftovers): its last events come
+ * to us with values that are pointers in that process. So the value is a
+ * cookie, checked, and the output comes from here (one thread; set around
+ * each drmHandleEvent()).
+ */
+static struct kg_output_kms *reading;
+
 static void on_page_flip(int fd, unsigned seq, unsigned sec, unsigned usec, unsigned crtc_id,
 			 void *data)
 {
-	struct kg_output_kms *k = data;
+	struct kg_output_kms *k = reading;
+
+	if (!k || (uintptr_t)data != k->cookie) {
+		kg_dbg("kms: a flip event of the previous process (CRTC %u) ignored", crtc_id);
+		return;
+	}
 
 	for (unsigned i = 0; i < k->n; i++) {
 		if (k->scanouts[i].pipe.crtc_id == crtc_id && k->scanouts[i].in_flight) {
+			k->scanouts[i].flipped = true;
+			if (k->old_fbs)
+				release_leftovers(k);
 			flip_done(&k->scanouts[i], seq, sec, usec);
 			return;
 		}
 	}
 }
 
-static void on_drm_readable(void *data, int fd, uint32_t events)
+static int handle_events(struct kg_output_kms *k)
 {
 	drmEventContext ctx = { .version = 3, .page_flip_handler2 = on_page_flip };
+	int ret;
 
-	if (drmHandleEvent(fd, &ctx) < 0)
+	reading = k;
+	ret = drmHandleEvent(k->fd, &ctx);
+	reading = NULL;
+	return ret;
+}
+
+static void on_drm_readable(void *data, int fd, uint32_t events)
+{
+	if (handle_events(data) < 0)
 		kg_log_errno(KG_LOG_WARN, "kms: reading DRM events failed");
 }
 
@@ -465,7 +542,6 @@ static unsigned kms_num_scanouts(struct kg_output *out)
 /* Waits (bounded) for flips in flight, so no event names freed memory. */
 static void drain(struct kg_output_kms *k)
 {
-	drmEventContext ctx = { .version = 3, .page_flip_handler2 = on_page_flip };
 	uint64_t deadline = kg_now_ns() + DRAIN_MS * 1000000ull;
 
 	for (;;) {
@@ -477,7 +553,7 @@ static void drain(struct kg_output_kms *k)
 		if (!busy || kg_now_ns() > deadline)
 			return;
 		if (poll(&pfd, 1, DRAIN_MS) > 0)
-			drmHandleEvent(k->fd, &ctx);
+			handle_events(k);
 	}
 }
 
@@ -510,6 +586,7 @@ static void kms_destroy(struct kg_output *out)
 	for (unsigned i = 0; i < k->n; i++)
 		scanout_finish(&k->scanouts[i]);
 	kg_fbcache_destroy(k->cache);
+	free(k->old_fbs); /* they go with the DRM file */
 	free(k);
 }
 
@@ -589,6 +666,8 @@ struct kg_output *kg_output_kms_create(struct kg_loop *loop, int drm_fd,
 	k->base.ops = &kms_ops;
 	k->loop = loop;
 	k->fd = drm_fd;
+	/* Never a value a previous process on the same DRM file used. */
+	k->cookie = ((uintptr_t)k ^ ((uintptr_t)getpid() << 20) ^ (uintptr_t)kg_now_ns()) | 1;
 	k->cache = kg_fbcache_create(drm_fd);
 	if (!k->cache)
 		goto err_output;

@@ -53,6 +53,15 @@ struct kg_output_kms_stats {
 };
 
 /* Returns 0 or -EINVAL for a bad scanout index. */
+/*
+ * The DRM fd was a dead kmsgate-vgpu's, kept in systemd's fd store
+ * (backend/keeper.h): its framebuffers are still on screen. They stay until
+ * this output has flipped once on every scanout (a framebuffer removed while
+ * shown turns its plane off), then they are removed; its buffer handles are
+ * closed now (a framebuffer holds its own reference to its buffer). Call
+ * before the first present.
+ */
+void kg_output_kms_take_leftovers(struct kg_output *out);
 int kg_output_kms_get_stats(struct kg_output *out, unsigned scanout,
 			    struct kg_output_kms_stats *st);
 
