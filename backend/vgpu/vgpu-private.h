@@ -148,7 +148,8 @@ struct kg_vgpu {
 	/* Surviving a restart (vgpu-journal.c): NULL when not kept. */
 	void *journal;
 	size_t journal_size;
-	bool restoring; /* replaying it: the output is not touched */
+	unsigned journal_appends; /* entries since it was last written afresh */
+	bool restoring;		  /* replaying it: the output is not touched */
 };
 
 /* The decoded command being handled: handlers read it and set resp. */
