@@ -12,8 +12,8 @@ a config interrupt to the guest -> the guest re-reads the display info and
 its connector goes disconnected, then connected.
 
 Checked: the guest saw its connector disconnected after 'off' and connected
-after 'on', and still flips afterwards, at the rate measured on this rig
-(MIN_FRAMES_AFTER). With --stock-qemu the guest never hears of it (stock
+after 'on', and still flips afterwards (at least one batch of frames,
+MIN_FRAMES_AFTER). With --stock-qemu the guest never hears of it (stock
 QEMU logs "unhandled backend config change"): that run must fail on
 "board connector off: the guest did not see ..." alone (one "FAIL <check>"
 line per failed check, read by tests/must-fail).
@@ -37,10 +37,13 @@ SEEN = r'^\[a\] GUEST-CONNECTOR {}$'
 # interrupt, GET_DISPLAY_INFO and the probe take a few seconds there.
 WAIT = 60
 # Frames the guest reports in the 20 s after the hotplug (in batches of
-# scene.BATCH = 5). Measured 2026-12-04 on the 2-core rig, three runs: 30,
-# 25 and 20 (the last two with a niced fuzzer beside them). 15 is 25 %
-# under the slowest run (one batch less); a guest at half of it (10) fails.
-MIN_FRAMES_AFTER = 15
+# scene.BATCH = 5). Measured on the 2-core rig: 30, 25 and 20 (2026-12-04,
+# the last two with a niced fuzzer beside them), and 10 in a CI run on
+# 2026-12-05 when every nested-guest test ran about 1.5 times slower than
+# the day before. TCG inside TCG varies that much between runs, so the
+# check is that the guest flips on at all, one batch: a guest that stopped
+# reports 0.
+MIN_FRAMES_AFTER = 5
 
 
 def wait_seen(sc, regex, since, timeout):
