@@ -290,10 +290,25 @@ static int queue_run(struct kg_vu_dev *dev, struct vu_queue *q, struct kg_vq_inf
 	return 0;
 }
 
+/* A queue runs once it has a kick fd, is enabled and guest RAM is there. */
+static bool queue_wanted(const struct kg_vu_dev *dev, const struct vu_queue *q)
+{
+	return q->kick_fd >= 0 && q->enabled && kg_gmem_num_regions(dev->gm) > 0;
+}
+
+/* Never block the loop on a peer's fd. */
+static void set_nonblock(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags >= 0)
+		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
 /* Starts or stops the queue to match kick fd, enable and memory table. */
 static int queue_sync(struct kg_vu_dev *dev, struct vu_queue *q)
 {
-	bool want = q->kick_fd >= 0 && q->enabled && kg_gmem_num_regions(dev->gm) > 0;
+	bool want = queue_wanted(dev, q);
 
 	if (want && !q->running)
 		return queue_run(dev, q, NULL);
@@ -457,7 +472,6 @@ static int h_get_vring_base(struct kg_vu_dev *dev, const struct kg_vu_msg *m, st
 static int h_set_vring_kick(struct kg_vu_dev *dev, const struct kg_vu_msg *m, struct kg_vu_msg *r)
 {
 	struct vu_queue *q = queue_at(dev, m->payload.u64 & KG_VU_VRING_IDX_MASK);
-	int flags;
 
 	if (!q)
 		return -EINVAL;
@@ -469,10 +483,7 @@ static int h_set_vring_kick(struct kg_vu_dev *dev, const struct kg_vu_msg *m, st
 	close_fd(&q->kick_fd);
 	q->kick_fd = take_fd(dev, 0);
 	keep_fd(dev, &q->kick_serial, q->kick_fd);
-	/* Never block the loop on a peer's fd. */
-	flags = fcntl(q->kick_fd, F_GETFL);
-	if (flags >= 0)
-		fcntl(q->kick_fd, F_SETFL, flags | O_NONBLOCK);
+	set_nonblock(q->kick_fd);
 	/* Without protocol features a ring is enabled as soon as it starts. */
 	if (!acked(dev, KG_VU_F_PROTOCOL_FEATURES))
 		q->enabled = true;
@@ -482,7 +493,6 @@ static int h_set_vring_kick(struct kg_vu_dev *dev, const struct kg_vu_msg *m, st
 static int h_set_vring_call(struct kg_vu_dev *dev, const struct kg_vu_msg *m, struct kg_vu_msg *r)
 {
 	struct vu_queue *q = queue_at(dev, m->payload.u64 & KG_VU_VRING_IDX_MASK);
-
 	int fd;
 
 	if (!q)
@@ -922,7 +932,7 @@ static int adopt_queue(struct kg_vu_dev *dev, struct vu_queue *q,
 	q->err_fd = adopt_fd(a, sq->err);
 	kg_vq_set_call_fd(q->vq, adopt_fd(a, sq->call));
 	if (q->kick_fd >= 0)
-		fcntl(q->kick_fd, F_SETFL, fcntl(q->kick_fd, F_GETFL) | O_NONBLOCK);
+		set_nonblock(q->kick_fd);
 	q->enabled = sq->enabled;
 	if (sq->num)
 		ret = kg_vq_set_num(q->vq, sq->num);
@@ -936,7 +946,8 @@ static int adopt_queue(struct kg_vu_dev *dev, struct vu_queue *q,
 	return ret;
 }
 
-/* Starts the queues that ran, each from its inflight record. */
+/* Starts the queues that ran, each from its inflight record (a queue
+ * without one starts afresh, and queue_run() begins recording it). */
 static int adopt_start(struct kg_vu_dev *dev)
 {
 	for (unsigned i = 0; i < dev->nq; i++) {
@@ -944,7 +955,7 @@ static int adopt_start(struct kg_vu_dev *dev)
 		struct kg_vq_inflight *inf = NULL;
 		int ret;
 
-		if (q->kick_fd < 0 || !q->enabled || kg_gmem_num_regions(dev->gm) == 0)
+		if (!queue_wanted(dev, q))
 			continue;
 		if (dev->keeper && dev->keeper->inflight)
 			inf = dev->keeper->inflight(dev->keeper->data, i);
@@ -956,9 +967,6 @@ static int adopt_start(struct kg_vu_dev *dev)
 			kg_warn("vhost-user: queue %u cannot be resumed: %s", i, strerror(-ret));
 			return ret;
 		}
-		if (inf)
-			continue;
-		track(dev, q);
 	}
 	return 0;
 }
