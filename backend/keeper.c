@@ -303,35 +303,36 @@ const struct kg_vu_keeper *kg_keeper_ops(struct kg_keeper *k)
 	return &k->ops;
 }
 
+/* The inherited, unclaimed fd of serial, or NULL. */
+static struct stored_fd *inherited(struct kg_keeper *k, uint32_t serial)
+{
+	for (size_t i = 0; i < k->n_inherited; i++) {
+		if (k->inherited[i].serial == serial && k->inherited[i].fd >= 0)
+			return &k->inherited[i];
+	}
+	return NULL;
+}
+
 int kg_keeper_fd_of(void *keeper, uint32_t serial)
 {
-	struct kg_keeper *k = keeper;
+	struct stored_fd *s = inherited(keeper, serial);
+	int fd = s ? s->fd : -1;
 
-	for (size_t i = 0; i < k->n_inherited; i++) {
-		if (k->inherited[i].serial == serial && k->inherited[i].fd >= 0) {
-			int fd = k->inherited[i].fd;
-
-			k->inherited[i].fd = -1;
-			return fd;
-		}
-	}
-	return -1;
+	if (s)
+		s->fd = -1; /* claimed */
+	return fd;
 }
 
 int kg_keeper_take_device(struct kg_keeper *k, const char *path)
 {
 	struct stat want, got;
-	size_t i;
+	struct stored_fd *s;
 
 	if (!k || !k->adopt || !k->f->device || stat(path, &want) < 0)
 		return -1;
-	for (i = 0; i < k->n_inherited; i++) {
-		if (k->inherited[i].serial == k->f->device && k->inherited[i].fd >= 0)
-			break;
-	}
+	s = inherited(k, k->f->device);
 	/* Another device than --device now: it is dropped with the unclaimed. */
-	if (i == k->n_inherited || fstat(k->inherited[i].fd, &got) < 0 || !S_ISCHR(got.st_mode) ||
-	    got.st_rdev != want.st_rdev)
+	if (!s || fstat(s->fd, &got) < 0 || !S_ISCHR(got.st_mode) || got.st_rdev != want.st_rdev)
 		return -1;
 	return kg_keeper_fd_of(k, k->f->device);
 }
