@@ -88,25 +88,27 @@ static bool put_resource(struct kg_vgpu *g, unsigned s, uint64_t *at, const stru
 {
 	const struct vgpu_backing *b = r->backing;
 	size_t n = b ? b->n_chunks : 0;
+	/* The command that carries the entries: the create of a blob, the
+	 * attach of a 2D resource (after its create). */
 	size_t head = r->blob ? sizeof(struct virtio_gpu_resource_create_blob)
 			      : sizeof(struct virtio_gpu_resource_attach_backing);
 	size_t len = head + n * sizeof(struct virtio_gpu_mem_entry);
-	uint8_t *buf = calloc(1, len > sizeof(struct virtio_gpu_resource_create_2d)
-					 ? len
-					 : sizeof(struct virtio_gpu_resource_create_2d));
-	struct virtio_gpu_mem_entry *ent = (struct virtio_gpu_mem_entry *)(buf + head);
-	bool ok = buf != NULL;
+	struct virtio_gpu_mem_entry *ent;
+	uint8_t *buf;
+	bool ok;
 
 	/* A blob whose pages left guest RAM shows nothing and can be made
 	 * again by no command: it is not kept. */
-	if (r->blob && !b) {
-		free(buf);
+	if (r->blob && !b)
 		return true;
-	}
-	for (size_t i = 0; ok && i < n; i++)
+	buf = calloc(1, len);
+	if (!buf)
+		return false;
+	ent = (struct virtio_gpu_mem_entry *)(buf + head);
+	for (size_t i = 0; i < n; i++)
 		ent[i] = (struct virtio_gpu_mem_entry){ .addr = b->chunk_gpa[i],
 							.length = (uint32_t)b->chunks[i].len };
-	if (ok && r->blob) {
+	if (r->blob) {
 		struct virtio_gpu_resource_create_blob *c = (void *)buf;
 
 		c->hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB;
@@ -115,7 +117,7 @@ static bool put_resource(struct kg_vgpu *g, unsigned s, uint64_t *at, const stru
 		c->size = r->size;
 		c->nr_entries = (uint32_t)n;
 		ok = put(g, s, at, buf, len);
-	} else if (ok) {
+	} else {
 		struct virtio_gpu_resource_create_2d c2 = {
 			.hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_2D,
 			.resource_id = r->id,
@@ -125,12 +127,10 @@ static bool put_resource(struct kg_vgpu *g, unsigned s, uint64_t *at, const stru
 		};
 		struct virtio_gpu_resource_attach_backing *a = (void *)buf;
 
-		ok = put(g, s, at, &c2, sizeof(c2));
 		a->hdr.type = VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING;
 		a->resource_id = r->id;
 		a->nr_entries = (uint32_t)n;
-		if (ok && n)
-			ok = put(g, s, at, buf, len);
+		ok = put(g, s, at, &c2, sizeof(c2)) && (!n || put(g, s, at, buf, len));
 	}
 	free(buf);
 	return ok;
