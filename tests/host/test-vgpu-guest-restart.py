@@ -26,12 +26,10 @@ failed."""
 import argparse
 import importlib.util
 import os
-import queue
 import random
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,6 +38,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'vm'))
 import kgvm  # noqa: E402
+import fdstore_rig  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location('tvg', os.path.join(HERE, 'test-vgpu-guest.py'))
 tvg = importlib.util.module_from_spec(_spec)
@@ -49,52 +48,6 @@ SIZE = (800, 600)
 # Guest kernel lines that would mean the device failed it (virtio-gpu's
 # "*ERROR* response 0x.. (command 0x..)", a dequeue timeout, a DRM error).
 GUEST_ERRORS = r'virtio_gpu|\[drm\]|virtio-pci'
-
-
-class Store:
-    """kg-fdstore with kmsgate-vgpu in it; its output to a log file and a list."""
-
-    def __init__(self, args, tmp, out_dir):
-        self.log_path = os.path.join(out_dir, 'kmsgate-vgpu.log')
-        self.sock = os.path.join(tmp, 'vgpu.sock')
-        self.lines = []
-        self.pid = None
-        self.lock = threading.Lock()
-        self.p = subprocess.Popen(
-            [args.fdstore, '--max', '64', os.path.join(tmp, 'notify'), args.vgpu,
-             '--socket', self.sock, '--output', 'headless', '--headless-size',
-             f'{SIZE[0]}x{SIZE[1]}', '--png-dir', out_dir, '--log-level', 'debug'],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            bufsize=1)
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
-
-    def _read(self):
-        with open(self.log_path, 'w') as log:
-            for line in self.p.stdout:
-                log.write(line)
-                log.flush()
-                m = re.search(r'FDSTORE (?:STARTED|READY) pid=(\d+)', line)
-                with self.lock:
-                    if m:
-                        self.pid = int(m.group(1))
-                    self.lines.append(line.rstrip('\n'))
-
-    def cmd(self, line):
-        self.p.stdin.write(line + '\n')
-        self.p.stdin.flush()
-
-    def count(self, text):
-        with self.lock:
-            return sum(1 for ln in self.lines if text in ln)
-
-    def wait_count(self, text, n, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.count(text) >= n:
-                return True
-            time.sleep(0.05)
-        return False
 
 
 def killer(store, rnd, kills, started, stop, done):
@@ -154,7 +107,12 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     c = tvg.Checker()
     started, stop, kills = threading.Event(), threading.Event(), []
-    store = Store(args, tmp, out_dir)
+    sock = os.path.join(tmp, 'vgpu.sock')
+    store = fdstore_rig.FdStore(
+        args.fdstore, 64, os.path.join(tmp, 'notify'),
+        [args.vgpu, '--socket', sock, '--output', 'headless', '--headless-size',
+         f'{SIZE[0]}x{SIZE[1]}', '--png-dir', out_dir, '--log-level', 'debug'],
+        log_path=os.path.join(out_dir, 'kmsgate-vgpu.log'))
     try:
         if not store.wait_count('FDSTORE READY', 1, 10):
             print('rig error: kmsgate-vgpu did not start under kg-fdstore:\n' +
@@ -172,7 +130,7 @@ def main():
                               daemon=True)
         kt.start()
         t0 = time.monotonic()
-        with tvg.GuestVM(opts, ['sh', '-c', guest_cmd], store.sock) as vm:
+        with tvg.GuestVM(opts, ['sh', '-c', guest_cmd], sock) as vm:
             vm.wait_for(r'^DRM ', timeout=240)
             started.set()
             vm.wait_for(r'^RESULT ', timeout=240)
@@ -225,23 +183,9 @@ def main():
             c.check(False, 'the restarted kmsgate-vgpu wrote its PNG on SIGUSR1')
     finally:
         stop.set()
-        store.cmd('stop')
-        store.wait_count('FDSTORE EXITED', 1, 20)
-        store.cmd('quit')
-        try:
-            store.p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            store.p.kill()
-        store.t.join(timeout=5)
-    stored = set()
-    for ln in store.lines:
-        m = re.match(r'FDSTORE (STORED|REMOVED) (\S+)', ln)
-        if m and m.group(1) == 'STORED':
-            stored.add(m.group(2))
-        elif m:
-            stored.discard(m.group(2))
-    c.check(store.count('FDSTORE EXITED status=0') == 1 and not stored,
-            f'a clean stop: exit 0 and an empty store (left: {sorted(stored)})')
+        store.finish()
+    c.check(store.count('FDSTORE EXITED status=0') == 1 and not store.stored,
+            f'a clean stop: exit 0 and an empty store (left: {sorted(store.stored)})')
     if c.failures:
         print('kmsgate-vgpu log tail:\n' + '\n'.join(store.lines[-30:]))
     if not args.keep:

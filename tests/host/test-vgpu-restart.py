@@ -49,6 +49,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'vm'))
 import kgvm  # noqa: E402  (verdict only: this test boots no VM)
+import fdstore_rig  # noqa: E402
 
 # Kill to the guest's next fence, on this 2-core machine with the headless
 # output: p50 22.7-24.3 ms, max 26.3-31.8 ms in 7 runs (6 x 20 kills, 1 x
@@ -85,39 +86,6 @@ def rss_kb(pid):
     return -1
 
 
-class Rig:
-    def __init__(self, tmp, vgpu, fdstore, store_max):
-        self.q = queue.Queue()
-        self.sock = os.path.join(tmp, 'vg.sock')
-        self.log = []
-        self.p = subprocess.Popen(
-            [fdstore, '--max', str(store_max), os.path.join(tmp, 'notify'), vgpu, '--output', 'headless',
-             '--socket-path', self.sock],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            bufsize=1)
-        self.reader = threading.Thread(target=reader, args=(self.p.stdout, self.q, 'store'),
-                                       daemon=True)
-        self.reader.start()
-        self.pid = None
-        self.stored = set()
-
-    def cmd(self, line):
-        self.p.stdin.write(line + '\n')
-        self.p.stdin.flush()
-
-    def take(self, line):
-        self.log.append(line)
-        m = re.match(r'FDSTORE (STARTED|READY) pid=(\d+)', line)
-        if m:
-            self.pid = int(m.group(2))
-        m = re.match(r'FDSTORE STORED (\S+)', line)
-        if m:
-            self.stored.add(m.group(1))
-        m = re.match(r'FDSTORE REMOVED (\S+)', line)
-        if m:
-            self.stored.discard(m.group(1))
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('vgpu')
@@ -134,19 +102,24 @@ def main():
     print(f'seed {a.seed}, {a.kills} kills, {frames} frames')
     problems = []
     with tempfile.TemporaryDirectory(prefix='kg-restart-') as tmp:
-        rig = Rig(tmp, a.vgpu, a.fdstore, a.store_max)
+        events = queue.Queue()
+        sock = os.path.join(tmp, 'vg.sock')
+        rig = fdstore_rig.FdStore(
+            a.fdstore, a.store_max, os.path.join(tmp, 'notify'),
+            [a.vgpu, '--output', 'headless', '--socket-path', sock],
+            on_line=lambda t, line: events.put((t, 'store', line)))
         for _ in range(100):
-            if os.path.exists(rig.sock):
+            if os.path.exists(sock):
                 break
             time.sleep(0.05)
         else:
             rig.p.kill()
             print('rig error: no socket from kmsgate-vgpu under kg-fdstore')
             return 99
-        fe = subprocess.Popen([a.frontend, '--socket', rig.sock, '--frames', str(frames)],
+        fe = subprocess.Popen([a.frontend, '--socket', sock, '--frames', str(frames)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               bufsize=1)
-        threading.Thread(target=reader, args=(fe.stdout, rig.q, 'fe'), daemon=True).start()
+        threading.Thread(target=reader, args=(fe.stdout, events, 'fe'), daemon=True).start()
         fences, fe_lines, kills, restarts = [], [], [], []
         fe_fds_end = -1
         pending = None  # a restarted kmsgate-vgpu that has not flipped yet
@@ -156,7 +129,7 @@ def main():
         deadline = time.monotonic() + 60 + frames / 30
         while not fe_done and time.monotonic() < deadline:
             try:
-                t, tag, line = rig.q.get(timeout=0.02)
+                t, tag, line = events.get(timeout=0.02)
             except queue.Empty:
                 t, tag, line = time.monotonic(), None, None
             if tag == 'fe':
@@ -174,7 +147,6 @@ def main():
                         restarts.append((t, pending, fd_count(pending), rss_kb(pending)))
                         pending = None
             elif tag == 'store' and line is not None:
-                rig.take(line)
                 if line.startswith('FDSTORE KILLED'):
                     rig.cmd('start')
                 elif line.startswith('FDSTORE READY') and kills:
@@ -194,24 +166,8 @@ def main():
         except subprocess.TimeoutExpired:
             fe.kill()
             problems.append('kg-frontend did not finish: the guest hung')
-        # A clean stop (kg-fdstore's stop reads what the service says while
-        # it stops: its FDSTOREREMOVE=1), as systemctl stop.
-        rig.cmd('stop')
-        time.sleep(1)
-        rig.cmd('quit')
-        try:
-            rig.p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            rig.p.kill()
-        rig.reader.join(timeout=10)  # every line up to EOF is queued
-        while True:
-            try:
-                _, tag, line = rig.q.get_nowait()
-            except queue.Empty:
-                break
-            if tag == 'store' and line is not None:
-                rig.take(line)
-    log = rig.log
+        rig.finish()
+    log = rig.lines
     if first is None:
         print('\n'.join(log[-40:] + fe_lines[-20:]))
         print('rig error: the guest never flipped 30 frames')
