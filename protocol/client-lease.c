@@ -31,8 +31,8 @@ static int name_copy(char *dst, size_t n, const char *name)
 	return 0;
 }
 
-static struct kmsgate_lease *lease_new(struct kmsgate_client *c, const struct kg_proto_lease *info,
-				       int fd)
+struct kmsgate_lease *kg_client_lease_new(struct kmsgate_client *c,
+					  const struct kg_proto_lease *info, int fd)
 {
 	struct kmsgate_lease *l = calloc(1, sizeof(*l));
 
@@ -86,7 +86,7 @@ struct kmsgate_lease *kmsgate_acquire(struct kmsgate_client *c, const char *name
 	if (r == 0)
 		r = acquire_wait(c, m, &fd);
 	if (r == 0) {
-		l = lease_new(c, &m->u.lease, fd);
+		l = kg_client_lease_new(c, &m->u.lease, fd);
 		if (!l) {
 			/* Closing the fd alone keeps the broker's lease: say so. */
 			close(fd);

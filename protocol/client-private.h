@@ -46,6 +46,10 @@ struct kmsgate_client {
 	void *event_data;
 	struct kg_proto_msg *queue; /* KG_CLIENT_MAX_QUEUED events, FIFO */
 	size_t queue_len;
+	/* Adopted (kmsgate_adopt): replies to requests the previous process
+	 * sent after its kmsgate_save() carry seqs from stale_from on; they
+	 * are dropped, not taken for a confused broker. */
+	uint32_t stale_from, stale_count;
 };
 
 /* Calls go one way: client-list.c, client-lease.c, client-events.c ->
@@ -69,6 +73,9 @@ void kg_client_break(struct kmsgate_client *c);
 /* Every event message as it is read: lease state updated, queued for
  * kmsgate_dispatch() (client-events.c). */
 void kg_client_event_received(struct kmsgate_client *c, const struct kg_proto_msg *m);
+/* client-lease.c. A new lease of c, first in c->leases; NULL: ENOMEM. */
+struct kmsgate_lease *kg_client_lease_new(struct kmsgate_client *c,
+					  const struct kg_proto_lease *info, int fd);
 /* The lease of pipeline name (revoked or not), or NULL. */
 struct kmsgate_lease *kg_client_find_lease(struct kmsgate_client *c, const char *name,
 					   bool revoked);

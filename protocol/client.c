@@ -148,6 +148,13 @@ int kg_client_wait(struct kmsgate_client *c, uint32_t seq, struct kg_proto_msg *
 			*fd = -1;
 			continue;
 		}
+		/* A reply to what the process before kmsgate_adopt() asked. */
+		if (m->seq - c->stale_from < c->stale_count) {
+			if (*fd >= 0)
+				close(*fd);
+			*fd = -1;
+			continue;
+		}
 		/* A reply to nothing we asked: the broker is confused. */
 		if (*fd >= 0)
 			close(*fd);

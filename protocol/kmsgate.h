@@ -250,6 +250,38 @@ int kmsgate_get_fd(const struct kmsgate_client *c);
  * marked revoked), -EPROTO (it sent garbage: the connection is closed). */
 int kmsgate_dispatch(struct kmsgate_client *c);
 
+/*
+ * Handing a connection on to the next process (symbol version KMSGATE_0.2)
+ *
+ * A daemon restarted by systemd keeps its connection and its leases across
+ * its own death: it puts the connection's fd (kmsgate_get_fd) and every
+ * lease fd in systemd's file descriptor store, and the state that
+ * kmsgate_save() writes in a file of its own (a memfd in the store). The
+ * next process gives them to kmsgate_adopt(): the broker never sees the
+ * connection close, so it revokes nothing, and the lessee's frame stays on
+ * screen while no process holds it. Save after every ACQUIRE and RELEASE.
+ */
+
+/* Writes the connection's state (protocol version, broker name, request
+ * numbering, each lease's description in the order acquired, revoked ones
+ * too) into buf. Returns its size; when that is larger than size nothing
+ * was written. -ECONNRESET: the connection is dead, nothing to hand on. */
+long kmsgate_save(const struct kmsgate_client *c, void *buf, size_t size);
+
+/* Takes over a connection: fd is its socket, state what kmsgate_save()
+ * wrote, lease_fds[i] the fd of the saved state's i-th lease (n_leases of
+ * them). Asks the broker which pipelines are still leased to this
+ * connection: a lease that no longer is (revoked meanwhile) comes back
+ * revoked. Replies to requests sent after the save are dropped. Takes fd
+ * and every lease fd on every path. Returns the client and leases[i] (its
+ * leases, in the saved order), or NULL with errno:
+ *   EINVAL     state is not a state of this library, or n_leases is not
+ *              its number of leases;
+ *   ECONNRESET, EPROTO, ETIMEDOUT, ECANCELED  the broker did not answer
+ *              the check (ECANCELED: it restarted twice meanwhile); ENOMEM. */
+struct kmsgate_client *kmsgate_adopt(int fd, const void *state, size_t size, const int *lease_fds,
+				     struct kmsgate_lease **leases, size_t n_leases);
+
 /* The broker's error code as an errno value, as used above. */
 int kmsgate_error_to_errno(uint32_t code);
 

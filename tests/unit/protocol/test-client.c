@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "fake-server.h"
@@ -573,6 +574,158 @@ static void test_bad_names_are_not_sent(void **state)
 	assert_int_equal(fake_server_stop(&s), 0);
 }
 
+/*
+ * Handing the connection on (kmsgate_save, kmsgate_adopt)
+ */
+
+static int send_named_lease(int fd, uint32_t seq, const char *name)
+{
+	struct kg_proto_msg r;
+	int p[2], ret;
+
+	kg_sample_of(KG_PROTO_MSG_LEASE, &r);
+	snprintf(r.u.lease.name, sizeof(r.u.lease.name), "%s", name);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	ret = fake_send(fd, &r, seq, p[0]);
+	close(p[0]);
+	close(p[1]);
+	return ret;
+}
+
+static int send_pipeline(int fd, uint32_t seq, const char *name, bool mine)
+{
+	struct kg_proto_msg r;
+
+	kg_sample_of(KG_PROTO_MSG_PIPELINE, &r);
+	snprintf(r.u.pipeline.name, sizeof(r.u.pipeline.name), "%s", name);
+	r.u.pipeline.flags = KG_PROTO_PIPE_ALLOWED | (mine ? KG_PROTO_PIPE_MINE : 0);
+	return fake_send(fd, &r, seq, -1);
+}
+
+/* Two leases; the first process dies after a request it sent after its
+ * save; the broker revoked "second" meanwhile. The adopter gets the stale
+ * reply dropped, "second" revoked, and releases "Virtual-1" over the same
+ * connection. */
+static int script_adopt(int fd, void *arg)
+{
+	struct kg_proto_msg m, r;
+	uint32_t last;
+
+	if (fake_handshake(fd) < 0 || fake_recv(fd, &m, KG_PROTO_MSG_ACQUIRE) < 0 ||
+	    send_named_lease(fd, m.seq, "Virtual-1") < 0 ||
+	    fake_recv(fd, &m, KG_PROTO_MSG_ACQUIRE) < 0 ||
+	    send_named_lease(fd, m.seq, "second") < 0 || fake_recv(fd, &m, KG_PROTO_MSG_LIST) < 0)
+		return -1;
+	/* The LIST the dead process sent after saving: its reply is stale. */
+	last = m.seq;
+	if (send_pipeline(fd, last, "Virtual-1", true) < 0)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	r.type = KG_PROTO_MSG_LIST_END;
+	r.u.list_end.count = 1;
+	if (fake_send(fd, &r, last, -1) < 0)
+		return -1;
+	kg_sample_of(KG_PROTO_MSG_EV_REVOKED, &r);
+	snprintf(r.u.revoked.name, sizeof(r.u.revoked.name), "second");
+	if (fake_send(fd, &r, 0, -1) < 0)
+		return -1;
+	/* The adopter's check. */
+	if (fake_recv(fd, &m, KG_PROTO_MSG_LIST) < 0 || m.seq == last ||
+	    send_pipeline(fd, m.seq, "Virtual-1", true) < 0 ||
+	    send_pipeline(fd, m.seq, "second", false) < 0)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	r.type = KG_PROTO_MSG_LIST_END;
+	r.u.list_end.count = 2;
+	if (fake_send(fd, &r, m.seq, -1) < 0)
+		return -1;
+	if (fake_recv(fd, &m, KG_PROTO_MSG_RELEASE) < 0 || strcmp(m.u.release.name, "Virtual-1"))
+		return -1;
+	memset(&r, 0, sizeof(r));
+	r.type = KG_PROTO_MSG_OK;
+	r.u.ok.request_type = KG_PROTO_MSG_RELEASE;
+	return fake_send(fd, &r, m.seq, -1);
+}
+
+static void test_adopt_takes_connection_and_leases(void **state)
+{
+	struct fake_server s;
+	struct kmsgate_client *c = connect_to(&s, script_adopt, NULL), *c2;
+	struct kmsgate_lease *l[2], *got[2];
+	struct kmsgate_event ev = { 0 };
+	uint8_t saved[4096];
+	int fds[3];
+	long n;
+
+	l[0] = kmsgate_acquire(c, "Virtual-1", 0);
+	l[1] = kmsgate_acquire(c, "second", 0);
+	assert_non_null(l[0]);
+	assert_non_null(l[1]);
+	/* Too small a buffer: the size is told, nothing written. */
+	n = kmsgate_save(c, saved, 8);
+	assert_true(n > 8);
+	assert_int_equal(kmsgate_save(c, saved, sizeof(saved)), n);
+	/* What the fd store keeps; then the process "dies" after one more
+	 * request (its copies close, the store's stay). */
+	fds[0] = dup(kmsgate_get_fd(c));
+	fds[1] = dup(kmsgate_lease_fd(l[0]));
+	fds[2] = dup(kmsgate_lease_fd(l[1]));
+	{
+		uint8_t buf[KG_PROTO_MAX_MSG_SIZE];
+		ssize_t len = kg_proto_encode(
+			&(struct kg_proto_msg){ .type = KG_PROTO_MSG_LIST, .seq = 4 }, buf,
+			sizeof(buf));
+
+		assert_true(len > 0);
+		assert_int_equal(kg_proto_send(fds[0], buf, (size_t)len, -1), 0);
+	}
+	kmsgate_close(c);
+	kmsgate_lease_destroy(l[0]);
+	kmsgate_lease_destroy(l[1]);
+
+	c2 = kmsgate_adopt(fds[0], saved, (size_t)n, &fds[1], got, 2);
+	assert_non_null(c2);
+	assert_string_equal(kmsgate_server_name(c2), "fake");
+	assert_int_equal(kmsgate_get_fd(c2), fds[0]);
+	assert_string_equal(kmsgate_lease_name(got[0]), "Virtual-1");
+	assert_int_equal(kmsgate_lease_fd(got[0]), fds[1]);
+	assert_int_equal(kmsgate_lease_crtc_id(got[0]), 36);
+	assert_false(kmsgate_lease_revoked(got[0]));
+	assert_string_equal(kmsgate_lease_name(got[1]), "second");
+	assert_true(kmsgate_lease_revoked(got[1]));
+	/* The REVOKED event that came meanwhile is dispatched as usual. */
+	kmsgate_set_event_handler(c2, on_event, &ev);
+	assert_int_equal(kmsgate_dispatch(c2), 1);
+	assert_int_equal(ev.type, KMSGATE_EVENT_REVOKED);
+	assert_int_equal(kmsgate_release(c2, got[0]), 0);
+	kmsgate_lease_destroy(got[1]);
+	kmsgate_close(c2);
+	assert_int_equal(fake_server_stop(&s), 0);
+}
+
+/* A state of another layout or another lease count is refused, and every fd
+ * given is closed (the teardown counts them). */
+static void test_adopt_refuses_foreign_state(void **state)
+{
+	uint8_t junk[256];
+	struct kmsgate_lease *got[1];
+	int sp[2], p[2];
+
+	memset(junk, 0x5a, sizeof(junk));
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+		close(sp[1]);
+		close(p[1]);
+		errno = 0;
+		assert_null(kmsgate_adopt(sp[0], junk, i ? 4 : sizeof(junk), &p[0], got, 1));
+		assert_int_equal(errno, EINVAL);
+		assert_int_equal(fcntl(sp[0], F_GETFD), -1);
+		assert_int_equal(fcntl(p[0], F_GETFD), -1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +746,8 @@ int main(void)
 		T(test_acquire_refusals),
 		T(test_revoke_denied),
 		T(test_bad_names_are_not_sent),
+		T(test_adopt_takes_connection_and_leases),
+		T(test_adopt_refuses_foreign_state),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
