@@ -2,10 +2,12 @@
 #include "broker-outputs.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "keeper.h"
 #include "kmsgate.h"
 #include "log.h"
 #include "loop.h"
@@ -103,7 +105,68 @@ static int acquire_all(struct kg_broker_outputs *b, const char *pipelines)
 	return b->n ? 0 : -EINVAL;
 }
 
-static struct kg_output *make_output(struct kg_broker_outputs *b, struct kg_loop *loop)
+static void release_all(struct kg_broker_outputs *b);
+
+/* The previous process's leases, if it kept them (keeper.h) and they are
+ * still the pipelines asked for, in that order. 0, or -errno: lease afresh. */
+static int adopt(struct kg_broker_outputs *b, struct kg_keeper *keeper, const char *pipelines)
+{
+	struct kg_keeper_broker kept;
+	char want[256], *save = NULL, *name;
+	unsigned i = 0;
+
+	if (kg_keeper_take_broker(keeper, &kept) < 0)
+		return -ENOENT;
+	b->client = kmsgate_adopt(kept.sock, kept.state, kept.size, kept.leases, b->leases, kept.n);
+	if (!b->client) {
+		kg_log_errno(KG_LOG_WARN, "broker: cannot take over the previous kmsgate-vgpu's "
+					  "connection; leasing the pipelines again");
+		kg_keeper_forget_broker(keeper);
+		return -ESTALE;
+	}
+	b->n = kept.n;
+	snprintf(want, sizeof(want), "%s", pipelines);
+	for (name = strtok_r(want, ",", &save); name; name = strtok_r(NULL, ",", &save), i++) {
+		if (i >= b->n || strcmp(name, kmsgate_lease_name(b->leases[i])) ||
+		    kmsgate_lease_revoked(b->leases[i]))
+			break;
+	}
+	if (name || i != b->n) {
+		kg_warn("broker: the previous kmsgate-vgpu's leases are not --pipeline %s any more "
+			"(revoked meanwhile, or another list): leasing again",
+			pipelines);
+		release_all(b);
+		kg_keeper_forget_broker(keeper);
+		return -ESTALE;
+	}
+	kg_info("broker: took over the previous kmsgate-vgpu's connection and its %u lease(s)",
+		b->n);
+	return 0;
+}
+
+/* Kept for the next process, if there is a keeper. */
+static void keep(struct kg_broker_outputs *b, struct kg_keeper *keeper)
+{
+	static uint8_t state[KG_KEEPER_BROKER_STATE];
+	struct kg_keeper_broker kept = { .sock = kmsgate_get_fd(b->client),
+					 .n = b->n,
+					 .state = state };
+	long size = kmsgate_save(b->client, state, sizeof(state));
+	int ret = size < 0 ? (int)size : size > (long)sizeof(state) ? -E2BIG : 0;
+
+	for (unsigned i = 0; i < b->n; i++)
+		kept.leases[i] = kmsgate_lease_fd(b->leases[i]);
+	kept.size = size > 0 ? (size_t)size : 0;
+	if (ret == 0)
+		ret = kg_keeper_keep_broker(keeper, &kept);
+	if (ret < 0)
+		kg_warn("broker: cannot keep the leases across a restart (%s): if kmsgate-vgpu "
+			"dies, the broker ends them",
+			strerror(-ret));
+}
+
+static struct kg_output *make_output(struct kg_broker_outputs *b, struct kg_loop *loop,
+				     bool adopted)
 {
 	struct kg_output *outs[KG_MAX_SCANOUTS], *joined;
 	unsigned n = 0;
@@ -112,6 +175,9 @@ static struct kg_output *make_output(struct kg_broker_outputs *b, struct kg_loop
 		outs[n] = lease_output(loop, b->leases[n]);
 		if (!outs[n])
 			goto destroy;
+		/* The previous process's frame is on this lease's CRTC. */
+		if (adopted)
+			kg_output_kms_take_leftovers(outs[n]);
 	}
 	if (n == 1)
 		return outs[0];
@@ -125,13 +191,18 @@ destroy:
 }
 
 struct kg_broker_outputs *kg_broker_outputs_create(struct kg_loop *loop, const char *socket,
-						   const char *pipelines, struct kg_output **out)
+						   const char *pipelines, struct kg_keeper *keeper,
+						   struct kg_output **out)
 {
 	struct kg_broker_outputs *b = calloc(1, sizeof(*b));
+	bool adopted;
 	int err;
 
 	if (!b)
 		return NULL;
+	adopted = keeper && adopt(b, keeper, pipelines) == 0;
+	if (adopted)
+		goto leased;
 	b->client = kmsgate_connect(socket, "kmsgate-vgpu");
 	if (!b->client) {
 		err = errno;
@@ -142,9 +213,12 @@ struct kg_broker_outputs *kg_broker_outputs_create(struct kg_loop *loop, const c
 	err = -acquire_all(b, pipelines);
 	if (err)
 		goto fail;
+	if (keeper)
+		keep(b, keeper);
+leased:
 	kmsgate_set_event_handler(b->client, on_event, b);
 	b->src = kg_loop_add_fd(loop, kmsgate_get_fd(b->client), EPOLLIN, on_readable, b);
-	*out = b->src ? make_output(b, loop) : NULL;
+	*out = b->src ? make_output(b, loop, adopted) : NULL;
 	if (!*out) {
 		err = errno ? errno : EINVAL;
 		goto fail;
@@ -158,17 +232,24 @@ fail:
 	return NULL;
 }
 
-void kg_broker_outputs_destroy(struct kg_broker_outputs *b)
+static void release_all(struct kg_broker_outputs *b)
 {
-	if (!b)
-		return;
-	kg_loop_remove(b->src);
 	for (unsigned i = 0; i < b->n; i++) {
 		if (kmsgate_lease_revoked(b->leases[i]))
 			kmsgate_lease_destroy(b->leases[i]);
 		else
 			kmsgate_release(b->client, b->leases[i]);
 	}
+	b->n = 0;
 	kmsgate_close(b->client);
+	b->client = NULL;
+}
+
+void kg_broker_outputs_destroy(struct kg_broker_outputs *b)
+{
+	if (!b)
+		return;
+	kg_loop_remove(b->src);
+	release_all(b);
 	free(b);
 }

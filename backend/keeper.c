@@ -30,18 +30,29 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#define KEEPER_MAGIC  "kgvgpuK2"
+#define KEEPER_MAGIC  "kgvgpuK3"
 #define KEEPER_QUEUES 2 /* virtio-gpu: control, cursor */
 #define STORE(p, v)   __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+
+/* The broker connection (--broker): its fds' serials and libkmsgate's
+ * state. Written once, by the process that leased; `kept` commits it. */
+struct keeper_broker {
+	uint32_t sock;
+	uint32_t n;
+	uint32_t lease[KG_MAX_SCANOUTS];
+	uint32_t size;
+	uint8_t state[KG_KEEPER_BROKER_STATE];
+};
 
 struct keeper_file {
 	char magic[8];
 	uint32_t active; /* saved[active] is the description */
 	uint32_t next_serial;
-	uint32_t device; /* serial of the KMS device's fd (--device), 0: none */
-	uint32_t pad;
+	uint32_t device;      /* serial of the KMS device's fd (--device), 0: none */
+	uint32_t broker_kept; /* 1: broker describes a live connection */
 	struct kg_vu_saved saved[2];
 	struct kg_vq_inflight inflight[KEEPER_QUEUES];
+	struct keeper_broker broker;
 };
 
 #define JOURNAL_OFFSET (((sizeof(struct keeper_file) + 4095) / 4096) * 4096)
@@ -55,7 +66,8 @@ struct stored_fd {
 struct kg_keeper {
 	int state_fd;
 	struct keeper_file *f;
-	bool adopt; /* the file describes a live connection of a dead process */
+	bool adopt;  /* the file describes a live connection of a dead process */
+	bool broker; /* ... and a live broker connection (with or without) */
 	struct stored_fd *inherited;
 	size_t n_inherited;
 	struct kg_vu_keeper ops;
@@ -151,13 +163,22 @@ static bool usable(const struct keeper_file *f)
 	return s->conn != 0 && s->nq == KEEPER_QUEUES;
 }
 
-static void fresh(struct kg_keeper *k)
+/* Starts a new description. The broker connection is kept apart from the
+ * front-end's: a process killed before QEMU connected still holds leases. */
+static void fresh(struct kg_keeper *k, bool keep_broker)
 {
-	uint32_t next = k->f->next_serial; /* serials are never reused */
+	static struct keeper_broker broker; /* too big for the stack */
+	uint32_t next = k->f->next_serial;  /* serials are never reused */
 
+	if (keep_broker)
+		broker = k->f->broker;
 	memset(k->f, 0, sizeof(*k->f));
 	memcpy(k->f->magic, KEEPER_MAGIC, sizeof(k->f->magic));
 	k->f->next_serial = next;
+	if (keep_broker) {
+		k->f->broker = broker;
+		k->f->broker_kept = 1;
+	}
 }
 
 #ifdef HAVE_SYSTEMD
@@ -217,7 +238,7 @@ static int create_state(struct kg_keeper *k)
 	ret = map_state(k);
 	if (ret < 0)
 		return ret;
-	fresh(k);
+	fresh(k, false);
 #ifdef HAVE_SYSTEMD
 	ret = notify_fd("FDSTORE=1", 0, k->state_fd);
 	if (ret < 0)
@@ -252,8 +273,11 @@ static int open_state(struct kg_keeper *k)
 	if (ret < 0)
 		return ret;
 	k->adopt = usable(k->f);
+	k->broker = !memcmp(k->f->magic, KEEPER_MAGIC, sizeof(k->f->magic)) &&
+		    k->f->broker_kept == 1 && k->f->broker.n <= KG_MAX_SCANOUTS &&
+		    k->f->broker.size <= KG_KEEPER_BROKER_STATE;
 	if (!k->adopt)
-		fresh(k);
+		fresh(k, k->broker);
 	if (highest_serial(k) > k->f->next_serial)
 		k->f->next_serial = highest_serial(k);
 	kg_info("systemd's fd store passed kmsgate-vgpu's state and %zu fd(s): %s", k->n_inherited,
@@ -346,6 +370,62 @@ void kg_keeper_keep_device(struct kg_keeper *k, int fd)
 		k_drop(k, old);
 }
 
+int kg_keeper_take_broker(struct kg_keeper *k, struct kg_keeper_broker *b)
+{
+	const struct keeper_broker *kb;
+
+	if (!k || !k->broker)
+		return -ENOENT;
+	kb = &k->f->broker;
+	b->sock = kg_keeper_fd_of(k, kb->sock);
+	b->n = kb->n;
+	for (unsigned i = 0; i < kb->n; i++)
+		b->leases[i] = kg_keeper_fd_of(k, kb->lease[i]);
+	b->state = kb->state;
+	b->size = kb->size;
+	return 0;
+}
+
+int kg_keeper_keep_broker(struct kg_keeper *k, const struct kg_keeper_broker *b)
+{
+	struct keeper_broker *kb = &k->f->broker;
+
+	if (b->n > KG_MAX_SCANOUTS || b->size > sizeof(kb->state))
+		return -E2BIG;
+	kg_keeper_forget_broker(k);
+	/* The fds first, then their description, then the commit. */
+	kb->sock = k_keep(k, b->sock);
+	for (unsigned i = 0; i < b->n; i++)
+		kb->lease[i] = k_keep(k, b->leases[i]);
+	kb->n = b->n;
+	kb->size = (uint32_t)b->size;
+	memcpy(kb->state, b->state, b->size);
+	for (unsigned i = 0; i < b->n; i++) {
+		if (!kb->lease[i])
+			return -EIO;
+	}
+	if (!kb->sock)
+		return -EIO;
+	STORE(k->f->broker_kept, 1);
+	return 0;
+}
+
+void kg_keeper_forget_broker(struct kg_keeper *k)
+{
+	struct keeper_broker *kb = &k->f->broker;
+
+	if (!k->f->broker_kept)
+		return;
+	STORE(k->f->broker_kept, 0);
+	if (kb->sock)
+		k_drop(k, kb->sock);
+	for (unsigned i = 0; i < kb->n && i < KG_MAX_SCANOUTS; i++) {
+		if (kb->lease[i])
+			k_drop(k, kb->lease[i]);
+	}
+	k->broker = false;
+}
+
 void *kg_keeper_journal(struct kg_keeper *k, size_t *size)
 {
 	*size = KG_KEEPER_JOURNAL_SIZE;
@@ -369,9 +449,10 @@ void kg_keeper_forget(struct kg_keeper *k)
 		return;
 	if (k->f->device)
 		k_drop(k, k->f->device);
+	kg_keeper_forget_broker(k);
 	/* The connection's fds left the store when it was dropped (kg_vu
 	 * saves, then drops, on every path); what is left is the state. */
-	fresh(k);
+	fresh(k, false);
 	kg_keeper_drop_unclaimed(k);
 #ifdef HAVE_SYSTEMD
 	notify_fd("FDSTOREREMOVE=1", 0, -1);

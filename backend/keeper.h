@@ -13,7 +13,8 @@
  *   "vgpu-fd-N"    every fd of the connection: the socket, guest RAM memfds,
  *                  kick/call/err eventfds, the back-end and GPU channels
  *                  (N: a serial, never reused, named in the description),
- *                  and the KMS device's fd with --device.
+ *                  the KMS device's fd with --device, the broker
+ *                  connection and its lease fds with --broker.
  * On a clean stop (SIGTERM) all are removed (FDSTOREREMOVE=1): a stopped
  * back-end leaves nothing to adopt.
  *
@@ -25,6 +26,7 @@
 
 #include <stddef.h>
 
+#include "output.h"
 #include "vhost-user.h"
 
 #define KG_KEEPER_STATE	    "vgpu-state"
@@ -60,6 +62,27 @@ void *kg_keeper_journal(struct kg_keeper *k, size_t *size);
  */
 int kg_keeper_take_device(struct kg_keeper *k, const char *path);
 void kg_keeper_keep_device(struct kg_keeper *k, int fd);
+/*
+ * The broker connection and its leases (--broker): kept too, so that the
+ * broker revokes nothing and the lease's frame stays on screen. state is
+ * libkmsgate's (kmsgate_save()).
+ */
+#define KG_KEEPER_BROKER_STATE 4096
+struct kg_keeper_broker {
+	int sock;
+	int leases[KG_MAX_SCANOUTS];
+	unsigned n;
+	const void *state;
+	size_t size;
+};
+/* What the dead process kept: 0 and *b (fds now the caller's, -1 for one
+ * missing; state points into the keeper's file), or -ENOENT. */
+int kg_keeper_take_broker(struct kg_keeper *k, struct kg_keeper_broker *b);
+/* Stores the fds (copies) and the state. 0, or -errno (a restart then
+ * leases afresh; logged by the store). */
+int kg_keeper_keep_broker(struct kg_keeper *k, const struct kg_keeper_broker *b);
+/* The kept connection leaves the store (its fds there are closed). */
+void kg_keeper_forget_broker(struct kg_keeper *k);
 /* After adopting (or not): stored fds nothing refers to leave the store. */
 void kg_keeper_drop_unclaimed(struct kg_keeper *k);
 

@@ -586,7 +586,8 @@ static struct kg_output *open_kms(struct app *a)
 			kg_err("--broker needs --pipeline NAME[,NAME...] (kmsgatectl list shows them)");
 			return NULL;
 		}
-		a->broker = kg_broker_outputs_create(a->loop, a->o.broker, a->o.pipelines, &out);
+		a->broker = kg_broker_outputs_create(a->loop, a->o.broker, a->o.pipelines,
+						     a->keeper, &out);
 		return a->broker ? out : NULL;
 	}
 	if (!a->o.device) {
