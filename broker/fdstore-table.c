@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,22 +146,81 @@ size_t kg_fdstore_table_format(const struct kg_fdstore_table *t, char *buf, size
 	return ok ? off : 0;
 }
 
-int kg_fdstore_table_overwrite(int fd, char *buf, size_t len, size_t cap)
+/*
+ * The table file: two slots and a switch, so that no kill -9 can leave a
+ * torn table, however long (a pwrite may be cut short by SIGKILL between
+ * pages; a table of some 50 connections is longer than a page):
+ *
+ *   offset 0          AB_MAGIC, then at AB_ACTIVE the active slot (u32)
+ *   AB_SLOT * (1 + i) slot i: the text, NUL-terminated
+ *
+ * A new text goes into the inactive slot; one 4-byte pwrite of the switch
+ * (it cannot be cut) makes it the table. The slots start past the longest
+ * single text of older brokers, which wrote it at offset 0: their file is
+ * read as it is, and turned into this layout by the first write, whose
+ * header pwrite (within one page) is again the commit point.
+ */
+#define AB_MAGIC  "kmsgate-leases ab\n"
+#define AB_ACTIVE 32
+#define AB_SLOT	  ((((off_t)KG_FDSTORE_TABLE_MAX + 1) + 4095) / 4096 * 4096)
+
+/* The active slot of an A/B file: 0 or 1; -1 not one (empty, or a single
+ * text of an older broker); -EINVAL a broken header. */
+static int active_slot(int fd)
 {
-	struct stat sb;
-	size_t n = len;
+	char head[AB_ACTIVE + sizeof(uint32_t)];
+	uint32_t active;
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+
+	if (n < 0)
+		return -errno;
+	if ((size_t)n < sizeof(head) || memcmp(head, AB_MAGIC, strlen(AB_MAGIC)))
+		return -1;
+	memcpy(&active, head + AB_ACTIVE, sizeof(active));
+	return active <= 1 ? (int)active : -EINVAL;
+}
+
+int kg_fdstore_table_write(int fd, const char *text, size_t len)
+{
+	char head[AB_ACTIVE + sizeof(uint32_t)] = AB_MAGIC;
+	int active = active_slot(fd);
+	uint32_t next = active == 0;
 	ssize_t w;
 
-	/* The old text's length: padded over with NULs, in the same write. */
-	if (fstat(fd, &sb) < 0)
-		return -errno;
-	if (sb.st_size > 0 && (size_t)sb.st_size > n)
-		n = (size_t)sb.st_size < cap ? (size_t)sb.st_size : cap;
-	memset(buf + len, 0, n - len);
-	w = pwrite(fd, buf, n, 0);
+	if (active < -1)
+		return active;
+	/* The text and its NUL, in the slot no reader looks at. */
+	w = pwrite(fd, text, len, AB_SLOT * (1 + next));
+	if (w >= 0 && (size_t)w == len)
+		w = pwrite(fd, "", 1, AB_SLOT * (1 + next) + (off_t)len);
 	if (w < 0)
 		return -errno;
-	return (size_t)w == n ? 0 : -EIO;
+	if (w != 1)
+		return -EIO;
+	/* The commit: the switch alone, or the whole header the first time. */
+	memcpy(head + AB_ACTIVE, &next, sizeof(next));
+	if (active >= 0)
+		w = pwrite(fd, &next, sizeof(next), AB_ACTIVE);
+	else
+		w = pwrite(fd, head, sizeof(head), 0);
+	if (w < 0)
+		return -errno;
+	return w == (active >= 0 ? (ssize_t)sizeof(next) : (ssize_t)sizeof(head)) ? 0 : -EIO;
+}
+
+ssize_t kg_fdstore_table_read(int fd, char *buf, size_t cap)
+{
+	int active = active_slot(fd);
+	ssize_t n;
+
+	if (active < -1)
+		return active;
+	n = pread(fd, buf, cap, active < 0 ? 0 : AB_SLOT * (1 + active));
+	if (n < 0)
+		return -errno;
+	/* A slot's text ends at its NUL; an older broker's file may have
+	 * NULs after its text too, which the parser skips. */
+	return active < 0 ? n : (ssize_t)strnlen(buf, (size_t)n);
 }
 
 static bool get_pipeline(const char *s, char *out)

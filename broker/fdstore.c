@@ -223,8 +223,8 @@ bool kg_fdstore_adopted(struct kg_fdstore *st, int master_fd, struct kg_fdstore_
 	t->n_leases = t->n_clients = t->n_waits = t->n_gone = 0;
 	if (st->table_fd < 0 || !st->master_from_store)
 		return false;
-	len = pread(st->table_fd, buf, sizeof(buf) - 1, 0);
-	ret = len < 0 ? -errno : kg_fdstore_table_parse(buf, (size_t)len, t);
+	len = kg_fdstore_table_read(st->table_fd, buf, sizeof(buf) - 1);
+	ret = len < 0 ? (int)len : kg_fdstore_table_parse(buf, (size_t)len, t);
 	if (ret < 0) {
 		errno = -ret;
 		kg_log_errno(
@@ -357,18 +357,7 @@ void kg_fdstore_record(struct kg_fdstore *st, const struct kg_fdstore_table *t)
 	if (!st || st->table_fd < 0)
 		return;
 	len = kg_fdstore_table_format(t ? t : &empty, buf, sizeof(buf));
-	/* Written at once, the rest of a longer old text overwritten with NULs
-	 * in the same pwrite, and then cut: a broker restarted after a kill -9
-	 * between the two reads the new table (the parser skips trailing NULs)
-	 * where a plain pwrite would leave the new text followed by the old
-	 * one's tail, which the parser refuses (every connection then lost).
-	 * Before the pwrite it reads the old table. A pwrite is not cut short
-	 * by SIGKILL within one page (4 KiB, some 50 connections); a longer
-	 * table can be, between pages, and the old text may then show through
-	 * after the first page (most likely refused: still open). */
-	ret = len == 0 ? -ENOSPC : kg_fdstore_table_overwrite(st->table_fd, buf, len, sizeof(buf));
-	if (ret == 0 && ftruncate(st->table_fd, (off_t)len) < 0)
-		ret = -errno;
+	ret = len == 0 ? -ENOSPC : kg_fdstore_table_write(st->table_fd, buf, len);
 	if (ret < 0) {
 		errno = -ret;
 		kg_log_errno(KG_LOG_WARN,

@@ -35,6 +35,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -138,12 +139,14 @@ size_t kg_fdstore_table_format(const struct kg_fdstore_table *t, char *buf, size
  * than the text). Returns 0, or -EINVAL on anything else (a table we
  * cannot read is not trusted at all). */
 int kg_fdstore_table_parse(const char *buf, size_t len, struct kg_fdstore_table *t);
-/* Writes the text buf[0..len) at the start of the table file fd, followed
- * in the same pwrite by NULs up to the file's current length (at most
- * cap, buf's size): the file then reads as the new table, whether or not
- * the caller's ftruncate to len follows (a kill -9 in between). Returns 0
- * or -errno. */
-int kg_fdstore_table_overwrite(int fd, char *buf, size_t len, size_t cap);
+/* Makes text[0..len) the table in the table file fd, so that a kill -9 at
+ * any moment leaves either the old table or the new one (two slots and a
+ * switch, fdstore-table.c). Returns 0 or -errno. */
+int kg_fdstore_table_write(int fd, const char *text, size_t len);
+/* The table's text from the table file fd into buf (at most cap bytes;
+ * also the single text an older broker wrote). Returns its length, or
+ * -errno (-EINVAL: a broken header). */
+ssize_t kg_fdstore_table_read(int fd, char *buf, size_t cap);
 
 /* Keeps, in order, the entries whose lessee the kernel still lists (live),
  * each id once. Returns how many were kept. */
