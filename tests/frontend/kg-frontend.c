@@ -46,6 +46,11 @@
  *                       to the RESULT line
  *   --seed N            the draw time generator's seed (default 1): the same
  *                       seed and SPEC give the same target draw times
+ *   --frame-base N      draw the pattern of frame N + f for frame f (default 0):
+ *                       two guests on two heads of one test draw frames that
+ *                       differ, so a screendump tells whose frame a head shows
+ *   --until PATH        (--frames runs) stop before the next frame once PATH
+ *                       exists; RESULT frames= is then the frames flipped
  *   --fps N --seconds S a guest at N frames per second for S seconds (instead of
  *                       --frames): frame 0 sets the scanout up, then frame k goes
  *                       out at (k - 1/2)/N s after frame 0's fence (at once when
@@ -370,6 +375,8 @@ struct opts {
 	struct kg_drawtime drawtime; /* parsed from draw and seed */
 	int fps;		     /* --fps N, -1: not given (--frames runs) */
 	double seconds;		     /* --seconds S */
+	unsigned frame_base;	     /* --frame-base N */
+	const char *until;	     /* --until PATH, NULL: --frames only */
 };
 
 static void sleep_until(uint64_t t_ns)
@@ -394,7 +401,7 @@ static int flip_scanouts(struct fe *fe, const struct opts *o, unsigned f, unsign
 	for (unsigned s = 0; s < fe->n_scanouts; s++) {
 		/* Whole buffers once; then an eighth per frame (the guest's own
 		 * drawing is not what is measured). */
-		kg_fg_draw(&fe->fb[s][b], f + s * SCANOUT_FRAME_STEP,
+		kg_fg_draw(&fe->fb[s][b], o->frame_base + f + s * SCANOUT_FRAME_STEP,
 			   f < NBUF && !(o->band && f) ? NULL : &kr);
 		/* One new memory table per frame, with the first flush. */
 		fe->remap_now = !s && o->remap_every && f % o->remap_every == o->remap_every - 1;
@@ -453,12 +460,12 @@ static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
 			       calloc(o->frames, sizeof(uint64_t)) };
 	struct kg_drawtime dt = o->drawtime;
 	double cpu0 = o->backend_pid ? proc_cpu_s(o->backend_pid) : -1, cpu1;
-	unsigned n_iv = 0;
+	unsigned n_iv = 0, f;
 	int ret = -ENOMEM;
 
 	if (!iv || !dl.target || !dl.achieved)
 		goto out_free;
-	for (unsigned f = 0; f < o->frames; f++) {
+	for (f = 0; f < o->frames && !(o->until && access(o->until, F_OK) == 0); f++) {
 		/* full: page flips between the two buffers; band: one buffer
 		 * updated in place (a 2D guest flushing what it drew). */
 		unsigned b = o->band ? 0 : f % NBUF;
@@ -480,9 +487,8 @@ static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
 	qsort(iv, n_iv, sizeof(*iv), cmp_u64);
 	printf("RESULT frames=%u remaps=%u fence_interval_p50_ms=%.3f fence_interval_p99_ms=%.3f "
 	       "backend_cpu_ms_per_frame=%.3f",
-	       o->frames, fe->remaps, n_iv ? iv[n_iv / 2] / 1e6 : 0,
-	       n_iv ? iv[n_iv * 99 / 100] / 1e6 : 0,
-	       cpu0 >= 0 && cpu1 >= 0 ? (cpu1 - cpu0) * 1e3 / o->frames : -1.0);
+	       f, fe->remaps, n_iv ? iv[n_iv / 2] / 1e6 : 0, n_iv ? iv[n_iv * 99 / 100] / 1e6 : 0,
+	       cpu0 >= 0 && cpu1 >= 0 && f ? (cpu1 - cpu0) * 1e3 / f : -1.0);
 	if (o->draw)
 		draw_log_print(&dl);
 	printf("\n");
@@ -586,6 +592,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "seed", 1, 0, 'e' },
 		{ "fps", 1, 0, 'F' },
 		{ "seconds", 1, 0, 'T' },
+		{ "frame-base", 1, 0, 'b' },
+		{ "until", 1, 0, 'u' },
 		{ 0 },
 	};
 	char err[160], *end;
@@ -617,6 +625,10 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->fps = (int)strtol(optarg, &end, 10);
 		else if (c == 'T')
 			o->seconds = strtod(optarg, &end);
+		else if (c == 'b')
+			o->frame_base = (unsigned)strtoul(optarg, &end, 0);
+		else if (c == 'u')
+			o->until = optarg;
 		else if (c == 'e') {
 			errno = 0;
 			o->seed = strtoull(optarg, &end, 0);
@@ -654,7 +666,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: kg-frontend --socket PATH [--frames N] [--layout L] "
 				"[--damage full|band] [--backend-pid PID] [--screendump] "
 				"[--remap-every N] [--scanouts N] [--draw SPEC] [--seed N]\n"
-				"       [--fps N --seconds S]\n"
+				"       [--fps N --seconds S] [--frame-base N] [--until PATH]\n"
 				"  SPEC: fixed:MS, jitter:MS,SD, spikes:MS,LONG_MS,PROB or "
 				"steps:MS1,N1,MS2\n");
 		return 2;
