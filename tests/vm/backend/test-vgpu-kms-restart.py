@@ -30,6 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 import kgvm  # noqa: E402
+import screendump  # noqa: E402
 
 SECONDS = 40  # kg-frontend's run at about 30 frames/s; the kills end well before
 SCRIPT = r'''
@@ -57,27 +58,6 @@ sed 's/^/STORE /' /tmp/store.log
 '''
 
 
-# kg-frontend draws whole buffers once, then an eighth of the height per
-# frame: a head shows bands of several frames. A point is the guest's when
-# it is kg_fg_pattern(f, x, y) (tests/frontend/fake-guest.c) for some frame
-# f; a random value is that by chance with probability 4096 / 2^24.
-FRAME_OF = {(f * 0x1f3d5b) & 0xffffff: f for f in range(4096)}
-
-
-def frame_of(w, h, rgb, points):
-    """(the newest frame the points show, None unless at least 60 of them
-    are the guest's) and how many are black."""
-    frames, black = [], 0
-    for x, y in points:
-        o = (y * w + x) * 3
-        v = (rgb[o] << 16) | (rgb[o + 1] << 8) | rgb[o + 2]
-        black += v == 0
-        f = FRAME_OF.get((((x * 0x010203) ^ (y * 0x030107)) & 0xffffff) ^ v)
-        if f is not None:
-            frames.append(f)
-    return (max(frames) if len(frames) >= 60 else None), black
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('vgpu')
@@ -97,14 +77,13 @@ def main():
             vm.wait_for(r'^RUNNING$', timeout=180)
             w, h, _ = vm.screendump(0)
             # 8 x 8 points over the guest's frame (the head's mode).
-            points = [(w * (2 * i + 1) // 16, h * (2 * j + 1) // 16)
-                      for j in range(8) for i in range(8)]
+            points = screendump.grid(w, h)
 
             def sample(tag):
                 nonlocal dumps
                 w2, h2, rgb = vm.screendump(0)
                 dumps += 1
-                f, black = frame_of(w2, h2, rgb, points)
+                f, black = screendump.frame_shown(w2, h2, rgb, points, range(4096))
                 if f is None:
                     problems.append(f'{tag}: head 0 shows no guest frame ({black} of 64 '
                                     f'points black)')
