@@ -43,6 +43,9 @@ static int claim(int *slot, size_t i, const char *name, char *err, size_t errlen
 int kg_fdstore_classify(const char *const *names, size_t n, struct kg_fdstore_roles *out, char *err,
 			size_t errlen)
 {
+	char pipeline[KG_CONFIG_NAME_MAX];
+	uint32_t fb;
+
 	out->listen = out->stored_listen = out->master = out->table = -1;
 	for (size_t i = 0; i < n; i++) {
 		const char *name = names[i] ? names[i] : "";
@@ -54,8 +57,9 @@ int kg_fdstore_classify(const char *const *names, size_t n, struct kg_fdstore_ro
 			ret = claim(&out->table, i, name, err, errlen);
 		else if (strcmp(name, KG_FDSTORE_LISTEN) == 0)
 			ret = claim(&out->stored_listen, i, name, err, errlen);
-		else if (kg_fdstore_client_conn(name))
-			ret = 0; /* a connection: fdstore.c collects them */
+		else if (kg_fdstore_client_conn(name) ||
+			 kg_fdstore_lessee_name(name, pipeline, &fb))
+			ret = 0; /* a connection, a lease: fdstore.c collects them */
 		else if (out->listen >= 0) {
 			snprintf(err, errlen,
 				 "systemd passed two sockets (fds %d and %zu, named %s); "
@@ -362,4 +366,41 @@ size_t kg_fdstore_keep_live(struct kg_fdstore_entry *e, size_t n, const uint32_t
 			e[kept++] = e[i];
 	}
 	return kept;
+}
+
+/* A decimal u32 >= 1 without leading zero, then '-', at *s. */
+static bool get_id_dash(const char **s, uint32_t *v)
+{
+	const char *dash = strchr(*s, '-'), *p;
+	char num[11];
+	size_t n = dash ? (size_t)(dash - *s) : sizeof(num);
+
+	if (n >= sizeof(num))
+		return false;
+	memcpy(num, *s, n);
+	num[n] = '\0';
+	p = num;
+	if (!get_u32(&p, v, false, true))
+		return false;
+	*s = dash + 1;
+	return true;
+}
+
+uint32_t kg_fdstore_lessee_name(const char *name, char *pipeline, uint32_t *fb)
+{
+	const size_t ll = strlen(KG_FDSTORE_LESSEE_PREFIX), fl = strlen(KG_FDSTORE_FRAME_PREFIX);
+	const char *p;
+	uint32_t id;
+
+	*fb = 0;
+	if (strncmp(name, KG_FDSTORE_LESSEE_PREFIX, ll) == 0)
+		p = name + ll;
+	else if (strncmp(name, KG_FDSTORE_FRAME_PREFIX, fl) == 0)
+		p = name + fl;
+	else
+		return 0;
+	if (!get_id_dash(&p, &id) || (name[0] == 'f' && !get_id_dash(&p, fb)) ||
+	    !get_pipeline(p, pipeline))
+		return 0;
+	return id;
 }

@@ -24,6 +24,13 @@ struct stored_client {
 	int fd; /* until taken */
 };
 
+struct stored_lessee {
+	uint32_t id;
+	uint32_t fb; /* 0: lessee-ID-PIPELINE, else frame-ID-FB-PIPELINE */
+	char pipeline[KG_CONFIG_NAME_MAX];
+	int fd; /* until taken */
+};
+
 struct kg_fdstore {
 	int listen_fd;	   /* the .socket unit's or our stored one, until taken */
 	int master_fd;	   /* from the store, until taken */
@@ -34,6 +41,8 @@ struct kg_fdstore {
 	bool saved;		       /* master and table are in the store */
 	struct stored_client *clients; /* inherited connections */
 	size_t n_clients;
+	struct stored_lessee *lessees; /* inherited lease fds */
+	size_t n_lessees;
 };
 
 #ifdef HAVE_SYSTEMD
@@ -70,7 +79,8 @@ static int inherit(struct kg_fdstore *st)
 	}
 	if (n > 0) {
 		st->clients = calloc((size_t)n, sizeof(*st->clients));
-		if (!st->clients) {
+		st->lessees = calloc((size_t)n, sizeof(*st->lessees));
+		if (!st->clients || !st->lessees) {
 			ret = -ENOMEM;
 			goto out;
 		}
@@ -78,6 +88,7 @@ static int inherit(struct kg_fdstore *st)
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
 		uint32_t conn = kg_fdstore_client_conn(names[i] ? names[i] : "");
+		struct stored_lessee *l = &st->lessees[st->n_lessees];
 
 		/* Not for the broker's children (there are none today). */
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -89,6 +100,11 @@ static int inherit(struct kg_fdstore *st)
 			st->table_fd = fd;
 		else if (conn)
 			st->clients[st->n_clients++] = (struct stored_client){ conn, fd };
+		else if ((l->id = kg_fdstore_lessee_name(names[i] ? names[i] : "", l->pipeline,
+							 &l->fb))) {
+			l->fd = fd;
+			st->n_lessees++;
+		}
 	}
 	if (r.stored_listen >= 0)
 		take_stored_listen(st, SD_LISTEN_FDS_START + r.stored_listen);
@@ -139,7 +155,12 @@ void kg_fdstore_destroy(struct kg_fdstore *st)
 		if (st->clients[i].fd >= 0)
 			close(st->clients[i].fd);
 	}
+	for (size_t i = 0; i < st->n_lessees; i++) {
+		if (st->lessees[i].fd >= 0)
+			close(st->lessees[i].fd);
+	}
 	free(st->clients);
+	free(st->lessees);
 	free(st);
 }
 
@@ -165,6 +186,36 @@ int kg_fdstore_take_client_fd(struct kg_fdstore *st, uint32_t conn)
 	return -1;
 }
 
+int kg_fdstore_take_lessee_fd(struct kg_fdstore *st, uint32_t lessee_id)
+{
+	for (size_t i = 0; st && i < st->n_lessees; i++) {
+		int fd = st->lessees[i].fd;
+
+		if (st->lessees[i].id == lessee_id && !st->lessees[i].fb && fd >= 0) {
+			st->lessees[i].fd = -1;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+int kg_fdstore_take_frame_fd(struct kg_fdstore *st, const char *pipeline, uint32_t *lessee_id,
+			     uint32_t *fb)
+{
+	for (size_t i = 0; st && i < st->n_lessees; i++) {
+		struct stored_lessee *l = &st->lessees[i];
+		int fd = l->fd;
+
+		if (fd >= 0 && l->fb && strcmp(l->pipeline, pipeline) == 0) {
+			*lessee_id = l->id;
+			*fb = l->fb;
+			l->fd = -1;
+			return fd;
+		}
+	}
+	return -1;
+}
+
 void kg_fdstore_drop_unclaimed(struct kg_fdstore *st)
 {
 	for (size_t i = 0; st && i < st->n_clients; i++) {
@@ -175,6 +226,16 @@ void kg_fdstore_drop_unclaimed(struct kg_fdstore *st)
 		close(st->clients[i].fd);
 		st->clients[i].fd = -1;
 		kg_fdstore_remove_client(st, st->clients[i].conn);
+	}
+	for (size_t i = 0; st && i < st->n_lessees; i++) {
+		if (st->lessees[i].fd < 0)
+			continue;
+		kg_dbg("stored lease fd of lessee %u (pipeline %s) not taken: closing it",
+		       st->lessees[i].id, st->lessees[i].pipeline);
+		close(st->lessees[i].fd);
+		st->lessees[i].fd = -1;
+		kg_fdstore_remove_lessee(st, st->lessees[i].id, st->lessees[i].fb,
+					 st->lessees[i].pipeline);
 	}
 }
 
@@ -254,7 +315,7 @@ bool kg_fdstore_adopted(struct kg_fdstore *st, int master_fd, struct kg_fdstore_
 /* lost: what a restart then loses. */
 static int store(const char *name, int fd, const char *lost)
 {
-	char msg[64];
+	char msg[64 + KG_CONFIG_NAME_MAX];
 	int ret;
 
 	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
@@ -339,6 +400,70 @@ void kg_fdstore_remove_client(struct kg_fdstore *st, uint32_t conn)
 #else
 	(void)st;
 	(void)conn;
+#endif
+}
+
+void kg_fdstore_add_lessee(struct kg_fdstore *st, int fd, uint32_t lessee_id, const char *pipeline)
+{
+#ifdef HAVE_SYSTEMD
+	char name[32 + KG_CONFIG_NAME_MAX];
+
+	if (!st || !st->saved || !getenv("NOTIFY_SOCKET"))
+		return;
+	snprintf(name, sizeof(name), KG_FDSTORE_LESSEE_PREFIX "%u-%s", lessee_id, pipeline);
+	store(name, fd, "not keep this lessee's last frame if it dies meanwhile");
+#else
+	(void)st;
+	(void)fd;
+	(void)lessee_id;
+	(void)pipeline;
+#endif
+}
+
+void kg_fdstore_keep_frame(struct kg_fdstore *st, int fd, uint32_t lessee_id, uint32_t fb,
+			   const char *pipeline)
+{
+#ifdef HAVE_SYSTEMD
+	char name[48 + KG_CONFIG_NAME_MAX];
+
+	if (!st || !st->saved || !getenv("NOTIFY_SOCKET"))
+		return;
+	/* Both names a moment (a restart then drops the lessee- one), never
+	 * neither. */
+	snprintf(name, sizeof(name), KG_FDSTORE_FRAME_PREFIX "%u-%u-%s", lessee_id, fb, pipeline);
+	store(name, fd, "not keep this frame");
+	kg_fdstore_remove_lessee(st, lessee_id, 0, pipeline);
+#else
+	(void)st;
+	(void)fd;
+	(void)lessee_id;
+	(void)fb;
+	(void)pipeline;
+#endif
+}
+
+void kg_fdstore_remove_lessee(struct kg_fdstore *st, uint32_t lessee_id, uint32_t fb,
+			      const char *pipeline)
+{
+#ifdef HAVE_SYSTEMD
+	char msg[64 + KG_CONFIG_NAME_MAX];
+
+	if (!st || !getenv("NOTIFY_SOCKET"))
+		return;
+	if (fb)
+		snprintf(msg, sizeof(msg),
+			 "FDSTOREREMOVE=1\nFDNAME=" KG_FDSTORE_FRAME_PREFIX "%u-%u-%s", lessee_id,
+			 fb, pipeline);
+	else
+		snprintf(msg, sizeof(msg),
+			 "FDSTOREREMOVE=1\nFDNAME=" KG_FDSTORE_LESSEE_PREFIX "%u-%s", lessee_id,
+			 pipeline);
+	sd_notify(0, msg);
+#else
+	(void)st;
+	(void)lessee_id;
+	(void)fb;
+	(void)pipeline;
 #endif
 }
 

@@ -50,6 +50,14 @@
 /* Client connections: "client-N", N the connection's number in the table
  * (systemd refuses ':' in FDNAME=, its separator in LISTEN_FDNAMES). */
 #define KG_FDSTORE_CLIENT_PREFIX "client-"
+/* The broker's copy of a lease fd, of the active lease or of a revoked one
+ * kept for its frame (lease.h): "lessee-ID-PIPELINE". Kept, a restarted
+ * broker can still keep a lessee's last frame (on-release = keep). */
+#define KG_FDSTORE_LESSEE_PREFIX "lessee-"
+/* ... and once revoked and kept for its frame, "frame-ID-FB-PIPELINE": FB
+ * the framebuffer it showed, so that a restarted broker keeps it only while
+ * that frame is on screen. */
+#define KG_FDSTORE_FRAME_PREFIX "frame-"
 
 #define KG_FDSTORE_MAX_LEASES 64 /* KG_CONFIG_MAX_PIPELINES */
 /* The broker's connection cap (KG_SERVER_MAX_CLIENTS): every connection
@@ -58,9 +66,10 @@
 /* KG_SERVER_MAX_WAITERS per pipeline. */
 #define KG_FDSTORE_MAX_WAITS	   (KG_FDSTORE_MAX_LEASES * 32)
 #define KG_FDSTORE_CLIENT_NAME_LEN 32 /* KG_PROTO_NAME_LEN */
-/* The fds stored at most: master, table, listening socket, connections.
+/* The fds stored at most: master, table, listening socket, connections,
+ * two lease fds per pipeline (active, kept for its frame).
  * FileDescriptorStoreMax= in kmsgate-broker.service is this. */
-#define KG_FDSTORE_MAX_FDS (3 + KG_FDSTORE_MAX_CLIENTS)
+#define KG_FDSTORE_MAX_FDS (3 + KG_FDSTORE_MAX_CLIENTS + 2 * KG_FDSTORE_MAX_LEASES)
 /* Longest lines (u32 is 10 digits, u16 5) plus the header. */
 #define KG_FDSTORE_TABLE_MAX                                          \
 	(32 + KG_FDSTORE_MAX_LEASES * (26 + KG_CONFIG_NAME_MAX) +     \
@@ -125,6 +134,10 @@ int kg_fdstore_classify(const char *const *names, size_t n, struct kg_fdstore_ro
 
 /* N of a name "client-N" (N >= 1, decimal, no sign or leading 0), else 0. */
 uint32_t kg_fdstore_client_conn(const char *name);
+/* ID of a name "lessee-ID-PIPELINE" (*fb = 0) or "frame-ID-FB-PIPELINE"
+ * (ID and FB as N above, PIPELINE a valid pipeline name, copied into
+ * pipeline[KG_CONFIG_NAME_MAX]), else 0. */
+uint32_t kg_fdstore_lessee_name(const char *name, char *pipeline, uint32_t *fb);
 
 /* Both are character devices with the same device number: the stored fd
  * is the configured card. */
@@ -172,9 +185,16 @@ int kg_fdstore_take_listen_fd(struct kg_fdstore *st, bool *ours);
 int kg_fdstore_take_master_fd(struct kg_fdstore *st);
 /* The stored connection client-N (the caller owns it from here), or -1. */
 int kg_fdstore_take_client_fd(struct kg_fdstore *st, uint32_t conn);
-/* After adoption: closes the stored connections nobody took (not in the
- * table: the broker died between storing the fd and writing the table)
- * and asks systemd to drop them. */
+/* The stored lease fd of lessee id (the caller owns it from here), or -1. */
+int kg_fdstore_take_lessee_fd(struct kg_fdstore *st, uint32_t lessee_id);
+/* The stored fd of a revoked lease of pipeline kept for its frame, its
+ * lessee id and framebuffer (the caller owns the fd from here), or -1. */
+int kg_fdstore_take_frame_fd(struct kg_fdstore *st, const char *pipeline, uint32_t *lessee_id,
+			     uint32_t *fb);
+/* After adoption: closes the stored connections and lease fds nobody took
+ * (not in the table: the broker died between storing the fd and writing
+ * the table; an orphan's, which must end when its client closes it) and
+ * asks systemd to drop them. */
 void kg_fdstore_drop_unclaimed(struct kg_fdstore *st);
 
 /* The table stored by the previous broker, its leases checked against the
@@ -192,6 +212,17 @@ int kg_fdstore_save(struct kg_fdstore *st, int master_fd, int listen_fd);
 bool kg_fdstore_add_client(struct kg_fdstore *st, int fd, uint32_t conn);
 /* The connection is closing: asks systemd to drop client-N. */
 void kg_fdstore_remove_client(struct kg_fdstore *st, uint32_t conn);
+/* Stores the broker's copy of a lease fd as lessee-ID-PIPELINE (once the
+ * master is stored). Accepts NULL. */
+void kg_fdstore_add_lessee(struct kg_fdstore *st, int fd, uint32_t lessee_id, const char *pipeline);
+/* The lease was revoked, its fd kept for framebuffer fb: stored as
+ * frame-ID-FB-PIPELINE, then lessee-ID-PIPELINE removed. */
+void kg_fdstore_keep_frame(struct kg_fdstore *st, int fd, uint32_t lessee_id, uint32_t fb,
+			   const char *pipeline);
+/* The broker closes its copy: asks systemd to drop it too (fb: 0 for
+ * lessee-ID-PIPELINE, else the frame-ID-FB-PIPELINE of kg_fdstore_keep_frame). */
+void kg_fdstore_remove_lessee(struct kg_fdstore *st, uint32_t lessee_id, uint32_t fb,
+			      const char *pipeline);
 /* There is a table to write (under systemd's fd store). Accepts NULL. */
 bool kg_fdstore_recording(const struct kg_fdstore *st);
 /* Rewrites the stored table. Accepts NULL and works without one. */

@@ -8,21 +8,25 @@
 #include <unistd.h>
 #include <xf86drmMode.h>
 
+#include "fdstore.h"
 #include "log.h"
 
 struct kg_lease {
 	struct kg_device *dev;
 	const struct kg_plan_pipeline *pp;
-	int fd; /* the active lease, -1 */
+	struct kg_fdstore *store; /* our lease fds are kept there too */
+	int fd;			  /* the active lease, -1 */
 	uint32_t lessee_id;
 	/* Active, taken back after a restart with its client: the broker has
 	 * no fd of it (its copy died with the old broker), only the id. */
 	bool adopted;
 	int stale_fd;	   /* a revoked lease kept for its frame, -1 */
+	uint32_t stale_id; /* its lessee id */
 	uint32_t stale_fb; /* the framebuffer it shows */
 };
 
-struct kg_lease *kg_lease_create(struct kg_device *dev, const struct kg_plan_pipeline *pp)
+struct kg_lease *kg_lease_create(struct kg_device *dev, const struct kg_plan_pipeline *pp,
+				 struct kg_fdstore *store)
 {
 	struct kg_lease *lease = calloc(1, sizeof(*lease));
 
@@ -30,15 +34,24 @@ struct kg_lease *kg_lease_create(struct kg_device *dev, const struct kg_plan_pip
 		return NULL;
 	lease->dev = dev;
 	lease->pp = pp;
+	lease->store = store;
 	lease->fd = -1;
 	lease->stale_fd = -1;
 	return lease;
 }
 
+/* Our copy of lessee id's fd goes, and the store's with it (fb: as
+ * kg_fdstore_remove_lessee). */
+static void close_lessee(struct kg_lease *lease, int fd, uint32_t id, uint32_t fb)
+{
+	close(fd);
+	kg_fdstore_remove_lessee(lease->store, id, fb, lease->pp->name);
+}
+
 static void close_stale(struct kg_lease *lease)
 {
 	if (lease->stale_fd >= 0)
-		close(lease->stale_fd);
+		close_lessee(lease, lease->stale_fd, lease->stale_id, lease->stale_fb);
 	lease->stale_fd = -1;
 	lease->stale_fb = 0;
 }
@@ -80,6 +93,12 @@ int kg_lease_grant(struct kg_lease *lease, int *fd, uint32_t *lessee_id)
 	return 0;
 }
 
+void kg_lease_keep(struct kg_lease *lease)
+{
+	if (lease->fd >= 0)
+		kg_fdstore_add_lessee(lease->store, lease->fd, lease->lessee_id, lease->pp->name);
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -90,38 +109,57 @@ static double now_ms(void)
 
 /* After a revoke in keep mode: keep this lease's fd only if its frame
  * (or nobody else's) is on screen. */
-static void keep_frame(struct kg_lease *lease, int fd)
+static void keep_frame(struct kg_lease *lease, int fd, uint32_t id)
 {
 	uint32_t fb = kg_device_plane_fb(lease->dev, lease->pp->plane_ids[0]);
 
 	if (lease->stale_fd >= 0 && lease->stale_fb == fb && fb != 0) {
 		/* The older lessee's frame is still up: the one just revoked
 		 * never showed one. */
-		close(fd);
+		close_lessee(lease, fd, id, 0);
 		return;
 	}
 	close_stale(lease);
 	if (fb == 0) {
-		close(fd); /* nothing on screen to keep */
+		close_lessee(lease, fd, id, 0); /* nothing on screen to keep */
 		return;
 	}
 	lease->stale_fd = fd;
+	lease->stale_id = id;
 	lease->stale_fb = fb;
+	kg_fdstore_keep_frame(lease->store, fd, id, fb, lease->pp->name);
 }
 
-static void blank(struct kg_lease *lease, int fd)
+static void blank(struct kg_lease *lease, int fd, uint32_t id)
 {
 	const struct kg_plan_pipeline *pp = lease->pp;
 
 	kg_device_blank(lease->dev, pp->crtc, pp->connector, pp->plane_ids, pp->n_planes);
-	close(fd);
+	close_lessee(lease, fd, id, 0);
 	close_stale(lease);
 }
 
-void kg_lease_adopt(struct kg_lease *lease, uint32_t lessee_id)
+void kg_lease_adopt(struct kg_lease *lease, uint32_t lessee_id, int fd)
 {
 	lease->lessee_id = lessee_id;
-	lease->adopted = true;
+	/* With our copy of its fd back it is a lease like any other. */
+	if (fd >= 0)
+		lease->fd = fd;
+	else
+		lease->adopted = true;
+}
+
+void kg_lease_adopt_frame(struct kg_lease *lease, int fd, uint32_t lessee_id, uint32_t fb)
+{
+	close_stale(lease);
+	if (kg_device_plane_fb(lease->dev, lease->pp->plane_ids[0]) != fb) {
+		/* Another frame is up (a next lessee's): nothing to keep. */
+		close_lessee(lease, fd, lessee_id, fb);
+		return;
+	}
+	lease->stale_fd = fd;
+	lease->stale_id = lessee_id;
+	lease->stale_fb = fb;
 }
 
 void kg_lease_revoke(struct kg_lease *lease)
@@ -145,9 +183,9 @@ void kg_lease_revoke(struct kg_lease *lease)
 			     lease->pp->name, lease->lessee_id);
 	lease->fd = -1;
 	if (lease->pp->on_release == KG_RELEASE_BLANK)
-		blank(lease, fd);
+		blank(lease, fd, lease->lessee_id);
 	else
-		keep_frame(lease, fd);
+		keep_frame(lease, fd, lease->lessee_id);
 	kg_dbg("pipeline %s: lessee %u revoked in %.3f ms (%s)", lease->pp->name, lease->lessee_id,
 	       now_ms() - t0, lease->pp->on_release == KG_RELEASE_BLANK ? "blanked" : "frame kept");
 }

@@ -252,6 +252,11 @@ static uint32_t grant(struct slot *s, struct client *c, uint32_t seq)
 	}
 	record(srv);
 	kg_client_send(c, &msg, fd);
+	/* Our copy goes into the store only now: stored before the LEASE
+	 * went out, a kill in between would keep alive a lease its client
+	 * never got (the restart answers that ACQUIRE CANCELLED). A kill
+	 * right after the send leaves the lease adopted without our copy. */
+	kg_lease_keep(s->lease);
 	if (!in_flight) {
 		c->inflight_type = 0;
 		c->inflight_seq = 0;
@@ -614,7 +619,8 @@ static void adopt_lease(struct kg_server *srv, const struct kg_fdstore_entry *e)
 		return;
 	}
 	if (c) {
-		kg_lease_adopt(s->lease, e->lessee_id);
+		kg_lease_adopt(s->lease, e->lessee_id,
+			       kg_fdstore_take_lessee_fd(srv->store, e->lessee_id));
 		s->lessee = c;
 		kg_info("pipeline %s: adopted the kernel's lease (lessee %u) with its client's "
 			"connection %s%u (pid %d): leased as before",
@@ -656,6 +662,17 @@ void kg_requests_adopt(struct kg_server *srv, const struct kg_fdstore_table *t)
 		adopt_lease(srv, &t->leases[i]);
 	for (size_t i = 0; i < t->n_waits; i++)
 		adopt_wait(srv, &t->waits[i]);
+	/* A revoked lessee's frame the previous broker kept (on-release
+	 * keep): kept on. Not beside an orphan, whose own frame is up. */
+	for (size_t i = 0; i < srv->n_slots; i++) {
+		struct slot *s = &srv->slots[i];
+		uint32_t id, fb;
+		int fd = s->orphan ? -1
+				   : kg_fdstore_take_frame_fd(srv->store, s->pp->name, &id, &fb);
+
+		if (fd >= 0)
+			kg_lease_adopt_frame(s->lease, fd, id, fb);
+	}
 	/* A pipeline whose lessee went while the broker was down is free now:
 	 * its first waiter gets it, else everyone hears it is available. */
 	for (size_t i = 0; i < t->n_gone; i++) {

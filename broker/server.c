@@ -494,7 +494,7 @@ static int slots_create(struct kg_server *srv)
 
 		s->pp = &srv->plan->pipelines[i];
 		kg_list_init(&s->waiters);
-		s->lease = kg_lease_create(srv->dev, s->pp);
+		s->lease = kg_lease_create(srv->dev, s->pp, srv->store);
 		if (!s->lease)
 			return -ENOMEM;
 		srv->n_slots++;
@@ -657,8 +657,9 @@ void kg_server_adopt(struct kg_server *srv, const struct kg_fdstore_table *t)
 			srv->next_conn = t->clients[i].conn + 1;
 		client_adopt(srv, &t->clients[i]);
 	}
-	kg_fdstore_drop_unclaimed(srv->store);
 	kg_requests_adopt(srv, t);
+	/* After the leases took their fds. */
+	kg_fdstore_drop_unclaimed(srv->store);
 	/* A connection whose client died meanwhile reads EOF on the first
 	 * turn of the loop and goes as usual, ending its lease. */
 	kg_server_reap(srv);

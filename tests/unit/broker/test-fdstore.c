@@ -237,16 +237,43 @@ static void test_client_names(void **state)
 	assert_int_equal(kg_fdstore_client_conn("client:1"), 0);
 }
 
+static void test_lessee_names(void **state)
+{
+	char pipe[KG_CONFIG_NAME_MAX];
+	uint32_t fb;
+
+	assert_int_equal(kg_fdstore_lessee_name("lessee-7-head0", pipe, &fb), 7);
+	assert_string_equal(pipe, "head0");
+	assert_int_equal(fb, 0);
+	assert_int_equal(kg_fdstore_lessee_name("lessee-4294967295-HDMI-A-1", pipe, &fb),
+			 4294967295u);
+	assert_string_equal(pipe, "HDMI-A-1");
+	assert_int_equal(kg_fdstore_lessee_name("frame-7-51-HDMI-A-1", pipe, &fb), 7);
+	assert_string_equal(pipe, "HDMI-A-1");
+	assert_int_equal(fb, 51);
+	assert_int_equal(kg_fdstore_lessee_name("lessee-0-a", pipe, &fb), 0);
+	assert_int_equal(kg_fdstore_lessee_name("lessee-07-a", pipe, &fb), 0);
+	assert_int_equal(kg_fdstore_lessee_name("lessee-4294967296-a", pipe, &fb), 0);
+	assert_int_equal(kg_fdstore_lessee_name("lessee-7-", pipe, &fb), 0);
+	assert_int_equal(kg_fdstore_lessee_name("lessee-7", pipe, &fb), 0);
+	assert_int_equal(kg_fdstore_lessee_name("lessee--a", pipe, &fb), 0);
+	assert_int_equal(kg_fdstore_lessee_name("lessee-7-a b", pipe, &fb), 0);
+	assert_int_equal(kg_fdstore_lessee_name("frame-7-a", pipe, &fb), 0);
+	assert_int_equal(kg_fdstore_lessee_name("frame-7-0-a", pipe, &fb), 0);
+	assert_int_equal(kg_fdstore_lessee_name("client-7-a", pipe, &fb), 0);
+}
+
 static void test_classify_connections_and_our_socket(void **state)
 {
-	const char *names[] = { "client-2", "drm-master", "kmsgate-listen", "lease-table",
-				"client-7" };
+	const char *names[] = { "client-2",    "drm-master", "kmsgate-listen",
+				"lease-table", "client-7",   "lessee-3-head0" };
 	const char *both[] = { "kmsgate-listen", "kmsgate-broker.socket" };
 	struct kg_fdstore_roles r;
 	char err[256];
 
-	/* Connections are neither sockets of the unit nor an error. */
-	assert_int_equal(kg_fdstore_classify(names, 5, &r, err, sizeof(err)), 0);
+	/* Connections and lease fds are neither sockets of the unit nor an
+	 * error. */
+	assert_int_equal(kg_fdstore_classify(names, 6, &r, err, sizeof(err)), 0);
 	assert_int_equal(r.listen, -1);
 	assert_int_equal(r.stored_listen, 2);
 	assert_int_equal(r.master, 1);
@@ -281,8 +308,8 @@ static size_t big_table(struct kg_fdstore_table *t, size_t clients, char *buf, s
 	memset(t, 0, sizeof(*t));
 	for (size_t i = 0; i < clients; i++) {
 		t->clients[i] = (struct kg_fdstore_client){ (uint32_t)i + 1, 1, 0, 0, "" };
-		snprintf(t->clients[i].name, sizeof(t->clients[i].name),
-			 "client with a long name %04zu", i);
+		snprintf(t->clients[i].name, sizeof(t->clients[i].name), "a client, long name %04u",
+			 (unsigned)(i % 10000));
 	}
 	t->n_clients = clients;
 	t->leases[0] = (struct kg_fdstore_entry){ 41, "head0", 1 };
@@ -374,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_table_reads_version_1),
 		cmocka_unit_test(test_table_refuses_more_than_the_caps),
 		cmocka_unit_test(test_client_names),
+		cmocka_unit_test(test_lessee_names),
 		cmocka_unit_test(test_classify_connections_and_our_socket),
 		cmocka_unit_test(test_keep_live),
 		cmocka_unit_test(test_table_file_round_trip),

@@ -893,7 +893,11 @@ def host_sd_activate(vm, check):
         # stored after its HELLO and removed when it closes (client-N); both
         # clients here close before the broker stops.
         conns = [f for f in fields if re.fullmatch(r'FDSTORE(REMOVE)?=1 FDNAME=client-\d+', f)]
-        own = [f for f in fields if f not in conns]
+        # The broker's copies of lease fds (lessee-ID-PIPELINE, then
+        # frame-ID-FB-PIPELINE once released and kept for its frame).
+        lease_fds = [f for f in fields
+                     if re.fullmatch(r'FDSTORE(REMOVE)?=1 FDNAME=(lessee-\d+|frame-\d+-\d+)-[\w.-]+', f)]
+        own = [f for f in fields if f not in conns and f not in lease_fds]
         want = (['FDSTORE=1 FDNAME=drm-master', 'FDSTORE=1 FDNAME=lease-table']
                 + (['FDSTORE=1 FDNAME=kmsgate-listen'] if part == 'B_' else [])
                 + ['READY=1', 'STOPPING=1'])
@@ -1400,6 +1404,66 @@ echo "BROKER_EXIT=$(sed -n 's/^FDSTORE EXITED status=//p' /tmp/fds.out)"
 NO_BROKER += ('restart-clients',)
 
 
+# on-release = keep across a restart of the broker (tracker issue 12): the
+# broker's copies of lease fds are in the store too (lessee-ID-PIPELINE).
+# stale shows green on head0 and releases it: the broker keeps its fd for
+# the frame. red shows on head1 over a connection kept in the store. The
+# broker is killed and restarted; then red is killed -9: the restarted
+# broker, which has its copy of red's lease fd back, keeps red's frame.
+# The broker of e37c155 (no lessee fds stored) leaves both heads dark.
+SCENARIOS['restart-keeps-frames'] = FDSTORE_SH + r"""
+fdstore_start --restart
+lessee 2 --name stale show head0 00ff00
+wait_lessee 2 '^FLIPPED head0 10 ' || echo "NO_FLIPS head0"
+lquit 2
+lessee 1 --outlive-broker --name red show head1 ff0000
+wait_lessee 1 '^FLIPPED head1 10 ' || echo "NO_FLIPS head1"
+echo "FDS_BEFORE=$(fds)"
+mark
+kg-lessee kill-broker $(bpid) | sed 's/^/KILL /'
+i=0; while [ "$(grep -c 'FDSTORE READY' /tmp/fds.out)" != 2 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+wait_new 'adopted the kernel' || echo "NO_ADOPT"
+echo "FDS_AFTER=$(fds)"
+hostwait restarted
+kill -9 $L1; wait $L1 $T1
+wait_new 'lease of pid' || echo "NO_END head1"
+sleep 1
+hostwait client-killed
+echo stop >&9
+wait_file /tmp/fds.out 'FDSTORE EXITED' || echo "NO_EXIT"
+echo quit >&9; wait $F
+sed 's/^/FDS /' /tmp/fds.out
+echo "--- broker log"; tail -n 80 /tmp/broker.log
+echo "BROKER_EXIT=$(sed -n 's/^FDSTORE EXITED status=//p' /tmp/fds.out)"
+"""
+NO_BROKER += ('restart-keeps-frames',)
+
+
+def host_restart_keeps_frames(vm, check):
+    vm.wait_for(r'^HOST restarted$', timeout=240)
+    head_is(vm, check, 0, GREEN, 'the released lessee\'s kept frame, after the broker\'s restart')
+    head_is(vm, check, 1, RED, 'the live lessee\'s frame, after the broker\'s restart')
+    vm.send('go')
+    vm.wait_for(r'^HOST client-killed$', timeout=120)
+    head_is(vm, check, 1, RED, 'the live lessee killed -9 after the restart: its frame kept')
+    head_is(vm, check, 0, GREEN, 'and the older kept frame still')
+    vm.send('go')
+    vm.wait_for(r'^BROKER_EXIT=', timeout=120)
+    fds = lines(vm, 'FDS ')
+    check(any(re.match(r'FDS FDSTORE STORED lessee-\d+-head1$', ln) for ln in fds) and
+          any(re.match(r'FDS FDSTORE STORED lessee-\d+-head0$', ln) for ln in fds),
+          'the broker stored its copies of both lease fds (lessee-ID-PIPELINE)')
+    check(any(re.match(r'FDS FDSTORE STORED frame-\d+-\d+-head0$', ln) for ln in fds),
+          'the released lease\'s fd was stored again as a kept frame (frame-ID-FB-PIPELINE)')
+    check(any(re.match(r'FDS FDSTORE REMOVED frame-\d+-\d+-head0 n=1$', ln) for ln in fds),
+          'on stop its copies leave the store')
+    check(not any('NO_' in ln for ln in vm.output), 'the scenario ran through: ' +
+          '; '.join(ln for ln in vm.output if 'NO_' in ln))
+
+
+HOST['restart-keeps-frames'] = host_restart_keeps_frames
+
+
 # The request the dead broker had read but not answered (tracker issue
 # 12). strace (the host's, with its libraries) attaches to the broker and
 # SIGKILLs it at its 3rd sendmsg after that: 1 is victim's SERVER_HELLO, 2
@@ -1478,11 +1542,11 @@ HOST['restart-inflight'] = host_restart_inflight
 
 # The request the dead broker had recorded but not yet taken off the socket
 # (broker/server.c, dispatch(): peek, record, take). strace SIGKILLs the
-# broker at its 2nd ftruncate after it attached: the 1st ends the table
-# write of the victim's connection (after HELLO), the 2nd the write that
-# records its ACQUIRE as in flight, so the broker dies with the ACQUIRE in
-# the table (the pwrite before was done) and still at the head of the
-# socket. The restarted broker must handle it (LEASED), not answer
+# broker at its 3rd recvmsg after it attached: the 1st takes the victim's
+# HELLO, the 2nd peeks its ACQUIRE (MSG_PEEK), the table write recording
+# it as in flight follows (its switch pwrite is the commit point,
+# broker/fdstore-table.c), and the 3rd would take it off: the broker dies
+# with the ACQUIRE in the table and still at the head of the socket. The restarted broker must handle it (LEASED), not answer
 # CANCELLED: before the peek, a kill here lost the request (10 s timeout).
 SCENARIOS['restart-unread'] = r"""
 mkfifo /tmp/fq; exec 9<>/tmp/fq
@@ -1491,7 +1555,7 @@ kg-fdstore /run/notify.sock kmsgate-broker --config /etc/kmsgate.conf --log-leve
 F=$!
 wait_file /tmp/fds.out 'FDSTORE READY' || echo "NO_READY"
 P=$(sed -n 's/^FDSTORE READY pid=//p' /tmp/fds.out | tail -n 1)
-strace -p $P -e trace=ftruncate,recvmsg -e inject=ftruncate:error=EIO:signal=KILL:when=2 \
+strace -p $P -e trace=pwrite64,recvmsg -e inject=recvmsg:error=EIO:signal=KILL:when=3 \
 	-o /tmp/strace.out 2>/tmp/strace.err &
 S=$!
 i=0; while ! grep -q 'TracerPid:[[:space:]]*[1-9]' /proc/$P/status && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
@@ -1520,19 +1584,18 @@ NO_BROKER += ('restart-unread',)
 def host_restart_unread(vm, check):
     vm.wait_for(r'^BROKER_EXIT=', timeout=240)
     out = '\n'.join(vm.output)
-    calls = [ln for ln in lines(vm, 'STRACE ') if 'ftruncate(' in ln or 'recvmsg(' in ln]
-    trunc = [i for i, ln in enumerate(calls) if 'ftruncate(' in ln]
-    # The ACQUIRE was peeked (MSG_PEEK) before its record, and not taken
-    # after it: no recvmsg without MSG_PEEK between the 1st ftruncate and
-    # the killed 2nd one.
-    between = calls[trunc[0] + 1:trunc[1]] if len(trunc) == 2 else []
-    check(len(trunc) == 2 and calls[trunc[1]].endswith('= ?')
-          and any('MSG_PEEK' in ln for ln in between)
-          and not any('recvmsg(' in ln and 'MSG_PEEK' not in ln and '= -1 EAGAIN' not in ln
-                      for ln in between)
+    calls = [ln for ln in lines(vm, 'STRACE ') if 'pwrite64(' in ln or 'recvmsg(' in ln]
+    recv = [i for i, ln in enumerate(calls) if 'recvmsg(' in ln and '= -1 EAGAIN' not in ln]
+    # The ACQUIRE was peeked (MSG_PEEK), then recorded (the table write's
+    # last pwrite, the switch, done), and the recvmsg that would take it
+    # killed: nothing took it off the socket.
+    between = calls[recv[1] + 1:recv[2]] if len(recv) == 3 else []
+    check(len(recv) == 3 and 'MSG_PEEK' in calls[recv[1]] and calls[recv[2]].endswith('= ?')
+          and 'MSG_PEEK' not in calls[recv[2]]
+          and any(re.search(r'pwrite64\(.*, 4, 32\)\s+= 4$', ln) for ln in between)
           and bool(re.search(r'STRACE \+\+\+ killed by SIGKILL', out)),
-          f'strace killed the broker at the table write recording the peeked ACQUIRE (2nd '
-          f'ftruncate), before it took it off the socket: {[ln[:100] for ln in calls]}')
+          f'strace killed the broker at the recvmsg taking the peeked ACQUIRE off the socket, '
+          f'after the table write recording it: {[ln[:100] for ln in calls]}')
     check(value(vm, 'ANSWERS_BEFORE_RESTART') == '0', 'victim had no answer when the broker died')
     check(bool(re.search(r'the stored lease table has 0 lease\(s\), 1 connection\(s\), 0 '
                          r'waiter\(s\)', out)),
@@ -1570,9 +1633,12 @@ def host_restart_clients(vm, check):
     out = '\n'.join(vm.output)
     fds = lines(vm, 'FDS ')
     stored = [ln.split()[3] for ln in fds if ln.startswith('FDS FDSTORE STORED ')]
-    check(stored[:6] == ['drm-master', 'lease-table', 'kmsgate-listen', 'client-1', 'client-2',
-                         'client-3'],
+    conns = [n for n in stored if not n.startswith(('lessee-', 'frame-'))]
+    check(conns[:6] == ['drm-master', 'lease-table', 'kmsgate-listen', 'client-1', 'client-2',
+                        'client-3'],
           f'the broker stored its own 3 fds, then each connection after its HELLO: {stored}')
+    check(any(re.match(r'lessee-\d+-head1$', n) for n in stored),
+          'and its copy of each lease fd (lessee-ID-PIPELINE)')
     check(value(vm, 'CONN_KEPT') == 'yes',
           'the client\'s connection never closed: no BROKER_GONE while the broker was dead')
     flips = [int(ln.split()[1]) for ln in vm.output if ln.startswith('FLIPS_NOW ')]
@@ -1620,10 +1686,16 @@ def host_restart_clients(vm, check):
           f'after the restart the broker has one socket less (doomed\'s): {before} -> '
           f'{restarted}')
     nodrm = {k: v for k, v in start.items() if k != 'drm'}
+    # +2 DRM fds at most, each kept for a frame (on-release = keep): head1's
+    # (survivor released it), and head0's: doomed died while no broker ran,
+    # its lease lived on through the broker's stored copy of its fd until
+    # the restarted broker read its connection's EOF and revoked it, and
+    # head0 shows a frame (the console's) the broker cannot tell from one
+    # of doomed's; closed when head0 shows another.
     check({k: v for k, v in idle.items() if k != 'drm'} == nodrm
-          and idle.get('drm', 0) - start.get('drm', 0) in (0, 1),
-          f'idle again, the restarted broker has the fds it started with (+1 DRM fd at most: '
-          f'a kept last frame of head1, on-release = keep): {start} -> {idle}')
+          and idle.get('drm', 0) - start.get('drm', 0) in (0, 1, 2),
+          f'idle again, the restarted broker has the fds it started with (+2 DRM fds at most: '
+          f'kept frames of head1 and head0, on-release = keep): {start} -> {idle}')
     removed = {ln.split()[3] for ln in fds if ln.startswith('FDS FDSTORE REMOVED ')}
     check({'drm-master', 'lease-table', 'kmsgate-listen', 'client-1', 'client-3'} <= removed,
           f'every stored fd left the store (clients as they went, the rest on SIGTERM): '
@@ -1912,8 +1984,12 @@ def host_kill9_loop(vm, check, kills):
           f'client RSS grew at most {CLIENT_RSS_GROWTH_KB} kB: {grow} kB (red, green, hammer; '
           f'before {before})')
     start, end = fd_kinds(vm, 'FDS_IDLE_START'), fd_kinds(vm, 'FDS_IDLE_END')
-    check(bool(start) and start == end,
-          f'idle again, the {kills}-times restarted broker has the fds by kind of a fresh one: '
+    # red and green released head0 and head1 (on-release = keep): the
+    # broker keeps each one's lease fd for its frame, as a fresh one would.
+    kept = dict(start, drm=start.get('drm', 0) + 2)
+    check(bool(start) and kept == end,
+          f'idle again, the {kills}-times restarted broker has the fds by kind of a fresh one '
+          f'(+2 DRM fds: the kept frames of head0 and head1): '
           f'{start} -> {end}')
     removed = {ln.split()[3] for ln in lines(vm, 'FDS_END FDSTORE REMOVED ')}
     check({'drm-master', 'lease-table', 'kmsgate-listen'} <= removed,
