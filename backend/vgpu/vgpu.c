@@ -310,9 +310,17 @@ static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void 
 			c.fence = vgpu_fence_new(g, token);
 		/* Journaled by the dead process if it took effect: the state
 		 * restored from the journal tells. */
-		if (again && took_effect(g, &c)) {
-			kg_dbg("vgpu: resubmitted command %#x had taken effect", c.hdr.type);
-		} else {
+		bool done = again && took_effect(g, &c);
+
+		/* Once per restart at most a few: said at info level. */
+		if (again) {
+			const struct vgpu_cmd_desc *d = cmd_lookup(c.hdr.type);
+
+			kg_info("vgpu: the previous process's %s %s",
+				d ? d->name : "unknown command",
+				done ? "had taken effect: answered" : "runs again");
+		}
+		if (!done) {
 			run_handler(g, &c);
 			vgpu_journal_note(g, &c);
 		}

@@ -51,6 +51,11 @@
  *                       differ, so a screendump tells whose frame a head shows
  *   --until PATH        (--frames runs) stop before the next frame once PATH
  *                       exists; RESULT frames= is then the frames flipped
+ *   --churn             (--frames runs) before each frame, a new resource is
+ *                       made (RESOURCE_CREATE_2D + ATTACH_BACKING, on scanout
+ *                       0's first buffer's pages) and the previous one unref'd,
+ *                       as a guest allocating buffers does: a kill of the
+ *                       back-end then often lands in resource creation
  *   --fps N --seconds S a guest at N frames per second for S seconds (instead of
  *                       --frames): frame 0 sets the scanout up, then frame k goes
  *                       out at (k - 1/2)/N s after frame 0's fence (at once when
@@ -189,8 +194,9 @@ static int display_info(struct fe *fe)
 	return fe->w && fe->h ? 0 : -ENODEV;
 }
 
-/* RESOURCE_CREATE_2D + ATTACH_BACKING, entries merged like Linux's sg table. */
-static int create_resource(struct fe *fe, uint32_t id, const struct kg_fg_fb *fb)
+/* RESOURCE_CREATE_2D + ATTACH_BACKING, entries merged like Linux's sg table.
+ * verbose: print a line about it. */
+static int create_resource(struct fe *fe, uint32_t id, const struct kg_fg_fb *fb, bool verbose)
 {
 	struct virtio_gpu_resource_create_2d c = {
 		.hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_2D,
@@ -220,7 +226,8 @@ static int create_resource(struct fe *fe, uint32_t id, const struct kg_fg_fb *fb
 		.resource_id = id,
 		.nr_entries = n
 	};
-	printf("resource %u: %u pages, %u backing entries\n", id, fb->n_chunks, n);
+	if (verbose)
+		printf("resource %u: %u pages, %u backing entries\n", id, fb->n_chunks, n);
 	ret = send_cmd(fe, &c, sizeof(c));
 	if (!ret)
 		ret = send_cmd(fe, a, (uint32_t)(sizeof(*a) + n * sizeof(*e)));
@@ -376,6 +383,7 @@ struct opts {
 	int fps;		     /* --fps N, -1: not given (--frames runs) */
 	double seconds;		     /* --seconds S */
 	unsigned frame_base;	     /* --frame-base N */
+	bool churn;		     /* --churn */
 	const char *until;	     /* --until PATH, NULL: --frames only */
 };
 
@@ -415,6 +423,27 @@ static int flip_scanouts(struct fe *fe, const struct opts *o, unsigned f, unsign
 			return -1;
 	}
 	return 0;
+}
+
+/* --churn ids: one per frame, above the buffers' (1..). */
+#define CHURN_ID 0x10000u
+
+/* --churn: frame f's resource is made, frame f - 1's dropped. */
+static int churn(struct fe *fe, unsigned f)
+{
+	struct virtio_gpu_resource_unref u = {
+		.hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF,
+		.resource_id = CHURN_ID + f - 1,
+	};
+	int ret = create_resource(fe, CHURN_ID + f, &fe->fb[0][0], false);
+
+	if (!ret && f)
+		ret = send_cmd(fe, &u, sizeof(u));
+	if (!ret && f)
+		ret = wait_all(fe, 1, NULL, 0, NULL);
+	if (ret < 0)
+		fprintf(stderr, "kg-frontend: --churn, frame %u: %s\n", f, strerror(-ret));
+	return ret;
 }
 
 /* Per-frame draw times of --draw: what was asked and what was achieved. */
@@ -471,7 +500,9 @@ static int run_frames(struct fe *fe, const struct opts *o, unsigned *last)
 		unsigned b = o->band ? 0 : f % NBUF;
 		uint64_t target = o->draw ? kg_drawtime_next(&dt) : 0, t = 0, t_sent = 0;
 
-		ret = flip_scanouts(fe, o, f, b, o->draw ? base + target : 0, &t_sent, &t);
+		ret = o->churn ? churn(fe, f) : 0;
+		if (ret == 0)
+			ret = flip_scanouts(fe, o, f, b, o->draw ? base + target : 0, &t_sent, &t);
 		if (ret < 0)
 			goto out_free;
 		printf("FENCE %u t=%llu.%09llu\n", f, (unsigned long long)(t / 1000000000u),
@@ -580,21 +611,14 @@ static void print_pixels(const struct fe *fe, const struct opts *o, unsigned b)
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "socket", 1, 0, 's' },
-		{ "frames", 1, 0, 'n' },
-		{ "layout", 1, 0, 'l' },
-		{ "damage", 1, 0, 'd' },
-		{ "backend-pid", 1, 0, 'p' },
-		{ "screendump", 0, 0, 'S' },
-		{ "remap-every", 1, 0, 'r' },
-		{ "scanouts", 1, 0, 'o' },
-		{ "draw", 1, 0, 'D' },
-		{ "seed", 1, 0, 'e' },
-		{ "fps", 1, 0, 'F' },
-		{ "seconds", 1, 0, 'T' },
-		{ "frame-base", 1, 0, 'b' },
-		{ "until", 1, 0, 'u' },
-		{ 0 },
+		{ "socket", 1, 0, 's' },      { "frames", 1, 0, 'n' },
+		{ "layout", 1, 0, 'l' },      { "damage", 1, 0, 'd' },
+		{ "backend-pid", 1, 0, 'p' }, { "screendump", 0, 0, 'S' },
+		{ "remap-every", 1, 0, 'r' }, { "scanouts", 1, 0, 'o' },
+		{ "draw", 1, 0, 'D' },	      { "seed", 1, 0, 'e' },
+		{ "fps", 1, 0, 'F' },	      { "seconds", 1, 0, 'T' },
+		{ "frame-base", 1, 0, 'b' },  { "churn", 0, 0, 'C' },
+		{ "until", 1, 0, 'u' },	      { 0 },
 	};
 	char err[160], *end;
 	int c;
@@ -627,6 +651,8 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->seconds = strtod(optarg, &end);
 		else if (c == 'b')
 			o->frame_base = (unsigned)strtoul(optarg, &end, 0);
+		else if (c == 'C')
+			o->churn = true;
 		else if (c == 'u')
 			o->until = optarg;
 		else if (c == 'e') {
@@ -646,9 +672,9 @@ static int parse(int argc, char **argv, struct opts *o)
 	if (!o->socket || o->layout < 0 || !o->frames || !o->scanouts || o->scanouts > MAX_SCANOUTS)
 		return -1;
 	if ((o->fps >= 0) != (o->seconds > 0) || o->fps > 1000 || o->seconds > 3600 ||
-	    (o->fps >= 0 && (o->draw || o->remap_every))) {
+	    (o->fps >= 0 && (o->draw || o->remap_every || o->churn))) {
 		fprintf(stderr, "kg-frontend: --fps N (0..1000) and --seconds S (0..3600) go "
-				"together, without --draw and --remap-every\n");
+				"together, without --draw, --remap-every and --churn\n");
 		return -1;
 	}
 	return 0;
@@ -663,12 +689,13 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (parse(argc, argv, &o) < 0) {
-		fprintf(stderr, "usage: kg-frontend --socket PATH [--frames N] [--layout L] "
-				"[--damage full|band] [--backend-pid PID] [--screendump] "
-				"[--remap-every N] [--scanouts N] [--draw SPEC] [--seed N]\n"
-				"       [--fps N --seconds S] [--frame-base N] [--until PATH]\n"
-				"  SPEC: fixed:MS, jitter:MS,SD, spikes:MS,LONG_MS,PROB or "
-				"steps:MS1,N1,MS2\n");
+		fprintf(stderr,
+			"usage: kg-frontend --socket PATH [--frames N] [--layout L] "
+			"[--damage full|band] [--backend-pid PID] [--screendump] "
+			"[--remap-every N] [--scanouts N] [--draw SPEC] [--seed N]\n"
+			"       [--fps N --seconds S] [--frame-base N] [--until PATH] [--churn]\n"
+			"  SPEC: fixed:MS, jitter:MS,SD, spikes:MS,LONG_MS,PROB or "
+			"steps:MS1,N1,MS2\n");
 		return 2;
 	}
 	fe.n_scanouts = o.scanouts;
@@ -679,7 +706,7 @@ int main(int argc, char **argv)
 		struct kg_fg_fb *fb = &fe.fb[i / NBUF][i % NBUF];
 
 		if (kg_fg_fb_init(fb, &fe.ram, o.layout, i + 1, fe.w, fe.h) < 0 ||
-		    create_resource(&fe, i + 1, fb) < 0)
+		    create_resource(&fe, i + 1, fb, true) < 0)
 			goto out;
 	}
 	if ((o.fps >= 0 ? run_paced(&fe, &o, &last) : run_frames(&fe, &o, &last)) < 0)

@@ -26,13 +26,19 @@ with Restart=always. Checks:
   after the first setup; kmsgate-vgpu's RSS after the last restart within
   RSS_SLACK_KB of the first restart's.
 
+With --churn the guest also makes a resource and drops the previous one
+before each frame (kg-frontend --churn: RESOURCE_CREATE_2D, ATTACH_BACKING,
+UNREF), so kills land in resource creation too; the test counts the kills
+whose restarted process found such a command the dead one had taken, and
+checks it answered each of them once (kg-frontend fails otherwise).
+
 With --store-max 1 the store keeps kmsgate-vgpu's state but none of the
 connection's fds (as a unit without FileDescriptorStoreMax= would): the
 first restart cannot serve the front-end again and the guest must notice
 (the must-fail case, tests/host/meson.build).
 
 Usage: test-vgpu-restart.py KMSGATE_VGPU KG_FRONTEND KG_FDSTORE [--kills N]
-       [--seed S] [--store-max N]
+       [--seed S] [--store-max N] [--churn]
 Exit: 0 pass, 1 a check failed, 99 the rig failed."""
 
 import argparse
@@ -96,6 +102,8 @@ def main():
     ap.add_argument('--store-max', type=int, default=64,
                     help='fds the store keeps (FileDescriptorStoreMax=); 1 keeps only the '
                     'state: the must-fail case')
+    ap.add_argument('--churn', action='store_true',
+                    help='the guest makes and drops a resource before each frame')
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     frames = 90 + a.kills * 30  # about half a second of flips per kill
@@ -116,7 +124,8 @@ def main():
             rig.p.kill()
             print('rig error: no socket from kmsgate-vgpu under kg-fdstore')
             return 99
-        fe = subprocess.Popen([a.frontend, '--socket', sock, '--frames', str(frames)],
+        fe = subprocess.Popen([a.frontend, '--socket', sock, '--frames', str(frames)] +
+                              ['--churn'] * a.churn,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               bufsize=1)
         threading.Thread(target=reader, args=(fe.stdout, events, 'fe'), daemon=True).start()
@@ -191,6 +200,23 @@ def main():
     if served != len(kills) or restored != len(kills):
         problems.append(f'{len(kills)} kills, but {served} restarts served the front-end again '
                         f'and {restored} restored the resources')
+    # A restart's log names each command the dead process had taken and not
+    # answered (vgpu.c, submit_control()).
+    taken, in_creation, seen = [], 0, False
+    for ln in log:
+        if ln.startswith('FDSTORE STARTED'):
+            in_creation += seen
+            seen = False
+        elif "the previous process's RESOURCE_" in ln:
+            taken.append(ln)
+            seen = True
+    in_creation += seen
+    print(f'kills that landed in resource creation: {in_creation} of {len(kills)} (their '
+          f'restarted process found {len(taken)} resource command(s) the dead one had taken: '
+          f'{sum("had taken effect" in ln for ln in taken)} had taken effect and were answered, '
+          f'the rest ran again)')
+    if a.churn and not in_creation:
+        problems.append('--churn: no kill landed in resource creation')
     rec = []
     for k in kills:
         after = [t for t, _ in fences if t > k]
