@@ -196,8 +196,12 @@ def gl_guest_args(sock, cmd, mem=GL_MEM, display=None):
     return ' '.join(nested._sh_quote(a) for a in args)
 
 
-def board_script(guests, broker=True):
-    """The busybox sh program the board VM runs (see the module doc)."""
+def board_script(guests, broker=True, fdstore=False):
+    """The busybox sh program the board VM runs (see the module doc).
+    fdstore: the broker and each kmsgate-vgpu run under kg-fdstore --restart
+    (tests/vm/broker/kg-fdstore.c, an emulation of systemd's fd store and
+    Restart=always); `kill9 broker|NAME` kills the service and kg-fdstore
+    restarts it with what it kept; `procs` prints each service's fds and RSS."""
     out = [r'''set -u
 relays=""
 relay() { # NAME FILE: FILE's lines on the console, prefixed, markers defused
@@ -222,6 +226,13 @@ card_of() { # DRIVER: /dev/dri/cardN of the first card of that kernel driver
 ticks() { # PID: utime + stime in clock ticks (0 when gone)
 	[ -r /proc/$1/stat ] && awk '{ print $14 + $15 }' /proc/$1/stat || echo 0
 }
+svc_pid() { # LOG: the service kg-fdstore started last
+	awk '/FDSTORE (STARTED|READY) pid=/ { sub(/.*pid=/, ""); sub(/ .*/, ""); p = $0 } END { print p }' "$1"
+}
+proc_line() { # NAME PID: its fds (by kind) and VmRSS in kB
+	k=$(for f in /proc/$2/fd/*; do readlink $f; done 2>/dev/null | sed 's/:\[[0-9]*\]//; s/^\/dev\/dri.*/drm/; s/^\/memfd.*/memfd/; s/^anon_inode:.*/anon/; s/^\/.*/file/' | sort | uniq -c | awk '{ printf "%s=%s,", $2, $1 }')
+	echo "E2E-PROC $1 pid=$2 fds=$(ls /proc/$2/fd 2>/dev/null | wc -l) kinds=$k rss=$(awk '/VmRSS/ { print $2 }' /proc/$2/status 2>/dev/null)"
+}
 ''']
     if any(g.gl_cmd for g in guests):
         # The 3D guests' disk (the rig loads virtio_gpu and vkms only).
@@ -230,15 +241,18 @@ n=0; while [ ! -b ''' + GL_DISK + ''' ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n 
 [ -b ''' + GL_DISK + ''' ] || echo "E2E-FAIL no 3D guest disk ''' + GL_DISK + '''"
 mkdir -p /var/tmp
 ''')
+    store = 'kg-fdstore --max 64 --restart'
     if broker:
+        run_broker = (f'mkfifo /tmp/broker.cmd; exec 7<>/tmp/broker.cmd\n{store} /tmp/broker.notify '
+                      if fdstore else '')
         out.append(f'''mkdir -p {RUN}
 relay broker /tmp/broker.log
-kmsgate-broker --driver virtio_gpu --config /e2e/kmsgate.conf --runtime-dir {RUN} \\
-	>>/tmp/broker.log 2>&1 &
+{run_broker}kmsgate-broker --driver virtio_gpu --config /e2e/kmsgate.conf --runtime-dir {RUN} \\
+	{'<&7 ' if fdstore else ''}>>/tmp/broker.log 2>&1 &
 broker_pid=$!
 wait_sock {RUN}/broker.sock || {{ echo "E2E-FAIL broker did not come up"; exit 1; }}
 ''')
-    for g in guests:
+    for i, g in enumerate(guests):
         n = g.name
         if g.pipeline:
             how = f'--broker {RUN}/broker.sock --pipeline {g.pipeline}'
@@ -258,10 +272,15 @@ wait_sock {RUN}/broker.sock || {{ echo "E2E-FAIL broker did not come up"; exit 1
         env = ''.join(f'{k}={nested._sh_quote(v)} ' for k, v in sorted(g.vgpu_env.items()))
         if g.qemu_patch:
             qemu = f'QEMU_MODULE_DIR={PATCHED_MODULE_DIR} {qemu}'
-        start = (f'''{env}kmsgate-vgpu --socket /tmp/{n}.sock {how} --output kms --stats /tmp/{n}.json \\
-		>>/tmp/vgpu-{n}.log 2>&1 &
+        # fdstore: its commands come on fd 8, 9, ... (kg-fdstore's stdin).
+        fd = 8 + i
+        wrap = f'{store} /tmp/{n}.notify ' if fdstore else ''
+        start = (f'''{env}{wrap}kmsgate-vgpu --socket /tmp/{n}.sock {how} --output kms --stats /tmp/{n}.json \\
+		{f'<&{fd} ' if fdstore else ''}>>/tmp/vgpu-{n}.log 2>&1 &
 	vgpu_{n}=$!
 	wait_sock /tmp/{n}.sock''')
+        if fdstore:
+            start = f'[ -p /tmp/{n}.cmd ] || mkfifo /tmp/{n}.cmd; exec {fd}<>/tmp/{n}.cmd\n\t' + start
         if g.display == 'sdl-gl':
             # Xvfb compiles its keymap with xkbcomp into /var/lib/xkb.
             d = SDL_GL_DISPLAY[1:]
@@ -282,6 +301,10 @@ start_guest_{n}() {{
 }}
 ''')
     names = ' '.join(g.name for g in guests)
+    # kg-fdstore's quit stops its service (SIGTERM) and empties its store.
+    stop_vgpus = '\n'.join(
+        (f'echo quit >&{8 + i}; ' if fdstore else f'kill $vgpu_{g.name} 2>/dev/null; ') +
+        f'wait $vgpu_{g.name}' for i, g in enumerate(guests))
     traced = ' '.join(g.name for g in guests if g.trace)
     for g in guests:
         out.append(f'start_vgpu_{g.name} || echo "E2E-FAIL vgpu {g.name} did not come up"\n')
@@ -297,7 +320,15 @@ sampler=$!
 echo "E2E-READY $(getconf CLK_TCK 2>/dev/null || echo 100)"
 while read -r cmd arg; do
 	case "$cmd" in
-	kill-vgpu) eval "kill -9 \\$vgpu_$arg; wait \\$vgpu_$arg"; echo "E2E-DONE $cmd $arg" ;;
+	kill-vgpu) # kmsgate-vgpu and its kg-fdstore (so nothing is kept): no systemd
+		eval "kill -9 \\$vgpu_$arg $(svc_pid /tmp/vgpu-$arg.log); wait \\$vgpu_$arg"
+		echo "E2E-DONE $cmd $arg" ;;
+	kill9) # broker|NAME: the service alone; kg-fdstore restarts it
+		f=/tmp/vgpu-$arg.log; [ "$arg" = broker ] && f=/tmp/broker.log
+		p=$(svc_pid $f); kill -9 $p; echo "E2E-KILLED $arg $p"; echo "E2E-DONE $cmd $arg" ;;
+	procs) p=$(svc_pid /tmp/broker.log); proc_line broker ${{p:-$broker_pid}}
+		for n in {names}; do p=$(svc_pid /tmp/vgpu-$n.log); eval "proc_line $n \\${{p:-\\$vgpu_$n}}"; done
+		echo "E2E-DONE $cmd $arg" ;;
 	start-vgpu) start_vgpu_$arg; echo "E2E-DONE $cmd $arg" ;;
 	stop-guest) eval "kill \\$guest_$arg; wait \\$guest_$arg"; echo "E2E-DONE $cmd $arg" ;;
 	start-guest) start_guest_$arg; echo "E2E-DONE $cmd $arg" ;;
@@ -318,7 +349,7 @@ while read -r cmd arg; do
 done
 kill $sampler
 for n in {names}; do eval "kill \\$guest_$n 2>/dev/null"; done
-for n in {names}; do eval "kill \\$vgpu_$n 2>/dev/null; wait \\$vgpu_$n"; done
+{stop_vgpus}
 for n in {names}; do echo "E2E-STATS $n $(tr -d '\\n' </tmp/$n.json)"; done
 # The trace files, complete now that their kmsgate-vgpu exited: gzip'd and
 # base64 (76 columns) on the console, a line each, then an end line.
@@ -328,7 +359,7 @@ for n in {traced}; do
 done
 ''')
     if broker:
-        out.append('kill $broker_pid; wait $broker_pid\n')
+        out.append(f'{"echo quit >&7" if fdstore else "kill $broker_pid"}; wait $broker_pid\n')
     out.append('sleep 0.5; kill $relays 2>/dev/null\necho E2E-END\n')
     return ''.join(out)
 
@@ -357,8 +388,11 @@ class WaitTimeout(kgvm.VMError):
 
 class Scene:
     def __init__(self, build, guests, on_release='keep', vkms=False, guest_prog=None,
-                 timeout=2400, echo=True, log_path=None):
+                 timeout=2400, echo=True, log_path=None, fdstore=False):
         self.build = os.path.abspath(build)
+        self.fdstore = fdstore  # board_script(fdstore=True)
+        self.procs = {}         # name -> the last E2E-PROC line's fields (Scene.proc_info)
+        self.killed = []        # (time, broker|NAME, pid) of each E2E-KILLED
         self.guests = list(guests)
         self.on_release = on_release
         self.vkms = vkms
@@ -414,8 +448,10 @@ class Scene:
     def _files(self):
         gl = any(g.gl_cmd for g in self.guests)
         kg = any(not g.gl_cmd for g in self.guests)
-        for p in [self.guest_prog] * kg + [os.path.join(self.build, 'broker/kmsgate-broker'),
-                                           os.path.join(self.build, 'backend/kmsgate-vgpu')]:
+        store = [os.path.join(self.build, 'tests/vm/broker/kg-fdstore')] * self.fdstore
+        for p in [self.guest_prog] * kg + store + [
+                os.path.join(self.build, 'broker/kmsgate-broker'),
+                os.path.join(self.build, 'backend/kmsgate-vgpu')]:
             if not os.path.exists(p):
                 raise kgvm.VMError(f'{p} not built: run ninja -C {self.build}')
         kernel, initrd = nested.guest_initrd(os.environ.get('KG_VM_CACHE'), self.work,
@@ -427,7 +463,8 @@ class Scene:
             gl_adds, self.qemu_args = self._gl_files()
         script = os.path.join(self.work, 'scene')
         with open(script, 'w') as f:
-            f.write(board_script(self.guests, broker=any(g.pipeline for g in self.guests)))
+            f.write(board_script(self.guests, broker=any(g.pipeline for g in self.guests),
+                                 fdstore=self.fdstore))
         conf = os.path.join(self.work, 'kmsgate.conf')
         with open(conf, 'w') as f:
             f.write(broker_config(self.guests, self.on_release))
@@ -443,7 +480,7 @@ class Scene:
             adds += nested.qemu_adds(reference_backend=False)
         return adds + gl_adds + [
             f'{kernel}:{nested.GUEST_KERNEL}', f'{initrd}:{nested.GUEST_INITRD}',
-            f'{script}:/e2e/scene', f'{conf}:/e2e/kmsgate.conf',
+            f'{script}:/e2e/scene', f'{conf}:/e2e/kmsgate.conf'] + store + [
             os.path.join(self.build, 'broker/kmsgate-broker'),
             os.path.join(self.build, 'backend/kmsgate-vgpu')]
 
@@ -517,6 +554,14 @@ class Scene:
         if m:
             self.traces[m.group(1)] = decode_trace(self._trace_b64.pop(m.group(1), []))
             return
+        m = re.match(r'^E2E-PROC (\w+) (.*)$', line)
+        if m:
+            self.procs[m.group(1)] = dict(kv.split('=', 1) for kv in m.group(2).split())
+            return
+        m = re.match(r'^E2E-KILLED (\w+) (\d*)$', line)
+        if m:
+            self.killed.append((now, m.group(1), m.group(2)))
+            return
         m = re.match(r'^E2E-STATS (\w+) (.*)$', line)
         if m:
             try:
@@ -571,6 +616,19 @@ class Scene:
 
     def kill_vgpu(self, name):
         self.command('kill-vgpu', name)
+
+    def kill9(self, name):
+        """kill -9 of the broker ('broker') or of guest name's kmsgate-vgpu,
+        which kg-fdstore restarts (Scene(fdstore=True)). Returns the time the
+        kill was reported."""
+        self.command('kill9', name)
+        return self.killed[-1][0] if self.killed and self.killed[-1][1] == name else None
+
+    def proc_info(self):
+        """{broker|NAME: {'pid', 'fds', 'kinds', 'rss'}} of the services now."""
+        self.procs = {}
+        self.command('procs', 'all')
+        return dict(self.procs)
 
     def start_vgpu(self, name):
         self.command('start-vgpu', name)
