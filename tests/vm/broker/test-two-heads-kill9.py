@@ -22,10 +22,10 @@ Checks:
   fail); the frame head 0 shows never goes back; B's newest frame on head 1
   rose over every round;
 - B never stops flipping: no gap between two of B's fences over
-  B_GAP_MAX_MS, and none of A's outside the rounds that kill its
-  kmsgate-vgpu;
-- A's flips resume: kill of its kmsgate-vgpu -> A's next fence under
-  A_RECOVERY_MAX_MS; kill of the broker -> a new connection's LIST answered;
+  B_GAP_MAX_MS, and none of A's but its pauses at its kmsgate-vgpu's
+  kills;
+- A's flips resume: kill of its kmsgate-vgpu -> the fence that ends A's
+  pause under A_RECOVERY_MAX_MS; kill of the broker -> a new connection's LIST answered;
 - each restarted broker adopted both leases (the same lessee ids) with their
   clients' connections; each restarted kmsgate-vgpu served the same
   front-end again and took over the dead one's broker connection and lease
@@ -45,6 +45,7 @@ Exit: 0 pass, 1 a check failed, 99 the rig failed (boot, timeout, an
 exception in this script)."""
 
 import argparse
+import bisect
 import importlib.util
 import os
 import random
@@ -80,17 +81,17 @@ HEAD_A, HEAD_B = 0, 1
 B_BASE = 1 << 20  # kg-frontend --frame-base of guest B
 A_FRAMES, B_FRAMES = range(0, B_BASE), range(B_BASE, 2 * B_BASE)
 
-# Bounds, from 7 runs of this test (2 to 50 kills of each; TCG,
-# 2-core host shared with other work; docs/reliability.md, "Two heads").
-# The longest gap between two fences: of B 114-186 ms, of A over a broker
-# kill 96-290 ms (290 once, in a run of 50; the others up to 167), p50
-# about 42 ms (--draw 30 ms plus TCG): 400, what the broker kill loop
-# allows its flipping clients, is 1.4 times the largest. A's kmsgate-vgpu
-# kill -> A's next fence: p50 318-358 ms, max 360-402 ms (about 240 ms of
-# it is the restarted process's exec and start under TCG): 1000 is 2.5
-# times the largest. RSS of the current processes, once both were killed
-# and after all kills: -204 to +328 kB; 1024 allows for allocator noise,
-# the fd counts (which must not change) are the sharper check for a leak.
+# Bounds, from 9 runs of this test (2 to 50 kills of each; TCG, 2-core
+# host shared with other work; docs/reliability.md, "Two heads"). The
+# longest gap between two fences: of B 111-186 ms, of A but its pauses at
+# its own kills 96-196 ms, p50 42-52 ms (--draw 30 ms plus TCG): 400, what
+# the broker kill loop allows its flipping clients, is 2 times the
+# largest. A's kmsgate-vgpu kill -> the end of A's pause: p50 318-375 ms,
+# max 360-490 ms (about 240 ms of it is the restarted process's exec and
+# start under TCG): 1000 is 2 times the largest. RSS of the current
+# processes, once both were killed and after all kills: -204 to +348 kB;
+# 1024 allows for allocator noise, the fd counts (which must not change)
+# are the sharper check for a leak.
 B_GAP_MAX_MS = 400
 A_RECOVERY_MAX_MS = 1000
 RSS_GROWTH_KB = 1024
@@ -317,16 +318,28 @@ def check_guests(out, kills_at, problems):
                             f'in order: {[n for n, _ in fs] == list(range(len(fs)))}, '
                             f'{res.group(0) if res else "no RESULT"} {errs[:3]}')
         m[name] = fs
+    # A's recovery: from the kill to the fence that ends A's pause (the
+    # longest gap between two fences up to 3 s after the kill, or to the
+    # next kill). Not simply the next fence: one the dead process had
+    # answered just before the SIGKILL may reach the guest right after it
+    # (seen: 1.6 and 11 ms after). A's other gaps are over broker kills or none.
     a_t = [t for _, t in m['a']]
-    recovery = []
-    for k in kills_at:
-        nxt = next((t for t in a_t if t > k), None)
-        recovery.append(None if nxt is None else nxt - k)
-    # A's gaps that contain none of its kmsgate-vgpu's kills, and all of B's.
-    a_gaps = [t2 - t1 for t1, t2 in zip(a_t, a_t[1:]) if not any(t1 < k < t2 for k in kills_at)]
+    recovery, pauses, early = [], set(), 0
+    for k, k_next in zip(kills_at, kills_at[1:] + [float('inf')]):
+        i = bisect.bisect(a_t, k)
+        win = [(a_t[j] - a_t[j - 1], j) for j in range(max(i, 1), len(a_t))
+               if a_t[j] < min(k + 3000, k_next)]
+        if not win:
+            recovery.append(None)
+            continue
+        _, j = max(win)
+        recovery.append(a_t[j] - k)
+        pauses.add(j)
+        early += j > i
+    a_gaps = [a_t[j] - a_t[j - 1] for j in range(1, len(a_t)) if j not in pauses]
     b_t = [t for _, t in m['b']]
     b_gaps = [t2 - t1 for t1, t2 in zip(b_t, b_t[1:])]
-    return recovery, a_gaps, b_gaps, len(a_t), len(b_t)
+    return recovery, early, a_gaps, b_gaps, len(a_t), len(b_t)
 
 
 def main():
@@ -417,15 +430,16 @@ def main():
                         f'a {leased.count("a")} time(s), b {leased.count("b")}; leases ended '
                         f'before the clean stop: {len(ended)} {ended[:3]}')
 
-    recovery, a_gaps, b_gaps, na, nb = check_guests(out, [vkills[i] for i in sorted(vkills)],
-                                                    problems)
+    recovery, early, a_gaps, b_gaps, na, nb = check_guests(
+        out, [vkills[i] for i in sorted(vkills)], problems)
     got = [r for r in recovery if r is not None]
-    print(f'MEASURED A\'s kmsgate-vgpu kill -9 -> A\'s next fence: {len(got)} kills '
-          f'{tb.pcts(got)} ms')
+    print(f'MEASURED A\'s kmsgate-vgpu kill -9 -> the fence that ends A\'s pause: {len(got)} '
+          f'kills {tb.pcts(got)} ms; {early} with a fence the dead process had answered '
+          f'arriving after the kill')
     print(f'MEASURED broker kill -9 -> restarted broker answers LIST: {len(bkills)} kills '
           f'{tb.pcts(list(bkills.values()))} ms')
-    print(f'MEASURED fence gaps: B {tb.pcts(b_gaps)} ms ({nb} fences); A outside its '
-          f'kmsgate-vgpu\'s kills {tb.pcts(a_gaps)} ms ({na} fences)')
+    print(f'MEASURED fence gaps: B {tb.pcts(b_gaps)} ms ({nb} fences); A but its pauses at '
+          f'its kmsgate-vgpu\'s kills {tb.pcts(a_gaps)} ms ({na} fences)')
     if None in recovery or (got and max(got) > A_RECOVERY_MAX_MS):
         problems.append(f'A flipped again after every kill of its kmsgate-vgpu within '
                         f'{A_RECOVERY_MAX_MS} ms: {[r and round(r) for r in recovery]}')
