@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "keeper.h"
 #include "kmsgate.h"
@@ -77,7 +78,12 @@ static struct kg_output *lease_output(struct kg_loop *loop, struct kmsgate_lease
 	return kg_output_kms_create(loop, kmsgate_lease_fd(l), &pipe, 1);
 }
 
-static int acquire_all(struct kg_broker_outputs *b, const char *pipelines)
+/* After ending the previous process's connection, the broker may not have
+ * read its hangup yet: its leases are still its for a moment. */
+#define OLD_LEASE_WAIT_MS 2000
+#define OLD_LEASE_POLL_MS 50
+
+static int acquire_all(struct kg_broker_outputs *b, const char *pipelines, bool ended_old)
 {
 	char *list = strdup(pipelines), *save = NULL;
 
@@ -92,6 +98,11 @@ static int acquire_all(struct kg_broker_outputs *b, const char *pipelines)
 			return -E2BIG;
 		}
 		l = kmsgate_acquire(b->client, name, 0);
+		for (int t = 0; !l && errno == EBUSY && ended_old && t < OLD_LEASE_WAIT_MS;
+		     t += OLD_LEASE_POLL_MS) {
+			usleep(OLD_LEASE_POLL_MS * 1000);
+			l = kmsgate_acquire(b->client, name, 0);
+		}
 		if (!l) {
 			int err = errno;
 			kg_err("broker: cannot acquire pipeline %s: %s (%s)", name, strerror(err),
@@ -112,11 +123,12 @@ static void release_all(struct kg_broker_outputs *b);
 static int adopt(struct kg_broker_outputs *b, struct kg_keeper *keeper, const char *pipelines)
 {
 	struct kg_keeper_broker kept;
-	char want[256], *save = NULL, *name;
+	char *want, *save = NULL, *name;
 	unsigned i = 0;
+	int ret = kg_keeper_take_broker(keeper, &kept);
 
-	if (kg_keeper_take_broker(keeper, &kept) < 0)
-		return -ENOENT;
+	if (ret < 0)
+		return ret;
 	b->client = kmsgate_adopt(kept.sock, kept.state, kept.size, kept.leases, b->leases, kept.n);
 	if (!b->client) {
 		kg_log_errno(KG_LOG_WARN, "broker: cannot take over the previous kmsgate-vgpu's "
@@ -125,13 +137,15 @@ static int adopt(struct kg_broker_outputs *b, struct kg_keeper *keeper, const ch
 		return -ESTALE;
 	}
 	b->n = kept.n;
-	snprintf(want, sizeof(want), "%s", pipelines);
-	for (name = strtok_r(want, ",", &save); name; name = strtok_r(NULL, ",", &save), i++) {
+	want = strdup(pipelines);
+	for (name = want ? strtok_r(want, ",", &save) : NULL; name;
+	     name = strtok_r(NULL, ",", &save), i++) {
 		if (i >= b->n || strcmp(name, kmsgate_lease_name(b->leases[i])) ||
 		    kmsgate_lease_revoked(b->leases[i]))
 			break;
 	}
-	if (name || i != b->n) {
+	if (!want || name || i != b->n) {
+		free(want);
 		kg_warn("broker: the previous kmsgate-vgpu's leases are not --pipeline %s any more "
 			"(revoked meanwhile, or another list): leasing again",
 			pipelines);
@@ -139,6 +153,7 @@ static int adopt(struct kg_broker_outputs *b, struct kg_keeper *keeper, const ch
 		kg_keeper_forget_broker(keeper);
 		return -ESTALE;
 	}
+	free(want);
 	kg_info("broker: took over the previous kmsgate-vgpu's connection and its %u lease(s)",
 		b->n);
 	return 0;
@@ -195,12 +210,14 @@ struct kg_broker_outputs *kg_broker_outputs_create(struct kg_loop *loop, const c
 						   struct kg_output **out)
 {
 	struct kg_broker_outputs *b = calloc(1, sizeof(*b));
-	bool adopted;
+	bool adopted, ended_old;
 	int err;
 
 	if (!b)
 		return NULL;
-	adopted = keeper && adopt(b, keeper, pipelines) == 0;
+	err = keeper ? adopt(b, keeper, pipelines) : -ENOENT;
+	adopted = err == 0;
+	ended_old = err == -ESTALE;
 	if (adopted)
 		goto leased;
 	b->client = kmsgate_connect(socket, "kmsgate-vgpu");
@@ -210,7 +227,7 @@ struct kg_broker_outputs *kg_broker_outputs_create(struct kg_loop *loop, const c
 		       socket ? socket : "the default socket", strerror(err));
 		goto fail;
 	}
-	err = -acquire_all(b, pipelines);
+	err = -acquire_all(b, pipelines, ended_old);
 	if (err)
 		goto fail;
 	if (keeper)

@@ -15,11 +15,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,13 +32,16 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#define KEEPER_MAGIC  "kgvgpuK3"
+#define KEEPER_MAGIC  "kgvgpuK4"
 #define KEEPER_QUEUES 2 /* virtio-gpu: control, cursor */
 #define STORE(p, v)   __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
 
 /* The broker connection (--broker): its fds' serials and libkmsgate's
- * state. Written once, by the process that leased; `kept` commits it. */
+ * state. Written once, by the process that leased: the serials first, then
+ * the fds go into the store, then `kept` commits it. Serials without `kept`
+ * are a keep a kill interrupted: the next process ends that connection. */
 struct keeper_broker {
+	uint32_t kept; /* 1: this describes a live connection */
 	uint32_t sock;
 	uint32_t n;
 	uint32_t lease[KG_MAX_SCANOUTS];
@@ -48,8 +53,8 @@ struct keeper_file {
 	char magic[8];
 	uint32_t active; /* saved[active] is the description */
 	uint32_t next_serial;
-	uint32_t device;      /* serial of the KMS device's fd (--device), 0: none */
-	uint32_t broker_kept; /* 1: broker describes a live connection */
+	uint32_t device; /* serial of the KMS device's fd (--device), 0: none */
+	uint32_t pad;
 	struct kg_vu_saved saved[2];
 	struct kg_vq_inflight inflight[KEEPER_QUEUES];
 	struct keeper_broker broker;
@@ -66,8 +71,7 @@ struct stored_fd {
 struct kg_keeper {
 	int state_fd;
 	struct keeper_file *f;
-	bool adopt;  /* the file describes a live connection of a dead process */
-	bool broker; /* ... and a live broker connection (with or without) */
+	bool adopt; /* the file describes a live connection of a dead process */
 	struct stored_fd *inherited;
 	size_t n_inherited;
 	struct kg_vu_keeper ops;
@@ -163,22 +167,22 @@ static bool usable(const struct keeper_file *f)
 	return s->conn != 0 && s->nq == KEEPER_QUEUES;
 }
 
-/* Starts a new description. The broker connection is kept apart from the
- * front-end's: a process killed before QEMU connected still holds leases. */
-static void fresh(struct kg_keeper *k, bool keep_broker)
+/* Starts a new description of the front-end's connection. The magic, the
+ * serial counter and the broker section stay as they are (the broker
+ * connection is kept apart: a process killed before QEMU connected still
+ * holds its leases), so no kill in here loses them. */
+static void fresh(struct kg_keeper *k)
 {
-	static struct keeper_broker broker; /* too big for the stack */
-	uint32_t next = k->f->next_serial;  /* serials are never reused */
+	struct keeper_file *f = k->f;
 
-	if (keep_broker)
-		broker = k->f->broker;
-	memset(k->f, 0, sizeof(*k->f));
-	memcpy(k->f->magic, KEEPER_MAGIC, sizeof(k->f->magic));
-	k->f->next_serial = next;
-	if (keep_broker) {
-		k->f->broker = broker;
-		k->f->broker_kept = 1;
+	if (memcmp(f->magic, KEEPER_MAGIC, sizeof(f->magic))) {
+		memset(f, 0, sizeof(*f)); /* a new file, or another layout */
+		memcpy(f->magic, KEEPER_MAGIC, sizeof(f->magic));
+		return;
 	}
+	STORE(f->active, 0);
+	memset(&f->device, 0,
+	       offsetof(struct keeper_file, broker) - offsetof(struct keeper_file, device));
 }
 
 #ifdef HAVE_SYSTEMD
@@ -238,7 +242,7 @@ static int create_state(struct kg_keeper *k)
 	ret = map_state(k);
 	if (ret < 0)
 		return ret;
-	fresh(k, false);
+	fresh(k);
 #ifdef HAVE_SYSTEMD
 	ret = notify_fd("FDSTORE=1", 0, k->state_fd);
 	if (ret < 0)
@@ -273,11 +277,8 @@ static int open_state(struct kg_keeper *k)
 	if (ret < 0)
 		return ret;
 	k->adopt = usable(k->f);
-	k->broker = !memcmp(k->f->magic, KEEPER_MAGIC, sizeof(k->f->magic)) &&
-		    k->f->broker_kept == 1 && k->f->broker.n <= KG_MAX_SCANOUTS &&
-		    k->f->broker.size <= KG_KEEPER_BROKER_STATE;
 	if (!k->adopt)
-		fresh(k, k->broker);
+		fresh(k);
 	if (highest_serial(k) > k->f->next_serial)
 		k->f->next_serial = highest_serial(k);
 	kg_info("systemd's fd store passed kmsgate-vgpu's state and %zu fd(s): %s", k->n_inherited,
@@ -370,13 +371,48 @@ void kg_keeper_keep_device(struct kg_keeper *k, int fd)
 		k_drop(k, old);
 }
 
+/* The section's serials are sane (the file is ours, but a kill may have
+ * been anywhere). */
+static bool broker_sane(const struct keeper_broker *kb)
+{
+	return kb->n <= KG_MAX_SCANOUTS && kb->size <= sizeof(kb->state);
+}
+
+/* The connection of a keep a kill interrupted: shut down in every copy
+ * (the store's too), so that the broker ends its leases now, not when
+ * systemd gets to the FDSTOREREMOVE. */
+static void end_unkept(struct kg_keeper *k)
+{
+	struct keeper_broker *kb = &k->f->broker;
+	int fd = kb->sock ? kg_keeper_fd_of(k, kb->sock) : -1;
+
+	if (fd >= 0) {
+		shutdown(fd, SHUT_RDWR);
+		close(fd);
+	}
+	for (unsigned i = 0; i < kb->n && i < KG_MAX_SCANOUTS; i++) {
+		fd = kb->lease[i] ? kg_keeper_fd_of(k, kb->lease[i]) : -1;
+		if (fd >= 0)
+			close(fd);
+	}
+	kg_warn("broker: the previous kmsgate-vgpu died while keeping its connection; "
+		"ended it, leasing the pipelines again");
+	kg_keeper_forget_broker(k);
+}
+
 int kg_keeper_take_broker(struct kg_keeper *k, struct kg_keeper_broker *b)
 {
-	const struct keeper_broker *kb;
+	struct keeper_broker *kb;
 
-	if (!k || !k->broker)
+	if (!k)
 		return -ENOENT;
 	kb = &k->f->broker;
+	if (!kb->kept || !broker_sane(kb)) {
+		if (!kb->sock)
+			return -ENOENT;
+		end_unkept(k);
+		return -ESTALE;
+	}
 	b->sock = kg_keeper_fd_of(k, kb->sock);
 	b->n = kb->n;
 	for (unsigned i = 0; i < kb->n; i++)
@@ -389,24 +425,31 @@ int kg_keeper_take_broker(struct kg_keeper *k, struct kg_keeper_broker *b)
 int kg_keeper_keep_broker(struct kg_keeper *k, const struct kg_keeper_broker *b)
 {
 	struct keeper_broker *kb = &k->f->broker;
+	uint32_t base = k->f->next_serial + 1;
+	int ret = 0;
 
 	if (b->n > KG_MAX_SCANOUTS || b->size > sizeof(kb->state))
 		return -E2BIG;
 	kg_keeper_forget_broker(k);
-	/* The fds first, then their description, then the commit. */
-	kb->sock = k_keep(k, b->sock);
+	/* The serials first: a kill from here on leaves them for the next
+	 * process to end (end_unkept), never an fd nobody knows of. */
+	kb->sock = base;
 	for (unsigned i = 0; i < b->n; i++)
-		kb->lease[i] = k_keep(k, b->leases[i]);
+		kb->lease[i] = base + 1 + i;
 	kb->n = b->n;
 	kb->size = (uint32_t)b->size;
 	memcpy(kb->state, b->state, b->size);
-	for (unsigned i = 0; i < b->n; i++) {
-		if (!kb->lease[i])
-			return -EIO;
+	STORE(k->f->next_serial, base + b->n);
+#ifdef HAVE_SYSTEMD
+	ret = notify_fd("FDSTORE=1", kb->sock, b->sock);
+	for (unsigned i = 0; ret == 0 && i < b->n; i++)
+		ret = notify_fd("FDSTORE=1", kb->lease[i], b->leases[i]);
+#endif
+	if (ret < 0) {
+		kg_keeper_forget_broker(k); /* what went in goes out */
+		return ret;
 	}
-	if (!kb->sock)
-		return -EIO;
-	STORE(k->f->broker_kept, 1);
+	STORE(kb->kept, 1);
 	return 0;
 }
 
@@ -414,16 +457,14 @@ void kg_keeper_forget_broker(struct kg_keeper *k)
 {
 	struct keeper_broker *kb = &k->f->broker;
 
-	if (!k->f->broker_kept)
-		return;
-	STORE(k->f->broker_kept, 0);
+	STORE(kb->kept, 0);
 	if (kb->sock)
 		k_drop(k, kb->sock);
 	for (unsigned i = 0; i < kb->n && i < KG_MAX_SCANOUTS; i++) {
 		if (kb->lease[i])
 			k_drop(k, kb->lease[i]);
 	}
-	k->broker = false;
+	kb->sock = kb->n = 0;
 }
 
 void *kg_keeper_journal(struct kg_keeper *k, size_t *size)
@@ -452,7 +493,7 @@ void kg_keeper_forget(struct kg_keeper *k)
 	kg_keeper_forget_broker(k);
 	/* The connection's fds left the store when it was dropped (kg_vu
 	 * saves, then drops, on every path); what is left is the state. */
-	fresh(k, false);
+	fresh(k);
 	kg_keeper_drop_unclaimed(k);
 #ifdef HAVE_SYSTEMD
 	notify_fd("FDSTOREREMOVE=1", 0, -1);

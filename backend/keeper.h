@@ -76,7 +76,9 @@ struct kg_keeper_broker {
 	size_t size;
 };
 /* What the dead process kept: 0 and *b (fds now the caller's, -1 for one
- * missing; state points into the keeper's file), or -ENOENT. */
+ * missing; state points into the keeper's file); -ENOENT: nothing;
+ * -ESTALE: it died while keeping it, and that connection was ended (its
+ * leases end: lease afresh, the broker may take a moment). */
 int kg_keeper_take_broker(struct kg_keeper *k, struct kg_keeper_broker *b);
 /* Stores the fds (copies) and the state. 0, or -errno (a restart then
  * leases afresh; logged by the store). */

@@ -914,6 +914,7 @@ static void stop(struct app *a)
 int main(int argc, char **argv)
 {
 	struct app a = { .drm_fd = -1, .sig_fd = -1 };
+	bool started;
 	int ret = 1;
 
 	if (parse_opts(argc, argv, &a.o) < 0)
@@ -933,7 +934,16 @@ int main(int argc, char **argv)
 		kg_log_errno(KG_LOG_ERROR, "cannot create the event loop");
 		return 1;
 	}
-	if (start(&a) == 0 && kg_loop_run(a.loop) == 0)
+	started = start(&a) == 0;
+	if (!started && a.keeper) {
+		/* As if killed: a clean stop would end the guest's connection
+		 * and leases, which the fd store still keeps for systemd's next
+		 * start (a broker busy for a moment, a device slow to come). */
+		kg_err("start failed: exiting without a clean stop, so that the next start "
+		       "serves the same guest from systemd's fd store");
+		return 1;
+	}
+	if (started && kg_loop_run(a.loop) == 0)
 		ret = 0;
 	stop(&a);
 	return ret;

@@ -195,8 +195,11 @@ int kg_fdstore_table_write(int fd, const char *text, size_t len)
 		return active;
 	/* The text and its NUL, in the slot no reader looks at. */
 	w = pwrite(fd, text, len, AB_SLOT * (1 + next));
-	if (w >= 0 && (size_t)w == len)
-		w = pwrite(fd, "", 1, AB_SLOT * (1 + next) + (off_t)len);
+	if (w < 0)
+		return -errno;
+	if ((size_t)w != len)
+		return -EIO;
+	w = pwrite(fd, "", 1, AB_SLOT * (1 + next) + (off_t)len);
 	if (w < 0)
 		return -errno;
 	if (w != 1)

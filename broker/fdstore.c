@@ -186,12 +186,15 @@ int kg_fdstore_take_client_fd(struct kg_fdstore *st, uint32_t conn)
 	return -1;
 }
 
-int kg_fdstore_take_lessee_fd(struct kg_fdstore *st, uint32_t lessee_id)
+int kg_fdstore_take_lessee_fd(struct kg_fdstore *st, uint32_t lessee_id, const char *pipeline)
 {
 	for (size_t i = 0; st && i < st->n_lessees; i++) {
 		int fd = st->lessees[i].fd;
 
-		if (st->lessees[i].id == lessee_id && !st->lessees[i].fb && fd >= 0) {
+		/* The kernel hands lessee ids out lowest free first: a leftover
+		 * of the same id on another pipeline is not this one. */
+		if (st->lessees[i].id == lessee_id && !st->lessees[i].fb && fd >= 0 &&
+		    strcmp(st->lessees[i].pipeline, pipeline) == 0) {
 			st->lessees[i].fd = -1;
 			return fd;
 		}
@@ -199,16 +202,15 @@ int kg_fdstore_take_lessee_fd(struct kg_fdstore *st, uint32_t lessee_id)
 	return -1;
 }
 
-int kg_fdstore_take_frame_fd(struct kg_fdstore *st, const char *pipeline, uint32_t *lessee_id,
-			     uint32_t *fb)
+int kg_fdstore_take_frame_fd(struct kg_fdstore *st, const char *pipeline, uint32_t fb,
+			     uint32_t *lessee_id)
 {
-	for (size_t i = 0; st && i < st->n_lessees; i++) {
+	for (size_t i = 0; st && fb && i < st->n_lessees; i++) {
 		struct stored_lessee *l = &st->lessees[i];
 		int fd = l->fd;
 
-		if (fd >= 0 && l->fb && strcmp(l->pipeline, pipeline) == 0) {
+		if (fd >= 0 && l->fb == fb && strcmp(l->pipeline, pipeline) == 0) {
 			*lessee_id = l->id;
-			*fb = l->fb;
 			l->fd = -1;
 			return fd;
 		}

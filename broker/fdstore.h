@@ -50,9 +50,9 @@
 /* Client connections: "client-N", N the connection's number in the table
  * (systemd refuses ':' in FDNAME=, its separator in LISTEN_FDNAMES). */
 #define KG_FDSTORE_CLIENT_PREFIX "client-"
-/* The broker's copy of a lease fd, of the active lease or of a revoked one
- * kept for its frame (lease.h): "lessee-ID-PIPELINE". Kept, a restarted
- * broker can still keep a lessee's last frame (on-release = keep). */
+/* The broker's copy of the active lease's fd (lease.h): "lessee-ID-PIPELINE".
+ * Kept, a restarted broker can still keep a lessee's last frame when the
+ * lessee goes (on-release = keep). */
 #define KG_FDSTORE_LESSEE_PREFIX "lessee-"
 /* ... and once revoked and kept for its frame, "frame-ID-FB-PIPELINE": FB
  * the framebuffer it showed, so that a restarted broker keeps it only while
@@ -185,12 +185,14 @@ int kg_fdstore_take_listen_fd(struct kg_fdstore *st, bool *ours);
 int kg_fdstore_take_master_fd(struct kg_fdstore *st);
 /* The stored connection client-N (the caller owns it from here), or -1. */
 int kg_fdstore_take_client_fd(struct kg_fdstore *st, uint32_t conn);
-/* The stored lease fd of lessee id (the caller owns it from here), or -1. */
-int kg_fdstore_take_lessee_fd(struct kg_fdstore *st, uint32_t lessee_id);
-/* The stored fd of a revoked lease of pipeline kept for its frame, its
- * lessee id and framebuffer (the caller owns the fd from here), or -1. */
-int kg_fdstore_take_frame_fd(struct kg_fdstore *st, const char *pipeline, uint32_t *lessee_id,
-			     uint32_t *fb);
+/* The stored lease fd of lessee id on pipeline (the caller owns it from
+ * here), or -1. */
+int kg_fdstore_take_lessee_fd(struct kg_fdstore *st, uint32_t lessee_id, const char *pipeline);
+/* The stored fd of a revoked lease of pipeline kept for framebuffer fb (the
+ * one on screen now) and its lessee id (the caller owns the fd from here),
+ * or -1. */
+int kg_fdstore_take_frame_fd(struct kg_fdstore *st, const char *pipeline, uint32_t fb,
+			     uint32_t *lessee_id);
 /* After adoption: closes the stored connections and lease fds nobody took
  * (not in the table: the broker died between storing the fd and writing
  * the table; an orphan's, which must end when its client closes it) and

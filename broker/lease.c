@@ -149,14 +149,14 @@ void kg_lease_adopt(struct kg_lease *lease, uint32_t lessee_id, int fd)
 		lease->adopted = true;
 }
 
+uint32_t kg_lease_plane_fb(const struct kg_lease *lease)
+{
+	return kg_device_plane_fb(lease->dev, lease->pp->plane_ids[0]);
+}
+
 void kg_lease_adopt_frame(struct kg_lease *lease, int fd, uint32_t lessee_id, uint32_t fb)
 {
 	close_stale(lease);
-	if (kg_device_plane_fb(lease->dev, lease->pp->plane_ids[0]) != fb) {
-		/* Another frame is up (a next lessee's): nothing to keep. */
-		close_lessee(lease, fd, lessee_id, fb);
-		return;
-	}
 	lease->stale_fd = fd;
 	lease->stale_id = lessee_id;
 	lease->stale_fb = fb;

@@ -54,9 +54,11 @@ void kg_lease_revoke(struct kg_lease *lease);
  * kg_lease_revoke revokes by id and, with on-release keep, leaves the
  * frame to the lessee's own fd. */
 void kg_lease_adopt(struct kg_lease *lease, uint32_t lessee_id, int fd);
+/* The framebuffer the pipeline's primary plane shows, 0 if none. */
+uint32_t kg_lease_plane_fb(const struct kg_lease *lease);
 /* After a restart: fd (owned by the lease from here) is the stored fd of
- * a revoked lessee kept for its frame fb; kept on while the primary plane
- * shows fb, closed at once otherwise. */
+ * a revoked lessee kept for its frame fb, which is on screen
+ * (kg_fdstore_take_frame_fd picks it so); kept while it stays there. */
 void kg_lease_adopt_frame(struct kg_lease *lease, int fd, uint32_t lessee_id, uint32_t fb);
 
 /* The lessee id of the active lease, 0 when none. */

@@ -620,7 +620,7 @@ static void adopt_lease(struct kg_server *srv, const struct kg_fdstore_entry *e)
 	}
 	if (c) {
 		kg_lease_adopt(s->lease, e->lessee_id,
-			       kg_fdstore_take_lessee_fd(srv->store, e->lessee_id));
+			       kg_fdstore_take_lessee_fd(srv->store, e->lessee_id, s->pp->name));
 		s->lessee = c;
 		kg_info("pipeline %s: adopted the kernel's lease (lessee %u) with its client's "
 			"connection %s%u (pid %d): leased as before",
@@ -666,9 +666,9 @@ void kg_requests_adopt(struct kg_server *srv, const struct kg_fdstore_table *t)
 	 * keep): kept on. Not beside an orphan, whose own frame is up. */
 	for (size_t i = 0; i < srv->n_slots; i++) {
 		struct slot *s = &srv->slots[i];
-		uint32_t id, fb;
-		int fd = s->orphan ? -1
-				   : kg_fdstore_take_frame_fd(srv->store, s->pp->name, &id, &fb);
+		uint32_t id, fb = kg_lease_plane_fb(s->lease);
+		int fd =
+			s->orphan ? -1 : kg_fdstore_take_frame_fd(srv->store, s->pp->name, fb, &id);
 
 		if (fd >= 0)
 			kg_lease_adopt_frame(s->lease, fd, id, fb);

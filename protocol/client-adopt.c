@@ -15,12 +15,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define SAVE_MAGIC "kgclnt01"
-/* Requests the previous process sent after its save: far fewer than this
- * (it sends one at a time); their replies are dropped. */
-#define STALE_SEQS 0x10000u
 
 struct saved {
 	char magic[8];
@@ -79,7 +78,9 @@ static bool state_ok(const struct saved *s, size_t size, size_t n_leases)
 	return true;
 }
 
-/* A lease the broker no longer lists as this connection's is revoked. */
+/* A lease the broker no longer lists as this connection's is revoked; a
+ * pipeline it lists as ours that the state does not have (granted after
+ * the last save: nobody here has its fd) is given back. */
 static int check_leases(struct kmsgate_client *c)
 {
 	struct kmsgate_list *list = NULL;
@@ -103,8 +104,29 @@ static int check_leases(struct kmsgate_client *c)
 		if (!mine)
 			l->revoked = true;
 	}
+	for (size_t i = 0; r == 0 && i < kmsgate_list_count(list); i++) {
+		const struct kmsgate_pipeline *p = kmsgate_list_get(list, i);
+
+		if (kmsgate_pipeline_mine(p) &&
+		    !kg_client_find_lease(c, kmsgate_pipeline_name(p), false))
+			r = kg_client_name_request(c, KG_PROTO_MSG_RELEASE,
+						   kmsgate_pipeline_name(p));
+	}
 	kmsgate_list_free(list);
-	return 0;
+	/* NOT_HELD: it went meanwhile, as wanted. */
+	return r == -ENOENT ? 0 : r;
+}
+
+/* Where this process's request numbers start: away from every earlier
+ * process's on this connection (each adopted the same saved state), so
+ * that none of their replies is taken for one of ours. */
+static uint32_t seq_base(uint32_t saved)
+{
+	uint16_t r = 0;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint16_t)getpid();
+	return saved + 0x10000u * (1u + r);
 }
 
 struct kmsgate_client *kmsgate_adopt(int fd, const void *state, size_t size, const int *lease_fds,
@@ -117,6 +139,12 @@ struct kmsgate_client *kmsgate_adopt(int fd, const void *state, size_t size, con
 
 	if (!state_ok(s, size, n_leases) || fd < 0)
 		goto fail;
+	for (size_t j = 0; j < n_leases; j++) {
+		if (lease_fds[j] < 0) {
+			r = -EBADF;
+			goto fail;
+		}
+	}
 	r = -ENOMEM;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -131,14 +159,12 @@ struct kmsgate_client *kmsgate_adopt(int fd, const void *state, size_t size, con
 	}
 	c->version = s->version;
 	memcpy(c->server_name, s->server_name, sizeof(c->server_name));
-	c->stale_from = s->next_seq;
-	c->stale_count = STALE_SEQS;
-	c->next_seq = s->next_seq + STALE_SEQS;
+	c->adopted = true;
+	c->next_seq = seq_base(s->next_seq);
 	if (c->next_seq == 0)
 		c->next_seq = 1;
 	for (; i < n_leases; i++) {
-		if (lease_fds[i] < 0 ||
-		    !(leases[i] = kg_client_lease_new(c, &s->leases[i], lease_fds[i])))
+		if (!(leases[i] = kg_client_lease_new(c, &s->leases[i], lease_fds[i])))
 			goto fail;
 		fcntl(lease_fds[i], F_SETFD, FD_CLOEXEC);
 	}
@@ -148,6 +174,10 @@ struct kmsgate_client *kmsgate_adopt(int fd, const void *state, size_t size, con
 	return c;
 
 fail:
+	/* The connection ends, in every copy (the fd store's too): the
+	 * broker ends its leases at once, and the caller may lease afresh. */
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
 	/* Every fd is ours: the leases made so far close theirs, the rest
 	 * are closed here. */
 	for (size_t j = 0; j < i && c; j++)

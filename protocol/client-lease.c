@@ -174,7 +174,7 @@ void kmsgate_lease_destroy(struct kmsgate_lease *l)
 }
 
 /* RELEASE and REVOKE: a name, answered by OK or ERROR. */
-static int name_request(struct kmsgate_client *c, uint16_t type, const char *name)
+int kg_client_name_request(struct kmsgate_client *c, uint16_t type, const char *name)
 {
 	struct kg_proto_msg *m = calloc(1, sizeof(*m));
 	int r;
@@ -204,10 +204,10 @@ int kmsgate_release(struct kmsgate_client *c, struct kmsgate_lease *l)
 	memcpy(name, l->info.name, sizeof(name));
 	/* Close our fd first: the lease must not outlive the release. */
 	kmsgate_lease_destroy(l);
-	return name_request(c, KG_PROTO_MSG_RELEASE, name);
+	return kg_client_name_request(c, KG_PROTO_MSG_RELEASE, name);
 }
 
 int kmsgate_revoke(struct kmsgate_client *c, const char *name)
 {
-	return name_request(c, KG_PROTO_MSG_REVOKE, name);
+	return kg_client_name_request(c, KG_PROTO_MSG_REVOKE, name);
 }

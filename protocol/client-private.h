@@ -46,10 +46,10 @@ struct kmsgate_client {
 	void *event_data;
 	struct kg_proto_msg *queue; /* KG_CLIENT_MAX_QUEUED events, FIFO */
 	size_t queue_len;
-	/* Adopted (kmsgate_adopt): replies to requests the previous process
-	 * sent after its kmsgate_save() carry seqs from stale_from on; they
-	 * are dropped, not taken for a confused broker. */
-	uint32_t stale_from, stale_count;
+	/* Adopted (kmsgate_adopt): replies to requests an earlier process on
+	 * this connection sent (after its kmsgate_save(), or while adopting
+	 * it itself) are dropped, not taken for a confused broker. */
+	bool adopted;
 };
 
 /* Calls go one way: client-list.c, client-lease.c, client-events.c ->
@@ -76,6 +76,9 @@ void kg_client_event_received(struct kmsgate_client *c, const struct kg_proto_ms
 /* client-lease.c. A new lease of c, first in c->leases; NULL: ENOMEM. */
 struct kmsgate_lease *kg_client_lease_new(struct kmsgate_client *c,
 					  const struct kg_proto_lease *info, int fd);
+/* client-lease.c. RELEASE or REVOKE of pipeline name, answered OK.
+ * Returns 0 or -errno. */
+int kg_client_name_request(struct kmsgate_client *c, uint16_t type, const char *name);
 /* The lease of pipeline name (revoked or not), or NULL. */
 struct kmsgate_lease *kg_client_find_lease(struct kmsgate_client *c, const char *name,
 					   bool revoked);

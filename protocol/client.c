@@ -148,8 +148,8 @@ int kg_client_wait(struct kmsgate_client *c, uint32_t seq, struct kg_proto_msg *
 			*fd = -1;
 			continue;
 		}
-		/* A reply to what the process before kmsgate_adopt() asked. */
-		if (m->seq - c->stale_from < c->stale_count) {
+		/* A reply to what a process before kmsgate_adopt() asked. */
+		if (c->adopted) {
 			if (*fd >= 0)
 				close(*fd);
 			*fd = -1;

@@ -272,11 +272,16 @@ long kmsgate_save(const struct kmsgate_client *c, void *buf, size_t size);
  * wrote, lease_fds[i] the fd of the saved state's i-th lease (n_leases of
  * them). Asks the broker which pipelines are still leased to this
  * connection: a lease that no longer is (revoked meanwhile) comes back
- * revoked. Replies to requests sent after the save are dropped. Takes fd
- * and every lease fd on every path. Returns the client and leases[i] (its
- * leases, in the saved order), or NULL with errno:
+ * revoked; a pipeline leased to it that the state does not have (granted
+ * after the save) is released. Replies to requests of earlier processes
+ * are dropped. Takes fd and every lease fd on every path; on failure the
+ * connection is shut down (every copy of it: the broker ends its leases).
+ * The same state may be adopted again by the next process. Returns the
+ * client and leases[i] (its leases, in the saved order), or NULL with
+ * errno:
  *   EINVAL     state is not a state of this library, or n_leases is not
  *              its number of leases;
+ *   EBADF      a lease fd is negative;
  *   ECONNRESET, EPROTO, ETIMEDOUT, ECANCELED  the broker did not answer
  *              the check (ECANCELED: it restarted twice meanwhile); ENOMEM. */
 struct kmsgate_client *kmsgate_adopt(int fd, const void *state, size_t size, const int *lease_fds,

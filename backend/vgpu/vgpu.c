@@ -312,7 +312,9 @@ static void submit_control(struct kg_vgpu *g, const void *cmd, size_t len, void 
 		 * restored from the journal tells. */
 		bool done = again && took_effect(g, &c);
 
-		/* Once per restart at most a few: said at info level. */
+		/* Only after a restart: what the dead process had taken
+		 * from the rings (at most a queue's worth), said at info
+		 * level. */
 		if (again) {
 			const struct vgpu_cmd_desc *d = cmd_lookup(c.hdr.type);
 

@@ -604,9 +604,10 @@ static int send_pipeline(int fd, uint32_t seq, const char *name, bool mine)
 }
 
 /* Two leases; the first process dies after a request it sent after its
- * save; the broker revoked "second" meanwhile. The adopter gets the stale
- * reply dropped, "second" revoked, and releases "Virtual-1" over the same
- * connection. */
+ * save; the broker revoked "second" meanwhile and lists "granted-late" as
+ * this connection's (granted after the save). The adopter gets the stale
+ * reply dropped, "second" revoked, gives "granted-late" back, and releases
+ * "Virtual-1" over the same connection. */
 static int script_adopt(int fd, void *arg)
 {
 	struct kg_proto_msg m, r;
@@ -633,11 +634,20 @@ static int script_adopt(int fd, void *arg)
 	/* The adopter's check. */
 	if (fake_recv(fd, &m, KG_PROTO_MSG_LIST) < 0 || m.seq == last ||
 	    send_pipeline(fd, m.seq, "Virtual-1", true) < 0 ||
-	    send_pipeline(fd, m.seq, "second", false) < 0)
+	    send_pipeline(fd, m.seq, "second", false) < 0 ||
+	    send_pipeline(fd, m.seq, "granted-late", true) < 0)
 		return -1;
 	memset(&r, 0, sizeof(r));
 	r.type = KG_PROTO_MSG_LIST_END;
-	r.u.list_end.count = 2;
+	r.u.list_end.count = 3;
+	if (fake_send(fd, &r, m.seq, -1) < 0)
+		return -1;
+	/* Leased to this connection after the save: nobody has its fd. */
+	if (fake_recv(fd, &m, KG_PROTO_MSG_RELEASE) < 0 || strcmp(m.u.release.name, "granted-late"))
+		return -1;
+	memset(&r, 0, sizeof(r));
+	r.type = KG_PROTO_MSG_OK;
+	r.u.ok.request_type = KG_PROTO_MSG_RELEASE;
 	if (fake_send(fd, &r, m.seq, -1) < 0)
 		return -1;
 	if (fake_recv(fd, &m, KG_PROTO_MSG_RELEASE) < 0 || strcmp(m.u.release.name, "Virtual-1"))
@@ -726,6 +736,27 @@ static void test_adopt_refuses_foreign_state(void **state)
 	}
 }
 
+/* A failed adoption ends the connection in every copy (as the one in the
+ * fd store), so that the broker ends its leases at once. */
+static void test_adopt_failure_shuts_the_connection(void **state)
+{
+	uint8_t junk[256] = { 0 };
+	struct kmsgate_lease *got[1];
+	int sp[2], p[2], store_copy;
+	char c;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	store_copy = dup(sp[0]);
+	assert_null(kmsgate_adopt(sp[0], junk, sizeof(junk), &p[0], got, 1));
+	assert_int_equal(errno, EINVAL);
+	/* The broker's end reads EOF although a copy is still open. */
+	assert_int_equal(recv(sp[1], &c, 1, MSG_DONTWAIT), 0);
+	close(store_copy);
+	close(sp[1]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -748,6 +779,7 @@ int main(void)
 		T(test_bad_names_are_not_sent),
 		T(test_adopt_takes_connection_and_leases),
 		T(test_adopt_refuses_foreign_state),
+		T(test_adopt_failure_shuts_the_connection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
