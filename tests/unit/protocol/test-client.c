@@ -333,12 +333,27 @@ struct acquire_script {
 	bool wait_first;
 };
 
-static int send_lease(int fd, uint32_t seq, bool no_fd)
+/* Reads a RELEASE of pipeline name and answers OK. */
+static int answer_release(int fd, const char *name)
+{
+	struct kg_proto_msg m, r = { .type = KG_PROTO_MSG_OK };
+
+	if (fake_recv(fd, &m, KG_PROTO_MSG_RELEASE) < 0 || strcmp(m.u.release.name, name))
+		return -1;
+	r.u.ok.request_type = KG_PROTO_MSG_RELEASE;
+	return fake_send(fd, &r, m.seq, -1);
+}
+
+/* The sample LEASE (its name: name unless NULL), with a pipe end as its
+ * fd unless no_fd. */
+static int send_named_lease(int fd, uint32_t seq, const char *name, bool no_fd)
 {
 	struct kg_proto_msg r;
 	int p[2], ret;
 
 	kg_sample_of(KG_PROTO_MSG_LEASE, &r);
+	if (name)
+		snprintf(r.u.lease.name, sizeof(r.u.lease.name), "%s", name);
 	if (no_fd)
 		return fake_send(fd, &r, seq, -1);
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -347,6 +362,11 @@ static int send_lease(int fd, uint32_t seq, bool no_fd)
 	close(p[0]);
 	close(p[1]);
 	return ret;
+}
+
+static int send_lease(int fd, uint32_t seq, bool no_fd)
+{
+	return send_named_lease(fd, seq, NULL, no_fd);
 }
 
 static int script_acquire(int fd, void *arg)
@@ -375,12 +395,7 @@ static int script_acquire(int fd, void *arg)
 		kg_sample_of(KG_PROTO_MSG_EV_REVOKED, &r);
 		return fake_send(fd, &r, 0, -1) == 0 ? -2 : -1;
 	}
-	if (fake_recv(fd, &m, KG_PROTO_MSG_RELEASE) < 0 || strcmp(m.u.release.name, "Virtual-1"))
-		return -1;
-	memset(&r, 0, sizeof(r));
-	r.type = KG_PROTO_MSG_OK;
-	r.u.ok.request_type = KG_PROTO_MSG_RELEASE;
-	return fake_send(fd, &r, m.seq, -1);
+	return answer_release(fd, "Virtual-1");
 }
 
 static void test_acquire_and_release(void **state)
@@ -578,21 +593,6 @@ static void test_bad_names_are_not_sent(void **state)
  * Handing the connection on (kmsgate_save, kmsgate_adopt)
  */
 
-static int send_named_lease(int fd, uint32_t seq, const char *name)
-{
-	struct kg_proto_msg r;
-	int p[2], ret;
-
-	kg_sample_of(KG_PROTO_MSG_LEASE, &r);
-	snprintf(r.u.lease.name, sizeof(r.u.lease.name), "%s", name);
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	ret = fake_send(fd, &r, seq, p[0]);
-	close(p[0]);
-	close(p[1]);
-	return ret;
-}
-
 static int send_pipeline(int fd, uint32_t seq, const char *name, bool mine)
 {
 	struct kg_proto_msg r;
@@ -614,9 +614,10 @@ static int script_adopt(int fd, void *arg)
 	uint32_t last;
 
 	if (fake_handshake(fd) < 0 || fake_recv(fd, &m, KG_PROTO_MSG_ACQUIRE) < 0 ||
-	    send_named_lease(fd, m.seq, "Virtual-1") < 0 ||
+	    send_named_lease(fd, m.seq, "Virtual-1", false) < 0 ||
 	    fake_recv(fd, &m, KG_PROTO_MSG_ACQUIRE) < 0 ||
-	    send_named_lease(fd, m.seq, "second") < 0 || fake_recv(fd, &m, KG_PROTO_MSG_LIST) < 0)
+	    send_named_lease(fd, m.seq, "second", false) < 0 ||
+	    fake_recv(fd, &m, KG_PROTO_MSG_LIST) < 0)
 		return -1;
 	/* The LIST the dead process sent after saving: its reply is stale. */
 	last = m.seq;
@@ -643,19 +644,9 @@ static int script_adopt(int fd, void *arg)
 	if (fake_send(fd, &r, m.seq, -1) < 0)
 		return -1;
 	/* Leased to this connection after the save: nobody has its fd. */
-	if (fake_recv(fd, &m, KG_PROTO_MSG_RELEASE) < 0 || strcmp(m.u.release.name, "granted-late"))
+	if (answer_release(fd, "granted-late") < 0)
 		return -1;
-	memset(&r, 0, sizeof(r));
-	r.type = KG_PROTO_MSG_OK;
-	r.u.ok.request_type = KG_PROTO_MSG_RELEASE;
-	if (fake_send(fd, &r, m.seq, -1) < 0)
-		return -1;
-	if (fake_recv(fd, &m, KG_PROTO_MSG_RELEASE) < 0 || strcmp(m.u.release.name, "Virtual-1"))
-		return -1;
-	memset(&r, 0, sizeof(r));
-	r.type = KG_PROTO_MSG_OK;
-	r.u.ok.request_type = KG_PROTO_MSG_RELEASE;
-	return fake_send(fd, &r, m.seq, -1);
+	return answer_release(fd, "Virtual-1");
 }
 
 static void test_adopt_takes_connection_and_leases(void **state)
